@@ -16,6 +16,7 @@ COMMAND_MODULES = [
     "serve",
     "demo",
     "migrate",
+    "community",
     "register",
     "staff",
     "tally",

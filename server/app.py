@@ -1,0 +1,55 @@
+"""The aiohttp application.
+
+``create_app(settings)`` only builds the app; every resource is opened by its
+own cleanup context (with a start-up check) and closed after ``yield``.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from aiohttp import web
+
+from . import appkeys
+from .db import create_pool, migrate, resolve_database_url
+from .middleware import error_middleware
+from .routes import setup_routes
+from .settings import Settings
+from .tokens import TokenKeys, load_or_create_private_key
+
+log = logging.getLogger("evote.app")
+
+
+async def database_ctx(app: web.Application):
+    settings = app[appkeys.SETTINGS]
+    # Starting the embedded server blocks (initdb, pg_ctl): keep it off the loop.
+    dsn, embedded = await asyncio.to_thread(resolve_database_url, settings)
+    app[appkeys.EMBEDDED_PG] = embedded
+    pool = await create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
+    async with pool.acquire() as conn:
+        await conn.fetchval("SELECT 1")
+        await migrate(conn)
+    app[appkeys.DB_POOL] = pool
+    log.info("database ready (%s)", "embedded" if embedded else "external")
+    yield
+    await pool.close()
+
+
+async def token_keys_ctx(app: web.Application):
+    settings = app[appkeys.SETTINGS]
+    key = await asyncio.to_thread(load_or_create_private_key, settings.token_key_path)
+    app[appkeys.TOKEN_KEYS] = TokenKeys(private_key=key, issuer=settings.token_issuer)
+    yield
+
+
+def create_app(settings: Settings) -> web.Application:
+    app = web.Application(
+        middlewares=[error_middleware],
+        client_max_size=settings.max_body_bytes,
+    )
+    app[appkeys.SETTINGS] = settings
+    app[appkeys.BACKGROUND_TASKS] = []
+    app.cleanup_ctx.append(database_ctx)
+    app.cleanup_ctx.append(token_keys_ctx)
+    setup_routes(app)
+    return app

@@ -1,0 +1,21 @@
+"""Typed keys for what the application holds (web.AppKey), all in one place."""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import asyncpg
+from aiohttp import web
+
+from .settings import Settings
+
+if TYPE_CHECKING:
+    from .tokens import TokenKeys
+
+SETTINGS = web.AppKey("settings", Settings)
+DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
+# The pgserver handle when running on the embedded PostgreSQL (else None).
+EMBEDDED_PG = web.AppKey("embedded_pg", object)
+TOKEN_KEYS = web.AppKey("token_keys", Any)        # server.tokens.TokenKeys
+BROKER = web.AppKey("broker", Any)                # server.broker.Broker
+BACKGROUND_TASKS = web.AppKey("background_tasks", list)
+REQUEST_ID = web.RequestKey("request_id", str)

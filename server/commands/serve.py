@@ -1,0 +1,92 @@
+"""`evote serve [--workers N]`: run the HTTP service.
+
+With several workers the parent starts the embedded PostgreSQL (if no
+EVOTE_DATABASE_URL is set) and hands its address to each worker; the workers
+share the port with SO_REUSEPORT and share state only through PostgreSQL and
+Redis (EVOTE_REDIS_URL; without it each worker has its own in-process broker).
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+
+from aiohttp import web
+
+from ..app import create_app
+from ..db import resolve_database_url
+from ..logging_setup import setup_logging
+from ..settings import Settings
+from ._runtime import CommandFailed, settings_from_env
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("serve", help="run the HTTP service (运行服务)")
+    add_server_arguments(parser)
+    parser.set_defaults(func=main)
+
+
+def add_server_arguments(parser) -> None:
+    parser.add_argument("--host", default=None, help="listen address (EVOTE_HOST, default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=None, help="listen port (EVOTE_PORT, default 8080)")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    parser.add_argument("--reuse-port", action="store_true", help=argparse_suppress())
+
+
+def argparse_suppress():
+    import argparse
+
+    return argparse.SUPPRESS
+
+
+def run_single(settings: Settings, *, reuse_port: bool = False, print_ready=None) -> None:
+    app = create_app(settings)
+    if print_ready is not None:
+        async def announce(_app):
+            print_ready()
+        app.on_startup.append(announce)
+    web.run_app(app, host=settings.host, port=settings.port, reuse_port=reuse_port, print=None,
+                access_log=None, handle_signals=True)
+
+
+def run_workers(settings: Settings, workers: int) -> int:
+    env = dict(os.environ)
+    embedded = None
+    if not settings.database_url:
+        dsn, embedded = resolve_database_url(settings)
+        env["EVOTE_DATABASE_URL"] = dsn
+    env["EVOTE_HOST"], env["EVOTE_PORT"] = settings.host, str(settings.port)
+    env.setdefault("EVOTE_PUBLIC_URL", settings.public_url)
+    env.setdefault("EVOTE_DATA_DIR", str(settings.data_dir))
+    children = [subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--workers", "1", "--reuse-port"],
+                                 env=env) for _ in range(workers)]
+
+    def forward(signum, _frame):
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signum)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    status = 0
+    for child in children:
+        status = max(status, child.wait())
+    del embedded
+    return status
+
+
+def main(args) -> int:
+    try:
+        settings = settings_from_env(host=args.host, port=args.port)
+    except CommandFailed as exc:
+        print(f"evote serve: {exc}", file=sys.stderr)
+        return 2
+    setup_logging(settings.log_level, settings.log_json)
+    if args.workers < 1:
+        print("evote serve: --workers must be at least 1", file=sys.stderr)
+        return 2
+    if args.workers > 1:
+        return run_workers(settings, args.workers)
+    run_single(settings, reuse_port=args.reuse_port)
+    return 0

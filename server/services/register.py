@@ -1,0 +1,124 @@
+"""The owner register: all-or-nothing import, versions, legal weights."""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from dataclasses import dataclass
+
+import asyncpg
+
+from .. import audit
+from ..ballot.amounts import format_area
+from ..ballot.register_table import RegisterTable, RowProblem, parse_register_table
+from ..ballot.weights import Electorate, compute_electorate
+from ..errors import NotFound, ValidationFailed
+from ..register_files import RegisterFileError, read_table
+from ..repositories import communities as community_repo
+from ..repositories import register as register_repo
+
+
+class RegisterRejected(ValidationFailed):
+    """Some rows are bad: nothing was written; ``problems`` lists every one."""
+
+    code = "register_invalid"
+
+    def __init__(self, problems: list[RowProblem]):
+        self.problems = problems
+        super().__init__(f"登记册有 {len(problems)} 处问题，未导入任何数据",
+                         fields={"rows": [p.as_dict() for p in problems]})
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    community_id: str
+    version: int
+    units: int
+    owners: int
+    rows: int
+    total_area: int
+    total_persons: int
+
+    def as_dict(self) -> dict:
+        return {"community_id": self.community_id, "version": self.version, "units": self.units,
+                "owners": self.owners, "rows": self.rows, "total_area": format_area(self.total_area),
+                "total_persons": self.total_persons}
+
+
+def check_register_file(data: bytes, filename: str, *, count_parking_area: bool) -> RegisterTable:
+    """Decode and check a register file; raises RegisterRejected listing every problem."""
+    try:
+        table = read_table(data, filename)
+    except RegisterFileError as exc:
+        raise RegisterRejected([RowProblem(None, "", exc.code, exc.message)]) from None
+    checked = parse_register_table(table.header, table.records, count_parking_area=count_parking_area)
+    if checked.problems:
+        raise RegisterRejected(checked.problems)
+    return checked
+
+
+async def import_register(pool: asyncpg.Pool, *, community_id: str, data: bytes, filename: str,
+                          actor: str) -> ImportResult:
+    async with pool.acquire() as conn:
+        community = await community_repo.get_community(conn, community_id)
+    if community is None:
+        raise NotFound(f"小区 {community_id} 不存在", code="community_not_found")
+    # Parsing 50,000 rows takes a while: keep the event loop free for voters.
+    table = await asyncio.to_thread(check_register_file, data, filename,
+                                    count_parking_area=community["count_parking_area"])
+    electorate = compute_electorate(table.rows, community["count_parking_area"])
+    units = {row.unit_id: row for row in table.rows}
+    async with pool.acquire() as conn, conn.transaction():
+        # One import at a time per community, so versions are gap-free and ordered.
+        await community_repo.lock_community(conn, community_id)
+        version = await register_repo.next_version(conn, community_id)
+        await register_repo.insert_version(
+            conn, community_id=community_id, version=version, source_name=filename[:200],
+            source_sha256=hashlib.sha256(data).hexdigest(), unit_count=len(units),
+            owner_count=len(table.owners), created_by=actor)
+        await register_repo.copy_units(conn, [
+            (community_id, version, u.unit_id, u.building, u.kind, u.area, u.area_source, u.holder)
+            for u in units.values()])
+        await register_repo.copy_owners(conn, [
+            (community_id, version, o.owner_id, o.name, o.phone, o.id_number,
+             bool(o.possession_evidence), o.possession_evidence)
+            for o in table.owners.values()])
+        await register_repo.copy_ownership(conn, [
+            (community_id, version, r.unit_id, r.owner_id, r.representative) for r in table.rows])
+        await audit.append(conn, community_id=community_id, actor=actor, action="register.import",
+                           detail={"version": version, "source": filename[:200], "units": len(units),
+                                   "owners": len(table.owners),
+                                   "sha256": hashlib.sha256(data).hexdigest()})
+    return ImportResult(community_id, version, len(units), len(table.owners), len(table.rows),
+                        electorate.total_area, electorate.total_persons)
+
+
+async def load_electorate(conn: asyncpg.Connection, community_id: str,
+                          version: int | None = None) -> tuple[int, Electorate]:
+    community = await community_repo.get_community(conn, community_id)
+    if community is None:
+        raise NotFound(f"小区 {community_id} 不存在", code="community_not_found")
+    version = version or community["register_version"]
+    if version is None:
+        raise NotFound("该小区还没有导入业主登记册", code="register_missing")
+    rows = await register_repo.register_rows(conn, community_id, version)
+    if not rows:
+        raise NotFound(f"登记册版本 {version} 不存在", code="register_version_not_found")
+    return version, compute_electorate(rows, community["count_parking_area"])
+
+
+def totals_document(community_id: str, version: int, electorate: Electorate) -> dict:
+    return {
+        "community_id": community_id,
+        "register_version": version,
+        "totals": {"area": format_area(electorate.total_area), "persons": electorate.total_persons},
+        "buildings": [
+            {"building": name, "area": format_area(b.area), "persons": b.persons, "units": b.units}
+            for name, b in sorted(electorate.by_building.items())
+        ],
+    }
+
+
+async def register_totals(pool: asyncpg.Pool, community_id: str, version: int | None = None) -> dict:
+    async with pool.acquire() as conn:
+        version, electorate = await load_electorate(conn, community_id, version)
+    return totals_document(community_id, version, electorate)

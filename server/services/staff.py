@@ -1,0 +1,89 @@
+"""Staff accounts: creation, login."""
+from __future__ import annotations
+
+import asyncio
+
+import asyncpg
+
+from .. import audit
+from ..auth import ROLES, StaffPrincipal, check_password, dummy_check, hash_password, needs_rehash
+from ..errors import Conflict, Forbidden, Unauthorized, ValidationFailed
+from ..repositories import staff as staff_repo
+from ..tokens import STAFF_AUDIENCE, STAFF_TYP, TokenKeys
+
+MIN_PASSWORD_LENGTH = 8
+
+
+def validate_new_staff(username: str, password: str, role: str, street_id: str | None,
+                       communities: list[str]) -> None:
+    fields = {}
+    if role not in ROLES:
+        fields["role"] = f"角色必须是 {', '.join(ROLES)} 之一"
+    if len(password) < MIN_PASSWORD_LENGTH:
+        fields["password"] = f"密码至少 {MIN_PASSWORD_LENGTH} 位"
+    if not username or len(username) > 64:
+        fields["username"] = "用户名须为 2–64 位字母、数字或 _.@-"
+    if role == "street_admin" and not street_id:
+        fields["street_id"] = "街道管理员必须指定街道"
+    if role in ("prep_group", "committee", "auditor") and not communities:
+        fields["communities"] = "该角色必须至少指定一个小区"
+    if fields:
+        raise ValidationFailed(fields=fields)
+
+
+async def create_staff(pool: asyncpg.Pool, *, actor: str, username: str, password: str, role: str,
+                       display_name: str = "", street_id: str | None = None,
+                       communities: list[str] | None = None) -> int:
+    communities = sorted(set(communities or []))
+    validate_new_staff(username, password, role, street_id, communities)
+    password_hash = await asyncio.to_thread(hash_password, password)
+    async with pool.acquire() as conn, conn.transaction():
+        try:
+            staff_id = await staff_repo.insert_staff(conn, username=username, display_name=display_name,
+                                                     password_hash=password_hash, role=role,
+                                                     street_id=street_id)
+            await staff_repo.add_staff_communities(conn, staff_id, communities)
+        except asyncpg.UniqueViolationError:
+            raise Conflict("该用户名已存在", code="username_taken") from None
+        except asyncpg.CheckViolationError:
+            raise ValidationFailed(fields={"username": "用户名须为 2–64 位字母、数字或 _.@-"}) from None
+        except asyncpg.ForeignKeyViolationError:
+            raise ValidationFailed("指定的街道或小区不存在", code="unknown_scope") from None
+        for community_id in communities or [None]:
+            await audit.append(conn, community_id=community_id, actor=actor, action="staff.create",
+                               detail={"username": username, "role": role, "street_id": street_id})
+    return staff_id
+
+
+async def ensure_may_grant(conn: asyncpg.Connection, granter: StaffPrincipal, *, role: str,
+                           street_id: str | None, communities: list[str]) -> None:
+    """A district admin grants anything; a street admin only non-admin roles within its street."""
+    if granter.role == "district_admin":
+        return
+    if granter.role != "street_admin" or role in ("district_admin", "street_admin"):
+        raise Forbidden("您不能创建该角色的账号", code="role_forbidden")
+    for community_id in communities:
+        if not await staff_repo.may_touch_community(conn, staff_id=granter.staff_id, role=granter.role,
+                                                    street_id=granter.street_id, community_id=community_id):
+            raise Forbidden("您无权访问该小区", code="community_forbidden")
+
+
+async def login(pool: asyncpg.Pool, keys: TokenKeys, *, username: str, password: str, ttl_s: int) -> dict:
+    async with pool.acquire() as conn:
+        row = await staff_repo.get_staff_by_username(conn, username)
+    if row is None or not row["active"]:
+        await asyncio.to_thread(dummy_check, password)
+        raise Unauthorized("用户名或密码错误", code="bad_credentials")
+    if not await asyncio.to_thread(check_password, row["password_hash"], password):
+        async with pool.acquire() as conn, conn.transaction():
+            await audit.append(conn, community_id=None, actor=f"staff:{username}", action="staff.login_failed")
+        raise Unauthorized("用户名或密码错误", code="bad_credentials")
+    async with pool.acquire() as conn, conn.transaction():
+        if needs_rehash(row["password_hash"]):
+            await staff_repo.update_password_hash(conn, row["staff_id"], hash_password(password))
+        await audit.append(conn, community_id=None, actor=f"staff:{username}", action="staff.login")
+        communities = await staff_repo.staff_communities(conn, row["staff_id"])
+    token, claims = keys.issue(typ=STAFF_TYP, audience=STAFF_AUDIENCE, subject=str(row["staff_id"]),
+                               ttl_s=ttl_s, claims={"role": row["role"]})
+    return {"token": token, "expires_at": claims["exp"], "role": row["role"], "username": row["username"],
+            "street_id": row["street_id"], "communities": communities}
