@@ -39,6 +39,15 @@ async def copy_ownership(conn: asyncpg.Connection, records: list[tuple]) -> None
         columns=["community_id", "version", "unit_id", "owner_id", "representative"])
 
 
+_REGISTER_TABLES = frozenset({"unit", "owner", "ownership"})
+
+
+async def analyze_register_tables(conn: asyncpg.Connection, *tables: str) -> None:
+    if not tables or not _REGISTER_TABLES.issuperset(tables):
+        raise ValueError(f"not a register table: {tables}")
+    await conn.execute("ANALYZE " + ", ".join(tables))
+
+
 async def latest_version(conn: asyncpg.Connection, community_id: str) -> int | None:
     return await conn.fetchval(
         "SELECT max(version) FROM register_version WHERE community_id = $1", community_id)

@@ -82,8 +82,13 @@ async def import_register(pool: asyncpg.Pool, *, community_id: str, data: bytes,
             (community_id, version, o.owner_id, o.name, o.phone, o.id_number,
              bool(o.possession_evidence), o.possession_evidence)
             for o in table.owners.values()])
+        # Fresh statistics before the ownership rows are checked against units and owners,
+        # and again before commit runs the deferred representative check: otherwise the
+        # per-row checks plan for empty tables and turn quadratic.
+        await register_repo.analyze_register_tables(conn, "unit", "owner")
         await register_repo.copy_ownership(conn, [
             (community_id, version, r.unit_id, r.owner_id, r.representative) for r in table.rows])
+        await register_repo.analyze_register_tables(conn, "ownership")
         await audit.append(conn, community_id=community_id, actor=actor, action="register.import",
                            detail={"version": version, "source": filename[:200], "units": len(units),
                                    "owners": len(table.owners),
