@@ -423,17 +423,19 @@ class _MeetingReader:
             raise self.fail(line, f"{what} 应为 JSON 对象，实为{_json_type(value)}")
         return value
 
-    def required(self, obj: _JsonObject, key: str, where: str) -> Any:
+    # ``owner`` names the object in messages ("meeting", "事项 E1"); "" for the top level.
+    def required(self, obj: _JsonObject, key: str, owner: str) -> Any:
         if key not in obj:
-            raise self.fail(obj.line, f"{where}缺少 {key!r}")
+            raise self.fail(obj.line, f"{owner + ' ' if owner else ''}缺少 {key!r}")
         return obj[key]
 
-    def text(self, obj: _JsonObject, key: str, where: str, *, non_empty: bool = True) -> str:
-        value = self.required(obj, key, where)
+    def text(self, obj: _JsonObject, key: str, owner: str, *, non_empty: bool = True) -> str:
+        value = self.required(obj, key, owner)
+        field = f"{owner} 的 {key}" if owner else key
         if not isinstance(value, str):
-            raise self.fail(self.line_of(obj, key), f"{where}{key!r} 应为字符串，实为{_json_type(value)}")
+            raise self.fail(self.line_of(obj, key), f"{field} 应为字符串，实为{_json_type(value)}")
         if non_empty and value == "":
-            raise self.fail(self.line_of(obj, key), f"{where}{key!r} 不能为空")
+            raise self.fail(self.line_of(obj, key), f"{field} 不能为空")
         return value
 
     def read(self, text: str) -> tuple[dict[str, Any], str, Rules, tuple[Matter, ...]]:
@@ -446,9 +448,9 @@ class _MeetingReader:
         if "community" in document:
             self.object(document["community"], self.line_of(document, "community"), "community")
         meeting = self.object(self.required(document, "meeting", ""), self.line_of(document, "meeting"), "meeting")
-        meeting_id = self.text(meeting, "id", "meeting 的 ")
+        meeting_id = self.text(meeting, "id", "meeting")
         if "title" in meeting:
-            self.text(meeting, "title", "meeting 的 ", non_empty=False)
+            self.text(meeting, "title", "meeting", non_empty=False)
         rules = self.rules(document)
         matters = self.matters(document)
         return _plain(document), meeting_id, rules, matters
@@ -499,13 +501,14 @@ class _MeetingReader:
         return tuple(result)
 
     def matter(self, item: _JsonObject) -> Matter:
-        matter_id = self.text(item, "id", "事项的 ")
-        where = f"事项 {matter_id} 的 "
-        title = self.text(item, "title", where, non_empty=False)
-        kind = self.required(item, "kind", where)
+        matter_id = self.text(item, "id", "事项")
+        owner = f"事项 {matter_id}"
+        where = f"{owner} 的 "  # prefix of a field of this matter
+        title = self.text(item, "title", owner, non_empty=False)
+        kind = self.required(item, "kind", owner)
         if kind not in KINDS:
             raise self.fail(self.line_of(item, "kind"), f"{where}kind {kind!r} 无效，应为 resolution 或 election")
-        category = self.required(item, "category", where)
+        category = self.required(item, "category", owner)
         if not _is_int(category) or not 1 <= category <= 9:
             raise self.fail(
                 self.line_of(item, "category"),
@@ -517,13 +520,13 @@ class _MeetingReader:
                     raise self.fail(self.line_of(item, key), f"{where}{key}：表决事项（resolution）没有席位或候选人")
             return Matter(matter_id, title, kind, category)
 
-        seats = self.required(item, "seats", where)
+        seats = self.required(item, "seats", owner)
         if not _is_int(seats) or seats < 1:
             raise self.fail(self.line_of(item, "seats"), f"{where}seats {seats!r} 无效，选举事项至少要有 1 个席位")
         alternates = item.get("alternates", 0)
         if not _is_int(alternates) or alternates < 0:
             raise self.fail(self.line_of(item, "alternates"), f"{where}alternates {alternates!r} 应为非负整数")
-        candidates = self.required(item, "candidates", where)
+        candidates = self.required(item, "candidates", owner)
         line = self.line_of(item, "candidates")
         if not isinstance(candidates, _JsonArray):
             raise self.fail(line, f"{where}candidates 应为数组，实为{_json_type(candidates)}")
@@ -533,8 +536,8 @@ class _MeetingReader:
         seen: dict[str, int] = {}
         for candidate, candidate_line in zip(candidates, candidates.item_lines):
             candidate = self.object(candidate, candidate_line, f"{where}candidates 的每一项")
-            candidate_id = self.text(candidate, "id", f"{where}候选人的 ")
-            name = self.text(candidate, "name", f"{where}候选人 {candidate_id} 的 ", non_empty=False)
+            candidate_id = self.text(candidate, "id", f"{owner} 的候选人")
+            name = self.text(candidate, "name", f"{owner} 的候选人 {candidate_id}", non_empty=False)
             if candidate_id in seen:
                 raise self.fail(
                     self.line_of(candidate, "id"),
