@@ -1,0 +1,110 @@
+"""`evote tally BUNDLE`: JSON on stdout and status 0, or one line on stderr and status 2."""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from server.commands import tally as tally_command
+from tests.test_bundle import BALLOTS, EXPECTED_RESULT, MEETING, REGISTER, make_bundle
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Run the command module the way server/cli.py does, without needing the other
+# sub-command modules to exist.
+RUNNER = """
+import argparse, sys
+from server.commands import tally
+parser = argparse.ArgumentParser(prog="evote")
+tally.register(parser.add_subparsers(dest="command", required=True))
+args = parser.parse_args(sys.argv[1:])
+sys.exit(args.func(args))
+"""
+
+
+def run_cli(*argv: str, **env: str) -> subprocess.CompletedProcess[bytes]:
+    environment = dict(os.environ, PYTHONPATH=str(ROOT), **env)
+    return subprocess.run(
+        [sys.executable, "-c", RUNNER, *argv], capture_output=True, cwd=ROOT, env=environment, timeout=60
+    )
+
+
+def call(bundle: Path, capsys) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser(prog="evote")
+    tally_command.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["tally", str(bundle)])
+    status = args.func(args)
+    captured = capsys.readouterr()
+    return status, captured.out, captured.err
+
+
+def test_valid_bundle_prints_the_result(tmp_path):
+    completed = run_cli("tally", str(make_bundle(tmp_path)))
+    assert completed.returncode == 0, completed.stderr.decode()
+    assert completed.stderr == b""
+    text = completed.stdout.decode("utf-8")
+    assert json.loads(text) == EXPECTED_RESULT
+    # Canonical form: two-space indent, key order of the format, trailing newline.
+    assert text == json.dumps(EXPECTED_RESULT, ensure_ascii=False, indent=2) + "\n"
+
+
+def test_output_is_utf8_whatever_the_locale(tmp_path):
+    completed = run_cli("tally", str(make_bundle(tmp_path)), LC_ALL="C", LANG="C", PYTHONIOENCODING="ascii")
+    assert completed.returncode == 0, completed.stderr.decode()
+    assert json.loads(completed.stdout.decode("utf-8")) == EXPECTED_RESULT
+
+
+def test_in_process_call(tmp_path, capsys):
+    status, out, err = call(make_bundle(tmp_path), capsys)
+    assert (status, err) == (0, "")
+    assert json.loads(out) == EXPECTED_RESULT
+
+
+BAD = {
+    "missing file": ({"ballots_csv": None}, "ballots.csv:0:"),
+    "missing column": ({"register_csv": REGISTER.replace(",holder", "", 1)}, "register.csv:1:"),
+    "unknown voter": ({"ballots_csv": BALLOTS.replace("b3,O3", "b3,O9")}, "ballots.csv:4:"),
+    "unknown matter": ({"ballots_csv": BALLOTS.replace("b2,O2,M1", "b2,O2,M9")}, "ballots.csv:3:"),
+    "bad area": ({"register_csv": REGISTER.replace("1-201,1号楼,dwelling,95,", "1-201,1号楼,dwelling,-3,")},
+                 "register.csv:5:"),
+    "two representatives": ({"register_csv": REGISTER.replace("O2b,0", "O2b,1")}, "register.csv:4:"),
+    "empty electorate": ({"register_csv": REGISTER.split("\n")[0] + "\n"}, "register.csv:0:"),
+    "bad meeting": ({"meeting_json": MEETING.replace('"category": 3', '"category": 10')}, "meeting.json:13:"),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_bundle_exits_2_with_one_line(tmp_path, case):
+    changes, prefix = BAD[case]
+    completed = run_cli("tally", str(make_bundle(tmp_path, **changes)))
+    assert completed.returncode == 2
+    assert completed.stdout == b""
+    err = completed.stderr.decode("utf-8")
+    assert err.startswith(f"evote tally: {prefix} "), err
+    assert err.endswith("\n") and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("case", list(BAD))
+def test_bad_bundle_in_process(tmp_path, capsys, case):
+    changes, prefix = BAD[case]
+    status, out, err = call(make_bundle(tmp_path, **changes), capsys)
+    assert (status, out) == (2, "")
+    assert err.startswith(f"evote tally: {prefix} ") and err.count("\n") == 1, err
+
+
+def test_nonexistent_path(tmp_path, capsys):
+    status, out, err = call(tmp_path / "nope", capsys)
+    assert (status, out) == (2, "")
+    assert err.startswith("evote tally: ") and ":0: " in err and err.count("\n") == 1
+
+
+def test_help_is_bilingual():
+    completed = run_cli("tally", "--help")
+    assert completed.returncode == 0
+    text = completed.stdout.decode("utf-8")
+    assert "BUNDLE" in text and "evote-result/1" in text and "重新计票" in text
