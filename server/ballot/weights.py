@@ -183,8 +183,12 @@ def parse_register_record(
     area = 0
     try:
         area = parse_area(record["area"])
-    except AreaFormatError as exc:
-        bad("area", "bad_area", str(exc))
+    except AreaFormatError:
+        bad(
+            "area",
+            "bad_area",
+            f"area 的值 {record['area']!r} 不是至多两位小数的正数（如 88.5、102.37；不带符号、指数或千位分隔符）",
+        )
 
     choices = (
         ("kind", KINDS, "bad_kind"),
