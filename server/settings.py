@@ -57,6 +57,8 @@ class Settings:
     token_key_file: Path | None = None
     log_level: str = "INFO"
     log_json: bool = True
+    # 公告 objection period after a result is published (days; a publish request may override).
+    objection_days: int = 7
     # How often the scheduler looks for meetings to open or close.
     scheduler_interval_s: float = 5.0
 
@@ -140,6 +142,7 @@ def load_settings(env: dict | None = None, **overrides) -> Settings:
         token_key_file=Path(env["EVOTE_TOKEN_KEY_FILE"]) if env.get("EVOTE_TOKEN_KEY_FILE") else None,
         log_level=(env.get("EVOTE_LOG_LEVEL") or "INFO").upper(),
         log_json=_bool(env, "EVOTE_LOG_JSON", True),
+        objection_days=_int(env, "EVOTE_OBJECTION_DAYS", 7),
         scheduler_interval_s=_float(env, "EVOTE_SCHEDULER_INTERVAL_S", 5.0),
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
