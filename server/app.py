@@ -14,6 +14,7 @@ from . import appkeys
 from .db import create_pool, migrate, resolve_database_url
 from .middleware import error_middleware
 from .routes import setup_routes
+from .scheduler import scheduler_ctx
 from .settings import Settings
 from .tokens import TokenKeys, load_or_create_private_key
 
@@ -51,5 +52,6 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.BACKGROUND_TASKS] = []
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(token_keys_ctx)
+    app.cleanup_ctx.append(scheduler_ctx)
     setup_routes(app)
     return app

@@ -9,6 +9,8 @@ HANDLER_MODULES = [
     "health",
     "staff",
     "register",
+    "meetings",
+    "owner",
 ]
 
 

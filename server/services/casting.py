@@ -1,0 +1,359 @@
+"""Electronic vote casting and what an owner may read about their own ballot.
+
+The hot path (:func:`cast_votes`) is one transaction of two statements:
+
+1. one SELECT that locks the meeting row ``FOR SHARE`` (a close waits for votes in
+   flight, and a vote after the close sees it), reads the server's receive time
+   ``clock_timestamp()`` (the legal vote time, Civil Code art. 137), checks the
+   token's session, and finds earlier submissions of this voter for the matters
+   (and for the idempotency key);
+2. one INSERT of every submission and choice (a data-modifying CTE over
+   ``unnest`` arrays).
+
+The database decides races: ``UNIQUE (community_id, meeting_id, voter_id,
+matter_id, channel, revision)`` with revision 0 refuses a second submission
+when revision is not allowed; with revision allowed, two concurrent revisions
+compute the same next number and the loser retries once.  Matter definitions are
+immutable after the notice (enforced by the database), so they are cached in
+process memory per meeting.
+"""
+from __future__ import annotations
+
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from ..ballot.amounts import format_area
+from ..ballot.receipts import canonical_submission, format_cast_at, new_salt, receipt_code, receipt_for
+from ..ballot.tally import CHOICES
+from ..ballot_auth import BallotPrincipal
+from ..errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from ..repositories import meetings as repo
+from . import meetings as meetings_service
+
+CHANNEL = "electronic"
+MAX_IDEMPOTENCY_KEY = 128
+
+
+@dataclass(frozen=True, slots=True)
+class MatterDefinition:
+    matter_id: str
+    kind: str
+    seats: int
+    candidate_ids: frozenset[str]
+
+
+@dataclass(frozen=True, slots=True)
+class MeetingDefinition:
+    """What cannot change after the notice: matters, candidates, rules, title."""
+
+    community_id: str
+    meeting_id: str
+    title: str
+    rules: dict
+    show_live_results: bool
+    matters: dict[str, MatterDefinition]   # in meeting order
+    documents: tuple[dict, ...]            # matter documents (with candidates) for owners
+
+    @property
+    def allow_revision(self) -> bool:
+        return bool(self.rules.get("allow_revision"))
+
+
+_CACHE_SIZE = 1024
+_definitions: OrderedDict[tuple[str, str], MeetingDefinition] = OrderedDict()
+
+
+async def meeting_definition(conn_or_pool, community_id: str, meeting_id: str) -> MeetingDefinition:
+    """The frozen definition of a noticed meeting (cached); drafts are read every time."""
+    key = (community_id, meeting_id)
+    cached = _definitions.get(key)
+    if cached is not None:
+        _definitions.move_to_end(key)
+        return cached
+    if isinstance(conn_or_pool, asyncpg.Pool):
+        async with conn_or_pool.acquire() as conn:
+            return await meeting_definition(conn, community_id, meeting_id)
+    conn = conn_or_pool
+    meeting = await repo.get_meeting(conn, community_id, meeting_id)
+    if meeting is None:
+        raise NotFound("找不到该会议", code="meeting_not_found")
+    matters = await repo.list_matters(conn, community_id, meeting_id)
+    candidates = await repo.list_candidates(conn, community_id, meeting_id)
+    by_matter: dict[str, list] = {}
+    for c in candidates:
+        by_matter.setdefault(c["matter_id"], []).append(c)
+    definition = MeetingDefinition(
+        community_id=community_id, meeting_id=meeting_id, title=meeting["title"], rules=meeting["rules"],
+        show_live_results=meeting["show_live_results"],
+        matters={m["matter_id"]: MatterDefinition(m["matter_id"], m["kind"], m["seats"] or 0,
+                                                   frozenset(c["candidate_id"] for c in by_matter.get(m["matter_id"], [])))
+                 for m in matters},
+        documents=tuple(meetings_service.matter_document(m, by_matter.get(m["matter_id"], [])) for m in matters))
+    if meeting["state"] != "draft":
+        _definitions[key] = definition
+        if len(_definitions) > _CACHE_SIZE:
+            _definitions.popitem(last=False)
+    return definition
+
+
+# ---------------------------------------------------------------- parsing a ballot (no I/O)
+
+@dataclass(frozen=True, slots=True)
+class Vote:
+    matter_id: str
+    choices: tuple[tuple[str, str], ...]   # (candidate id or '', choice), sorted
+
+
+def parse_votes(definition: MeetingDefinition, raw: Any) -> list[Vote]:
+    """Check the ``votes`` list against the meeting's matters; raises ValidationFailed (422)."""
+    if not isinstance(raw, list) or not raw:
+        raise ValidationFailed("请至少对一个议题投票", code="empty_votes", fields={"votes": "不能为空"})
+    if len(raw) > len(definition.matters):
+        raise ValidationFailed("投票的议题数超过了会议的议题数", code="duplicate_matter", fields={"votes": "过多"})
+    votes: list[Vote] = []
+    seen: set[str] = set()
+    for item in raw:
+        if not isinstance(item, dict) or not isinstance(item.get("matter_id"), str):
+            raise ValidationFailed("每一票都要写明议题编号 matter_id", code="bad_vote", fields={"votes": "缺少 matter_id"})
+        matter_id = item["matter_id"]
+        matter = definition.matters.get(matter_id)
+        if matter is None:
+            raise ValidationFailed(f"本次会议没有议题 {matter_id[:40]}", code="unknown_matter",
+                                   fields={"matter_id": matter_id[:40]})
+        if matter_id in seen:
+            raise ValidationFailed(f"议题 {matter_id} 在一次提交中出现了两次", code="duplicate_matter",
+                                   fields={"matter_id": matter_id})
+        seen.add(matter_id)
+        if matter.kind == "resolution":
+            choice = item.get("choice")
+            if choice not in CHOICES or "marks" in item:
+                raise ValidationFailed(f"议题 {matter_id} 请选择 同意、反对 或 弃权", code="bad_choice",
+                                       fields={"matter_id": matter_id, "choice": "yes / no / abstain"})
+            votes.append(Vote(matter_id, (("", choice),)))
+            continue
+        marks = item.get("marks")
+        if not isinstance(marks, dict) or not marks or "choice" in item:
+            raise ValidationFailed(f"选举事项 {matter_id} 请对候选人作出选择", code="empty_marks",
+                                   fields={"matter_id": matter_id, "marks": "至少标记一位候选人"})
+        for candidate_id, choice in marks.items():
+            if candidate_id not in matter.candidate_ids:
+                raise ValidationFailed(f"选举事项 {matter_id} 没有候选人 {str(candidate_id)[:40]}",
+                                       code="unknown_candidate",
+                                       fields={"matter_id": matter_id, "candidate_id": str(candidate_id)[:40]})
+            if choice not in CHOICES:
+                raise ValidationFailed(f"候选人 {candidate_id} 请选择 同意、反对 或 弃权", code="bad_choice",
+                                       fields={"matter_id": matter_id, "candidate_id": candidate_id})
+        supported = sum(1 for choice in marks.values() if choice == "yes")
+        if supported > matter.seats:
+            raise ValidationFailed(f"选举事项 {matter_id} 最多只能选 {matter.seats} 人，您选了 {supported} 人",
+                                   code="too_many_marks",
+                                   fields={"matter_id": matter_id, "seats": matter.seats, "marked": supported})
+        votes.append(Vote(matter_id, tuple(sorted(marks.items()))))
+    return votes
+
+
+def check_idempotency_key(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= MAX_IDEMPOTENCY_KEY:
+        raise ValidationFailed(f"idempotency_key 应为 1–{MAX_IDEMPOTENCY_KEY} 个字符", code="bad_idempotency_key",
+                               fields={"idempotency_key": "格式不正确"})
+    return value
+
+
+# ---------------------------------------------------------------- casting
+
+@dataclass(frozen=True)
+class CastResult:
+    created: bool                 # False: an idempotent replay of an earlier request
+    received_at: datetime
+    receipts: list[dict]
+
+    def as_dict(self) -> dict:
+        return {"received_at": format_cast_at(self.received_at), "receipts": self.receipts}
+
+
+_PRECHECK = """
+SELECT m.state, m.opens_at, m.closes_at, clock_timestamp() AS now,
+       (SELECT b.revoked_at IS NULL FROM ballot_session b
+         WHERE b.community_id = $1 AND b.meeting_id = $2 AND b.jti = $3) AS session_live,
+       ARRAY(SELECT s.matter_id FROM submission s
+              WHERE s.community_id = $1 AND s.meeting_id = $2 AND s.voter_id = $4
+                AND s.matter_id = any($5::text[]) AND s.channel = 'electronic') AS voted,
+       ARRAY(SELECT s.matter_id || ' ' || s.ballot_id::text || ' ' || encode(s.receipt, 'hex') || ' '
+                    || to_char(s.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')
+               FROM submission s
+              WHERE $6::text IS NOT NULL AND s.community_id = $1 AND s.meeting_id = $2 AND s.voter_id = $4
+                AND s.idempotency_key = $6) AS previous
+  FROM meeting m
+ WHERE m.community_id = $1 AND m.meeting_id = $2
+   FOR SHARE OF m
+"""
+
+_INSERT = """
+WITH s AS (
+    INSERT INTO submission (community_id, meeting_id, ballot_id, voter_id, matter_id, channel, revision,
+                            received_at, idempotency_key, salt, receipt)
+    SELECT $1, $2, t.ballot_id, $3, t.matter_id, 'electronic',
+           CASE WHEN $5 THEN coalesce((SELECT max(p.revision) FROM submission p
+                                        WHERE p.community_id = $1 AND p.meeting_id = $2 AND p.voter_id = $3
+                                          AND p.matter_id = t.matter_id AND p.channel = 'electronic'), 0) + 1
+                ELSE 0 END,
+           $4, $6, t.salt, t.receipt
+      FROM unnest($7::uuid[], $8::text[], $9::bytea[], $10::bytea[]) AS t(ballot_id, matter_id, salt, receipt)
+    RETURNING ballot_id
+)
+INSERT INTO submission_choice (community_id, meeting_id, ballot_id, candidate_id, choice)
+SELECT $1, $2, c.ballot_id, c.candidate_id, c.choice
+  FROM unnest($11::uuid[], $12::text[], $13::text[]) AS c(ballot_id, candidate_id, choice)
+  JOIN s ON s.ballot_id = c.ballot_id
+"""
+
+
+def _replay(previous: list[str], votes: list[Vote]) -> CastResult:
+    by_matter = {}
+    for item in previous:
+        matter_id, ballot_id, receipt, received_at = item.split(" ")
+        by_matter[matter_id] = {"matter_id": matter_id, "ballot_id": ballot_id, "receipt": receipt,
+                                "received_at": received_at}
+    if set(by_matter) != {v.matter_id for v in votes}:
+        raise Conflict("该提交编号已用于另一次投票，请刷新页面后重新提交", code="idempotency_key_reused",
+                       fields={"matters": sorted(by_matter)})
+    receipts = [by_matter[v.matter_id] for v in votes]
+    return CastResult(False, datetime.fromisoformat(receipts[0]["received_at"]), receipts)
+
+
+def _refuse_outside_window(row: asyncpg.Record) -> None:
+    state, now = row["state"], row["now"]
+    if state in ("draft", "noticed") or (state == "open" and row["opens_at"] and now < row["opens_at"]):
+        raise Conflict("投票尚未开始，请在投票开始后再来", code="voting_not_started",
+                       fields={"opens_at": row["opens_at"].isoformat() if row["opens_at"] else None})
+    if state != "open" or (row["closes_at"] is not None and now >= row["closes_at"]):
+        raise Conflict("投票已经结束，不能再投票", code="voting_closed",
+                       fields={"closes_at": row["closes_at"].isoformat() if row["closes_at"] else None})
+
+
+async def _attempt(conn: asyncpg.Connection, definition: MeetingDefinition, principal: BallotPrincipal,
+                   votes: list[Vote], idempotency_key: str | None) -> CastResult:
+    cid, mid, voter = principal.community_id, principal.meeting_id, principal.voter_id
+    async with conn.transaction():
+        row = await conn.fetchrow(_PRECHECK, cid, mid, principal.jti, voter, [v.matter_id for v in votes],
+                                  idempotency_key)
+        if row is None:
+            raise NotFound("找不到该会议", code="meeting_not_found")
+        if not row["session_live"]:
+            raise Unauthorized("该选票凭证已失效，请重新扫码登录", code="ballot_session_revoked")
+        if row["previous"]:
+            return _replay(row["previous"], votes)
+        _refuse_outside_window(row)
+        if row["voted"] and not definition.allow_revision:
+            voted = sorted(set(row["voted"]))
+            raise Conflict(f"您已对议题 {'、'.join(voted)} 投过票，每个议题只能投一次", code="already_voted",
+                           fields={"matters": voted})
+        now: datetime = row["now"]
+        ballot_ids, matter_ids, salts, receipts = [], [], [], []
+        choice_ballots, choice_candidates, choice_values = [], [], []
+        out = []
+        for vote in votes:
+            ballot_id = uuid.uuid4()
+            salt = new_salt()
+            receipt = receipt_for(canonical_submission(
+                community_id=cid, meeting_id=mid, ballot_id=str(ballot_id), voter_id=voter,
+                matter_id=vote.matter_id, channel=CHANNEL, cast_at=now, choices=vote.choices), salt)
+            ballot_ids.append(ballot_id)
+            matter_ids.append(vote.matter_id)
+            salts.append(salt)
+            receipts.append(receipt)
+            for candidate_id, choice in vote.choices:
+                choice_ballots.append(ballot_id)
+                choice_candidates.append(candidate_id)
+                choice_values.append(choice)
+            out.append({"matter_id": vote.matter_id, "ballot_id": str(ballot_id), "receipt": receipt_code(receipt),
+                        "received_at": format_cast_at(now)})
+        await conn.execute(_INSERT, cid, mid, voter, now, definition.allow_revision, idempotency_key,
+                           ballot_ids, matter_ids, salts, receipts, choice_ballots, choice_candidates,
+                           choice_values)
+    return CastResult(True, now, out)
+
+
+async def cast_votes(pool: asyncpg.Pool, principal: BallotPrincipal, *, votes_raw: Any,
+                     idempotency_key: str | None) -> CastResult:
+    """Record one request's votes, all or nothing; acknowledged only after the commit."""
+    definition = await meeting_definition(pool, principal.community_id, principal.meeting_id)
+    votes = parse_votes(definition, votes_raw)
+    async with pool.acquire() as conn:
+        try:
+            try:
+                return await _attempt(conn, definition, principal, votes, idempotency_key)
+            except asyncpg.UniqueViolationError:
+                # A concurrent request of the same voter won the unique key.  Run again: the pre-check
+                # now sees it (already voted / the same idempotency key / the next revision number).
+                pass
+            try:
+                return await _attempt(conn, definition, principal, votes, idempotency_key)
+            except asyncpg.UniqueViolationError:
+                raise Conflict("您的另一次提交正在处理，请稍后刷新查看投票状态",
+                               code="concurrent_submission") from None
+        except asyncpg.ForeignKeyViolationError:
+            raise Unauthorized("您不在本次会议的表决名单中", code="not_in_electorate") from None
+
+
+# ---------------------------------------------------------------- owner reads
+
+async def owner_meeting(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
+    definition = await meeting_definition(pool, principal.community_id, principal.meeting_id)
+    async with pool.acquire() as conn:
+        meeting = await repo.get_meeting(conn, principal.community_id, principal.meeting_id)
+        me = await repo.electorate_member(conn, principal.community_id, principal.meeting_id, principal.voter_id)
+    if meeting is None:
+        raise NotFound("找不到该会议", code="meeting_not_found")
+    return {
+        "community_id": meeting["community_id"], "meeting_id": meeting["meeting_id"], "title": meeting["title"],
+        "state": meeting["state"], "state_name": meetings_service.STATE_NAMES[meeting["state"]],
+        "opens_at": meeting["opens_at"].isoformat() if meeting["opens_at"] else None,
+        "closes_at": meeting["closes_at"].isoformat() if meeting["closes_at"] else None,
+        "allow_revision": definition.allow_revision,
+        "show_live_results": meeting["show_live_results"],
+        "totals": None if meeting["total_area"] is None else
+        {"area": format_area(meeting["total_area"]), "persons": meeting["total_persons"]},
+        "voter": None if me is None else
+        {"voter_id": me["voter_id"], "area": format_area(me["area"]), "units": list(me["units"])},
+        "matters": list(definition.documents),
+    }
+
+
+async def owner_status(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
+    definition = await meeting_definition(pool, principal.community_id, principal.meeting_id)
+    async with pool.acquire() as conn:
+        rows = await repo.voter_submissions(conn, principal.community_id, principal.meeting_id, principal.voter_id)
+    latest: dict[str, asyncpg.Record] = {}
+    counts: dict[str, int] = {}
+    for r in rows:
+        latest[r["matter_id"]] = r  # rows come oldest first
+        counts[r["matter_id"]] = counts.get(r["matter_id"], 0) + 1
+    matters = []
+    for matter_id in definition.matters:
+        r = latest.get(matter_id)
+        matters.append({
+            "matter_id": matter_id, "voted": r is not None,
+            "received_at": format_cast_at(r["received_at"]) if r else None,
+            "channel": r["channel"] if r else None,
+            "submissions": counts.get(matter_id, 0),
+            "can_vote": r is None or definition.allow_revision,
+        })
+    return {"meeting_id": principal.meeting_id, "allow_revision": definition.allow_revision,
+            "voted_all": all(m["voted"] for m in matters), "matters": matters}
+
+
+async def owner_receipts(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
+    async with pool.acquire() as conn:
+        rows = await repo.voter_submissions(conn, principal.community_id, principal.meeting_id, principal.voter_id)
+    return {"meeting_id": principal.meeting_id, "receipts": [
+        {"matter_id": r["matter_id"], "ballot_id": str(r["ballot_id"]), "receipt": receipt_code(bytes(r["receipt"])),
+         "received_at": format_cast_at(r["received_at"]), "channel": r["channel"], "revision": r["revision"]}
+        for r in rows]}

@@ -1,0 +1,109 @@
+"""Counting a meeting from the database with the pure engine (server.ballot.tally).
+
+``load_counted_inputs(conn, community_id, meeting_id)`` reads everything the
+engine needs in its own shapes; ``compute_result`` runs ``tally()`` on it and
+returns the ``evote-result/1`` document.  The live tally, the results/signing
+code and the bundle export all count through here, so a live figure, a
+published result and ``evote tally`` on the exported bundle agree.
+
+The electorate is the frozen one (table ``electorate``, copied at notice), not
+a recomputation from the register: ``total_area``/``total_persons`` are the
+meeting's frozen totals, and each subject carries its counted units and its
+first building (``by_building`` groups each subject, with its whole area, under
+that first building).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+
+from ..ballot.tally import Matter, Rules, Submission, tally
+from ..ballot.weights import BuildingTotals, Electorate, Subject
+from ..errors import Conflict, NotFound
+from ..repositories import meetings as repo
+
+
+@dataclass(frozen=True)
+class CountingInputs:
+    community_id: str
+    meeting_id: str
+    state: str
+    rules: Rules
+    matters: list[Matter]
+    electorate: Electorate
+    submissions: list[Submission]   # every submission (electronic and paper), in receive order
+
+
+def rules_from_json(rules: dict) -> Rules:
+    return Rules(**{k: rules[k] for k in ("count_parking_area", "allow_revision", "duplicate_policy", "rank_by")
+                    if k in rules})
+
+
+async def load_matters(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> list[Matter]:
+    candidates: dict[str, list[tuple[str, str]]] = {}
+    for c in await repo.list_candidates(conn, community_id, meeting_id):
+        candidates.setdefault(c["matter_id"], []).append((c["candidate_id"], c["name"]))
+    return [Matter(id=m["matter_id"], title=m["title"], kind=m["kind"], category=m["category"],
+                   seats=m["seats"] or 0, alternates=m["alternates"] or 0,
+                   candidates=tuple(candidates.get(m["matter_id"], ())))
+            for m in await repo.list_matters(conn, community_id, meeting_id)]
+
+
+async def load_electorate(conn: asyncpg.Connection, community_id: str, meeting_id: str,
+                          total_area: int, total_persons: int) -> Electorate:
+    subjects: dict[str, Subject] = {}
+    buildings: dict[str, list[int]] = {}
+    for r in await repo.electorate_rows(conn, community_id, meeting_id):
+        subjects[r["voter_id"]] = Subject(r["voter_id"], r["area"], tuple(r["units"]), (r["building"],))
+        figures = buildings.setdefault(r["building"], [0, 0, 0])
+        figures[0] += r["area"]
+        figures[1] += 1
+        figures[2] += len(r["units"])
+    electorate = Electorate(subjects=subjects, total_area=total_area, total_persons=total_persons,
+                            by_building={b: BuildingTotals(*f) for b, f in buildings.items()})
+    if sum(s.area for s in subjects.values()) != total_area or len(subjects) != total_persons:
+        # The electorate and the totals are frozen together at notice; a mismatch is a corrupt record.
+        raise RuntimeError(f"meeting {community_id}/{meeting_id}: frozen electorate does not match its totals")
+    return electorate
+
+
+async def load_submissions(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> list[Submission]:
+    return [Submission(ballot_id=str(r["ballot_id"]), voter_id=r["voter_id"], matter_id=r["matter_id"],
+                       channel=r["channel"], cast_at=r["received_at"],
+                       choices=tuple(zip(r["candidate_ids"], r["choices"])))
+            for r in await repo.all_submissions(conn, community_id, meeting_id)]
+
+
+async def load_counted_inputs(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> CountingInputs:
+    """Matters, rules, frozen electorate and every submission of a noticed (or later) meeting.
+
+    Run it inside a REPEATABLE READ transaction if you need the pieces to be one
+    consistent snapshot while votes are being cast.
+    """
+    meeting = await repo.get_meeting(conn, community_id, meeting_id)
+    if meeting is None:
+        raise NotFound("找不到该会议", code="meeting_not_found")
+    if meeting["state"] == "draft":
+        raise Conflict("会议通知尚未发布，还没有表决名单", code="meeting_not_noticed")
+    return CountingInputs(
+        community_id=community_id, meeting_id=meeting_id, state=meeting["state"],
+        rules=rules_from_json(meeting["rules"]),
+        matters=await load_matters(conn, community_id, meeting_id),
+        electorate=await load_electorate(conn, community_id, meeting_id, meeting["total_area"],
+                                         meeting["total_persons"]),
+        submissions=await load_submissions(conn, community_id, meeting_id))
+
+
+def result_from_inputs(inputs: CountingInputs) -> dict[str, Any]:
+    return tally(inputs.meeting_id, inputs.rules, inputs.matters, inputs.electorate, inputs.submissions)
+
+
+async def compute_result(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> dict[str, Any]:
+    """The evote-result/1 document of the meeting's committed submissions (one snapshot)."""
+    if conn.is_in_transaction():
+        return result_from_inputs(await load_counted_inputs(conn, community_id, meeting_id))
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        inputs = await load_counted_inputs(conn, community_id, meeting_id)
+    return result_from_inputs(inputs)

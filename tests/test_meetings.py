@@ -1,0 +1,299 @@
+"""Meetings: drafting, the notice freeze, the 15-day rule, opening and closing, the scheduler."""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+import pytest
+
+from server import scheduler
+from server.services import meetings as meetings_service
+from tests.helpers_meetings import (
+    CANDIDATES,
+    backdate_notice,
+    meeting_body,
+    noticed_meeting,
+    open_meeting,
+)
+
+
+def _base(community_id: str) -> str:
+    return f"/api/admin/communities/{community_id}/meetings"
+
+
+async def _draft(client, headers, community_id, **kwargs) -> dict:
+    body = meeting_body(**kwargs)
+    resp = await client.post(_base(community_id), json=body, headers=headers)
+    assert resp.status == 201, await resp.text()
+    return await resp.json()
+
+
+async def _error(resp, status: int) -> dict:
+    assert resp.status == status, await resp.text()
+    return (await resp.json())["error"]
+
+
+async def test_create_meeting_derives_thresholds_alternates_and_rules(client, staff_headers, make_community):
+    community_id = await make_community(count_parking_area=True)
+    headers = await staff_headers("prep_group", communities=[community_id])
+    doc = await _draft(client, headers, community_id, matters=[
+        {"kind": "resolution", "title": "使用维修资金", "category": 5},
+        {"kind": "resolution", "title": "改建车棚", "category": 7},
+        {"kind": "election", "title": "选举业主委员会", "body": "committee", "seats": 7, "candidates": CANDIDATES},
+        {"kind": "election", "title": "选举监事会", "body": "supervisory", "seats": 3,
+         "candidates": [{"name": "赵一"}, {"name": "钱二"}]},
+    ])
+    assert doc["state"] == "draft"
+    # count_parking_area defaults to the community's setting; the rest to bundle-format.md
+    assert doc["rules"] == {"count_parking_area": True, "allow_revision": False,
+                           "duplicate_policy": "electronic_prevails", "rank_by": "persons_then_area"}
+    m1, m2, e1, e2 = doc["matters"]
+    assert (m1["matter_id"], m1["threshold"], m1["threshold_name"]) == ("M1", "majority", "过半数")
+    assert (m2["matter_id"], m2["threshold"], m2["threshold_name"]) == ("M2", "three_quarters", "四分之三以上")
+    assert m2["category_name"] == "改建、重建建筑物及其附属设施"
+    assert (e1["matter_id"], e1["category"], e1["seats"], e1["alternates"]) == ("E1", 3, 7, 3)  # 2.8 -> 3
+    assert [c["candidate_id"] for c in e2["candidates"]] == ["C1", "C2"]
+    assert e2["alternates"] == 1  # 1.2 -> 1
+    listed = await (await client.get(_base(community_id), headers=headers)).json()
+    assert [m["meeting_id"] for m in listed["meetings"]] == [doc["meeting_id"]]
+
+
+@pytest.mark.parametrize("seats,expected", [(1, 0), (3, 1), (5, 2), (7, 3), (9, 4), (11, 4), (4, 2), (2, 1)])
+def test_default_alternates_is_forty_percent_rounded_half_up(seats, expected):
+    assert meetings_service.default_alternates(seats) == expected
+
+
+@pytest.mark.parametrize("matter,code", [
+    ({"kind": "election", "title": "选举业主委员会", "body": "committee", "seats": 4, "candidates": []}, "bad_seats"),
+    ({"kind": "election", "title": "选举业主委员会", "body": "committee", "seats": 13, "candidates": []}, "bad_seats"),
+    ({"kind": "election", "title": "选举监事会", "body": "supervisory", "seats": 6, "candidates": []}, "bad_seats"),
+    ({"kind": "election", "title": "选举", "seats": 0, "candidates": []}, "bad_seats"),
+    ({"kind": "election", "title": "选举", "seats": 1,
+      "candidates": [{"candidate_id": "C1", "name": "甲"}, {"candidate_id": "C1", "name": "乙"}]},
+     "duplicate_candidate"),
+    ({"kind": "election", "title": "选举", "seats": 1, "candidates": [{"name": "甲"}, {"name": "甲"}]},
+     "duplicate_candidate"),
+    ({"kind": "resolution", "title": "决议", "category": 10}, "bad_category"),
+    ({"kind": "resolution", "title": "决议"}, "validation_failed"),
+    ({"kind": "resolution", "title": "决议", "category": 2, "seats": 3}, "validation_failed"),
+])
+async def test_bad_matters_are_refused(client, staff_headers, make_community, matter, code):
+    community_id = await make_community()
+    headers = await staff_headers("district_admin")
+    resp = await client.post(_base(community_id), json=meeting_body(matters=[matter]), headers=headers)
+    assert (await _error(resp, 422))["code"] == code
+
+
+async def test_auditor_reads_but_cannot_create_and_others_cannot_see(client, staff_headers, make_community):
+    community_id = await make_community()
+    other = await make_community()
+    writer = await staff_headers("committee", communities=[community_id])
+    doc = await _draft(client, writer, community_id)
+    auditor = await staff_headers("auditor", communities=[community_id])
+    assert (await client.get(f"{_base(community_id)}/{doc['meeting_id']}", headers=auditor)).status == 200
+    resp = await client.post(_base(community_id), json=meeting_body(), headers=auditor)
+    assert (await _error(resp, 403))["code"] == "role_forbidden"
+    stranger = await staff_headers("prep_group", communities=[other])
+    resp = await client.get(f"{_base(community_id)}/{doc['meeting_id']}", headers=stranger)
+    assert (await _error(resp, 403))["code"] == "community_forbidden"
+
+
+async def test_draft_can_be_edited_then_the_notice_freezes_everything(client, db_pool, staff_headers,
+                                                                       imported_community):
+    community_id, _rows = await imported_community(30)
+    headers = await staff_headers("district_admin")
+    doc = await _draft(client, headers, community_id)
+    base = f"{_base(community_id)}/{doc['meeting_id']}"
+    # while a draft: update, add and remove matters and candidates
+    resp = await client.patch(base, json={"title": "第一次业主大会", "rules": {"allow_revision": True}}, headers=headers)
+    assert resp.status == 200 and (await resp.json())["rules"]["allow_revision"] is True
+    resp = await client.post(f"{base}/matters", json={"kind": "resolution", "title": "选聘物业", "category": 4},
+                             headers=headers)
+    assert resp.status == 201 and (await resp.json())["matter_id"] == "M3"
+    assert (await client.delete(f"{base}/matters/M3", headers=headers)).status == 204
+    resp = await client.post(f"{base}/matters/E1/candidates", json={"name": "周八", "unit_label": "8-801"},
+                             headers=headers)
+    assert resp.status == 201 and (await resp.json())["candidates"][-1]["candidate_id"] == "C8"
+    assert (await client.delete(f"{base}/matters/E1/candidates/C8", headers=headers)).status == 204
+
+    resp = await client.post(f"{base}/notice", headers=headers)
+    assert resp.status == 200, await resp.text()
+    noticed = await resp.json()
+    assert noticed["state"] == "noticed" and noticed["register_version"] == 1
+    async with db_pool.acquire() as conn:
+        totals = await conn.fetchrow(
+            "SELECT sum(area) AS area, count(*) AS persons FROM electorate WHERE community_id = $1 AND meeting_id = $2",
+            community_id, doc["meeting_id"])
+    register = await (await client.get(f"/api/admin/communities/{community_id}/register/totals",
+                                       headers=headers)).json()
+    assert noticed["totals"] == register["totals"]
+    assert totals["persons"] == register["totals"]["persons"]
+
+    # nothing may be added or changed after the notice: the API refuses ...
+    for method, path, body in (("PATCH", base, {"title": "改名"}),
+                               ("POST", f"{base}/matters", {"kind": "resolution", "title": "新议题", "category": 9}),
+                               ("DELETE", f"{base}/matters/M1", None),
+                               ("POST", f"{base}/matters/E1/candidates", {"name": "吴九"}),
+                               ("DELETE", f"{base}/matters/E1/candidates/C1", None),
+                               ("POST", f"{base}/notice", None)):
+        resp = await client.request(method, path, json=body, headers=headers)
+        assert (await _error(resp, 409))["code"] == "meeting_not_draft", (method, path)
+    # ... and so does the database, whatever code path tries
+    async with db_pool.acquire() as conn:
+        for sql in ("UPDATE matter SET title = 'x' WHERE community_id = $1 AND meeting_id = $2",
+                    "DELETE FROM candidate WHERE community_id = $1 AND meeting_id = $2",
+                    "UPDATE meeting SET total_area = 1 WHERE community_id = $1 AND meeting_id = $2",
+                    "UPDATE meeting SET rules = '{}' WHERE community_id = $1 AND meeting_id = $2",
+                    "DELETE FROM electorate WHERE community_id = $1 AND meeting_id = $2",
+                    "UPDATE meeting SET state = 'draft' WHERE community_id = $1 AND meeting_id = $2"):
+            with pytest.raises(asyncpg.CheckViolationError):
+                await conn.execute(sql, community_id, doc["meeting_id"])
+
+
+async def test_notice_requires_the_15_day_period_a_register_and_matters(client, staff_headers, make_community,
+                                                                         imported_community):
+    headers = await staff_headers("district_admin")
+    community_id, _ = await imported_community(10)
+    too_soon = await _draft(client, headers, community_id,
+                            opens_at=datetime.now(timezone.utc) + timedelta(days=14, hours=23))
+    resp = await client.post(f"{_base(community_id)}/{too_soon['meeting_id']}/notice", headers=headers)
+    error = await _error(resp, 409)
+    assert error["code"] == "notice_period_not_met"
+    assert "15 日前公告" in error["message"] and "指导规则" in error["message"]
+
+    empty = await _draft(client, headers, community_id, matters=[])
+    resp = await client.post(f"{_base(community_id)}/{empty['meeting_id']}/notice", headers=headers)
+    assert (await _error(resp, 409))["code"] == "no_matters"
+
+    no_candidates = await _draft(client, headers, community_id, matters=[
+        {"kind": "election", "title": "选举", "seats": 1, "candidates": []}])
+    resp = await client.post(f"{_base(community_id)}/{no_candidates['meeting_id']}/notice", headers=headers)
+    assert (await _error(resp, 409))["code"] == "election_without_candidates"
+
+    bare = await make_community()
+    doc = await _draft(client, headers, bare)
+    resp = await client.post(f"{_base(bare)}/{doc['meeting_id']}/notice", headers=headers)
+    assert (await _error(resp, 409))["code"] == "register_missing"
+
+
+async def test_empty_electorate_is_refused(client, staff_headers, make_community):
+    # The register counts parking (community setting) but this meeting's rules do not.
+    community_id = await make_community(count_parking_area=True)
+    headers = await staff_headers("district_admin")
+    only_parking = ("unit_id,building,kind,area,area_source,holder,owner_id,representative\n"
+                    "P-1,1,parking,12.5,registry,owner,O1,1\n")
+    resp = await client.post(f"/api/admin/communities/{community_id}/register", data=only_parking.encode(),
+                             headers=headers)
+    assert resp.status == 201, await resp.text()
+    doc = await _draft(client, headers, community_id, rules={"count_parking_area": False})
+    resp = await client.post(f"{_base(community_id)}/{doc['meeting_id']}/notice", headers=headers)
+    assert (await _error(resp, 409))["code"] == "electorate_empty"
+
+
+async def test_opening_early_is_refused_citing_the_rule_then_allowed_after_15_days(client, db_pool, staff_headers,
+                                                                                    imported_community):
+    m = await noticed_meeting(db_pool, client, staff_headers, imported_community)
+    resp = await client.post(f"{m.base}/open", headers=m.headers)
+    error = await _error(resp, 409)
+    assert error["code"] == "notice_period_not_met"
+    assert "《业主大会和业主委员会指导规则》" in error["message"] and "15 日" in error["message"]
+    # closing a meeting that is not open is refused too
+    assert (await _error(await client.post(f"{m.base}/close", headers=m.headers), 409))["code"] == "wrong_state"
+
+    await backdate_notice(db_pool, m.community_id, m.meeting_id)
+    resp = await client.post(f"{m.base}/open", headers=m.headers)
+    assert resp.status == 200 and (await resp.json())["state"] == "open"
+    assert (await _error(await client.post(f"{m.base}/open", headers=m.headers), 409))["code"] == "wrong_state"
+    resp = await client.post(f"{m.base}/close", headers=m.headers)
+    assert resp.status == 200 and (await resp.json())["state"] == "closed"
+
+    transitions = (await (await client.get(f"{m.base}/transitions", headers=m.headers)).json())["transitions"]
+    assert [(t["from"], t["to"]) for t in transitions] == [
+        (None, "draft"), ("draft", "noticed"), ("noticed", "open"), ("open", "closed")]
+    assert all(t["actor"].startswith("staff:") and t["at"] for t in transitions)
+    async with db_pool.acquire() as conn:
+        actions = [r["action"] for r in await conn.fetch(
+            "SELECT action FROM audit_log WHERE community_id = $1 ORDER BY seq", m.community_id)]
+    # (close hooks of other modules may append their own entries after these)
+    mine = ("meeting.create", "meeting.notice", "meeting.open", "meeting.close")
+    assert [a for a in actions if a in mine] == list(mine)
+
+
+async def _wait_for_state(client, m, state: str, timeout: float = 15.0) -> dict:
+    """Poll the meeting until it reaches ``state`` (the scheduler runs every 0.2 s in tests)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        doc = await (await client.get(m.base, headers=m.headers)).json()
+        if doc["state"] == state or loop.time() > deadline:
+            return doc
+        await asyncio.sleep(0.1)
+
+
+async def test_the_scheduler_opens_and_closes_by_itself(client, db_pool, staff_headers, imported_community):
+    closed_hooks: list[tuple[str, str]] = []
+
+    async def hook(pool, app, community_id, meeting_id):
+        closed_hooks.append((community_id, meeting_id))
+
+    meetings_service.ON_CLOSE_HOOKS.append(hook)
+    try:
+        m = await noticed_meeting(db_pool, client, staff_headers, imported_community)
+        await backdate_notice(db_pool, m.community_id, m.meeting_id, closes_in=timedelta(seconds=3))
+        assert (await _wait_for_state(client, m, "open"))["state"] == "open"
+        doc = await _wait_for_state(client, m, "closed")
+        assert doc["state"] == "closed"
+        transitions = (await (await client.get(f"{m.base}/transitions", headers=m.headers)).json())["transitions"]
+        assert [(t["to"], t["actor"]) for t in transitions[-2:]] == [("open", "system:scheduler"),
+                                                                    ("closed", "system:scheduler")]
+        assert closed_hooks.count((m.community_id, m.meeting_id)) == 1
+    finally:
+        meetings_service.ON_CLOSE_HOOKS.remove(hook)
+
+
+async def test_the_scheduler_does_not_open_before_the_notice_period(client, db_pool, staff_headers,
+                                                                     imported_community):
+    m = await noticed_meeting(db_pool, client, staff_headers, imported_community)
+    # opens_at has passed (forced by SQL) but the notice is only a day old: it must stay noticed
+    async with db_pool.acquire() as conn:
+        await conn.execute("""UPDATE meeting SET noticed_at = clock_timestamp() - interval '1 day',
+                                                 opens_at = clock_timestamp() - interval '1 minute'
+                               WHERE community_id = $1 AND meeting_id = $2""", m.community_id, m.meeting_id)
+    done = await scheduler.run_once(db_pool)
+    assert (m.community_id, m.meeting_id) not in done["opened"]
+    assert (await (await client.get(m.base, headers=m.headers)).json())["state"] == "noticed"
+
+
+async def test_two_schedulers_racing_close_exactly_once(client, db_pool, staff_headers, imported_community):
+    calls: list[tuple[str, str]] = []
+
+    async def hook(pool, app, community_id, meeting_id):
+        calls.append((community_id, meeting_id))
+
+    m = await open_meeting(db_pool, client, staff_headers, imported_community)
+    meetings_service.ON_CLOSE_HOOKS.append(hook)
+    try:
+        async with db_pool.acquire() as conn:
+            await conn.execute("UPDATE meeting SET closes_at = clock_timestamp() WHERE community_id = $1 "
+                               "AND meeting_id = $2", m.community_id, m.meeting_id)
+        # two workers' passes at the same moment (the test app's own scheduler may join in too)
+        results = await asyncio.gather(*(scheduler.run_once(db_pool) for _ in range(4)))
+        closers = sum(r["closed"].count((m.community_id, m.meeting_id)) for r in results)
+        doc = await _wait_for_state(client, m, "closed")
+        assert doc["state"] == "closed"
+        assert closers <= 1
+        transitions = (await (await client.get(f"{m.base}/transitions", headers=m.headers)).json())["transitions"]
+        assert [t["to"] for t in transitions].count("closed") == 1
+        assert calls.count((m.community_id, m.meeting_id)) == 1
+    finally:
+        meetings_service.ON_CLOSE_HOOKS.remove(hook)
+
+
+async def test_unknown_meeting_is_404(client, staff_headers, make_community):
+    community_id = await make_community()
+    headers = await staff_headers("district_admin")
+    resp = await client.get(f"{_base(community_id)}/nope", headers=headers)
+    assert (await _error(resp, 404))["code"] == "meeting_not_found"
+    resp = await client.post(f"{_base(community_id)}/nope/notice", headers=headers)
+    assert (await _error(resp, 404))["code"] == "meeting_not_found"
