@@ -11,7 +11,9 @@ import logging
 from aiohttp import web
 
 from . import appkeys
+from .broker import broker_ctx
 from .db import create_pool, migrate, resolve_database_url
+from .live import live_ctx
 from .middleware import error_middleware
 from .routes import setup_routes
 from .scheduler import scheduler_ctx
@@ -53,5 +55,8 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(token_keys_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
+    # Meeting-event broker (Redis or in-process), then the live tallies that listen to it.
+    app.cleanup_ctx.append(broker_ctx)
+    app.cleanup_ctx.append(live_ctx)
     setup_routes(app)
     return app

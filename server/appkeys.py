@@ -17,5 +17,6 @@ DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 EMBEDDED_PG = web.AppKey("embedded_pg", object)
 TOKEN_KEYS = web.AppKey("token_keys", Any)        # server.tokens.TokenKeys
 BROKER = web.AppKey("broker", Any)                # server.broker.Broker
+LIVE = web.AppKey("live", Any)                    # server.live.LiveHub
 BACKGROUND_TASKS = web.AppKey("background_tasks", list)
 REQUEST_ID = web.RequestKey("request_id", str)

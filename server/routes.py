@@ -11,6 +11,7 @@ HANDLER_MODULES = [
     "register",
     "meetings",
     "owner",
+    "live",
 ]
 
 

@@ -61,6 +61,12 @@ class Settings:
     objection_days: int = 7
     # How often the scheduler looks for meetings to open or close.
     scheduler_interval_s: float = 5.0
+    # Live views (server.live): coalescing delay, safety-net poll, heartbeat, per-stream queue, resume ring.
+    live_debounce_s: float = 0.25
+    live_poll_s: float = 10.0
+    live_heartbeat_s: float = 15.0
+    live_queue_size: int = 32
+    live_ring_size: int = 64
 
     def __repr__(self) -> str:  # never print secrets
         shown = []
@@ -144,6 +150,11 @@ def load_settings(env: dict | None = None, **overrides) -> Settings:
         log_json=_bool(env, "EVOTE_LOG_JSON", True),
         objection_days=_int(env, "EVOTE_OBJECTION_DAYS", 7),
         scheduler_interval_s=_float(env, "EVOTE_SCHEDULER_INTERVAL_S", 5.0),
+        live_debounce_s=_float(env, "EVOTE_LIVE_DEBOUNCE_S", 0.25),
+        live_poll_s=_float(env, "EVOTE_LIVE_POLL_S", 10.0),
+        live_heartbeat_s=_float(env, "EVOTE_LIVE_HEARTBEAT_S", 15.0),
+        live_queue_size=_int(env, "EVOTE_LIVE_QUEUE_SIZE", 32),
+        live_ring_size=_int(env, "EVOTE_LIVE_RING_SIZE", 64),
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "public_url" not in overrides and not env.get("EVOTE_PUBLIC_URL"):

@@ -1,0 +1,173 @@
+"""Test helpers for the live views: an open meeting, ballots, and an independent full recount.
+
+``cast`` inserts a submission with SQL (0003 schema; salt and receipt are random
+test bytes) and then announces it exactly as the casting service does, through
+``server.events.publish_meeting_event``.  ``recount`` reads every committed
+submission with its own SQL and runs the pure engine's ``tally`` over them: the
+reference the live figures must equal.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import uuid
+from collections.abc import Sequence
+
+from server.ballot.tally import ELECTION, Matter, Rules, Submission, tally
+from server.ballot.weights import Electorate, compute_electorate, parse_register_record
+from server.events import publish_meeting_event
+
+
+def electorate_of(rows: Sequence[dict], count_parking_area: bool = False) -> Electorate:
+    parsed = []
+    for index, record in enumerate(rows):
+        row, problems = parse_register_record(record, index)
+        assert row is not None, problems
+        parsed.append(row)
+    return compute_electorate(parsed, count_parking_area)
+
+
+DEFAULT_MATTERS = [
+    {"matter_id": "M1", "kind": "resolution", "title": "表决通过《管理规约》", "category": 2},
+    {"matter_id": "M2", "kind": "resolution", "title": "筹集维修资金", "category": 6},
+    {"matter_id": "E1", "kind": "election", "title": "选举业主委员会委员", "category": 3, "seats": 5,
+     "alternates": 2, "candidates": [(f"C{i}", f"候选人{i}") for i in range(1, 8)]},
+]
+
+
+async def make_open_meeting(db_pool, community_id: str, rows: Sequence[dict], *, matters=None, rules: dict | None = None,
+                            show_live_results: bool = False, state: str = "open") -> tuple[str, Electorate]:
+    """A meeting in ``state`` (noticed/open) with a frozen electorate, built with SQL."""
+    matters = DEFAULT_MATTERS if matters is None else matters
+    full_rules = {"count_parking_area": False, "allow_revision": False,
+                  "duplicate_policy": "electronic_prevails", "rank_by": "persons_then_area"} | (rules or {})
+    electorate = electorate_of(rows, full_rules["count_parking_area"])
+    meeting_id = f"m-{uuid.uuid4().hex[:8]}"
+    async with db_pool.acquire() as conn, conn.transaction():
+        version = await conn.fetchval("SELECT max(version) FROM register_version WHERE community_id = $1",
+                                      community_id)
+        await conn.execute(
+            """INSERT INTO meeting (community_id, meeting_id, title, rules, show_live_results, opens_at, closes_at)
+               VALUES ($1, $2, '测试业主大会', $3::jsonb, $4, now() - interval '1 hour', now() + interval '7 days')""",
+            community_id, meeting_id, json.dumps(full_rules), show_live_results)
+        for position, m in enumerate(matters, 1):
+            election = m["kind"] == ELECTION
+            await conn.execute(
+                """INSERT INTO matter (community_id, meeting_id, matter_id, position, kind, title, category,
+                                       seats, alternates, body)
+                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+                community_id, meeting_id, m["matter_id"], position, m["kind"], m["title"], m["category"],
+                m.get("seats") if election else None, m.get("alternates") if election else None,
+                "other" if election else None)
+            for cpos, (cid, name) in enumerate(m.get("candidates", ()), 1):
+                await conn.execute(
+                    """INSERT INTO candidate (community_id, meeting_id, matter_id, candidate_id, position, name)
+                       VALUES ($1, $2, $3, $4, $5, $6)""", community_id, meeting_id, m["matter_id"], cid, cpos, name)
+        await conn.executemany(
+            """INSERT INTO electorate (community_id, meeting_id, voter_id, area, building)
+               VALUES ($1, $2, $3, $4, $5)""",
+            [(community_id, meeting_id, s.owner_id, s.area, s.buildings[0]) for s in electorate.subjects.values()])
+        await conn.execute(
+            """UPDATE meeting SET state = 'noticed', register_version = $3, total_area = $4, total_persons = $5,
+                                  noticed_at = now() - interval '16 days'
+                WHERE community_id = $1 AND meeting_id = $2""",
+            community_id, meeting_id, version, electorate.total_area, electorate.total_persons)
+        if state == "open":
+            await conn.execute("""UPDATE meeting SET state = 'open', opened_at = now()
+                                   WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)
+    return meeting_id, electorate
+
+
+async def insert_submission(db_pool, community_id: str, meeting_id: str, voter_id: str, matter_id: str,
+                            choices: Sequence[tuple[str, str]], *, channel: str = "electronic",
+                            revision: int = 0) -> str:
+    ballot_id = uuid.uuid4()
+    async with db_pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """INSERT INTO submission (community_id, meeting_id, ballot_id, voter_id, matter_id, channel, revision,
+                                       salt, receipt)
+               VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)""",
+            community_id, meeting_id, ballot_id, voter_id, matter_id, channel, revision,
+            secrets.token_bytes(16), secrets.token_bytes(32))
+        await conn.executemany(
+            """INSERT INTO submission_choice (community_id, meeting_id, ballot_id, candidate_id, choice)
+               VALUES ($1, $2, $3, $4, $5)""",
+            [(community_id, meeting_id, ballot_id, candidate, choice) for candidate, choice in choices])
+    return str(ballot_id)
+
+
+async def cast(app, db_pool, community_id: str, meeting_id: str, voter_id: str, matter_id: str,
+               choices: Sequence[tuple[str, str]], **kwargs) -> str:
+    """Insert a submission and announce it the way the casting service does (after commit)."""
+    ballot_id = await insert_submission(db_pool, community_id, meeting_id, voter_id, matter_id, choices, **kwargs)
+    await publish_meeting_event(app, community_id, meeting_id, {"type": "ballot", "matter_id": matter_id})
+    return ballot_id
+
+
+async def recount(db_pool, community_id: str, meeting_id: str) -> dict:
+    """``tally()`` over every committed submission, read independently of server.live."""
+    async with db_pool.acquire() as conn:
+        meeting = await conn.fetchrow("SELECT rules FROM meeting WHERE community_id = $1 AND meeting_id = $2",
+                                      community_id, meeting_id)
+        matter_rows = await conn.fetch(
+            """SELECT matter_id, kind, title, category, seats, alternates FROM matter
+                WHERE community_id = $1 AND meeting_id = $2 ORDER BY position""", community_id, meeting_id)
+        candidates = await conn.fetch(
+            """SELECT matter_id, candidate_id, name FROM candidate
+                WHERE community_id = $1 AND meeting_id = $2 ORDER BY position""", community_id, meeting_id)
+        voters = await conn.fetch("SELECT voter_id, area FROM electorate WHERE community_id = $1 AND meeting_id = $2",
+                                  community_id, meeting_id)
+        subs = await conn.fetch(
+            """SELECT ballot_id, voter_id, matter_id, channel, received_at FROM submission
+                WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)
+        choices = await conn.fetch(
+            """SELECT ballot_id, candidate_id, choice FROM submission_choice
+                WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)
+    rules = Rules(**json.loads(meeting["rules"]))
+    matters = []
+    for r in matter_rows:
+        if r["kind"] == ELECTION:
+            cands = tuple((c["candidate_id"], c["name"]) for c in candidates if c["matter_id"] == r["matter_id"])
+            matters.append(Matter(r["matter_id"], r["title"], ELECTION, r["category"], r["seats"], r["alternates"],
+                                  cands))
+        else:
+            matters.append(Matter(r["matter_id"], r["title"], r["kind"], r["category"]))
+    from server.ballot.weights import Subject
+
+    subjects = {v["voter_id"]: Subject(v["voter_id"], v["area"], (), ()) for v in voters}
+    electorate = Electorate(subjects, sum(v["area"] for v in voters), len(voters), {})
+    by_ballot: dict = {}
+    for c in choices:
+        by_ballot.setdefault(c["ballot_id"], []).append((c["candidate_id"], c["choice"]))
+    submissions = [Submission(str(s["ballot_id"]), s["voter_id"], s["matter_id"], s["channel"], s["received_at"],
+                              tuple(sorted(by_ballot.get(s["ballot_id"], ())))) for s in subs]
+    return tally(meeting_id, rules, matters, electorate, submissions)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+async def wait_for(predicate, *, timeout: float = 10.0, interval: float = 0.05):
+    """Poll ``predicate`` (sync or async) until it returns a truthy value; returns it, or fails."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        value = predicate()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if loop.time() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        await asyncio.sleep(interval)
+
+
+def chromium_path() -> str | None:
+    path = os.environ.get("EVOTE_CHROMIUM", "/usr/bin/chromium")
+    return path if os.path.exists(path) else None

@@ -1,0 +1,429 @@
+"""Live tallies: figures equal a full recount, visibility, SSE and WebSocket streams, limits."""
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+
+import pytest
+
+from server import appkeys
+from tests.helpers_live import cast, make_open_meeting, recount, wait_for
+
+
+def live_url(cid: str, mid: str, tail: str = "") -> str:
+    return f"/api/admin/communities/{cid}/meetings/{mid}/live{tail}"
+
+
+class SSE:
+    """A tiny reader of a text/event-stream response: events and comments, in order."""
+
+    def __init__(self, resp):
+        self.resp = resp
+        self.comments: list[str] = []
+
+    async def next(self, timeout: float = 10.0) -> dict:
+        event: dict = {}
+        data: list[str] = []
+        while True:
+            line = await asyncio.wait_for(self.resp.content.readline(), timeout)
+            if not line:
+                raise EOFError("stream ended")
+            text = line.decode().rstrip("\n")
+            if text == "":
+                if data:
+                    event["data"] = json.loads("\n".join(data))
+                    return event
+                continue
+            if text.startswith(":"):
+                self.comments.append(text[1:].strip())
+                continue
+            name, _, value = text.partition(":")
+            value = value[1:] if value.startswith(" ") else value
+            if name == "data":
+                data.append(value)
+            elif name in ("id", "event", "retry"):
+                event[name] = value
+
+    async def comment(self, text: str, timeout: float = 10.0) -> None:
+        """Read on until a comment line ``: text`` arrives (events in between are skipped)."""
+        while text not in self.comments:
+            line = await asyncio.wait_for(self.resp.content.readline(), timeout)
+            if not line:
+                raise EOFError("stream ended")
+            decoded = line.decode().rstrip("\n")
+            if decoded.startswith(":"):
+                self.comments.append(decoded[1:].strip())
+
+    async def until(self, predicate, timeout: float = 10.0) -> dict:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            event = await self.next(timeout=max(0.1, deadline - loop.time()))
+            if predicate(event):
+                return event
+
+
+def strip_result(doc: dict) -> dict:
+    return doc["result"]
+
+
+@pytest.fixture
+async def open_meeting(imported_community, db_pool):
+    async def make(units: int = 40, **kwargs):
+        cid, rows = await imported_community(units)
+        mid, electorate = await make_open_meeting(db_pool, cid, rows, **kwargs)
+        return cid, mid, electorate
+    return make
+
+
+def random_choices(rng: random.Random, matter_id: str) -> list[tuple[str, str]]:
+    if matter_id.startswith("E"):
+        marks = rng.sample([f"C{i}" for i in range(1, 8)], rng.randint(0, 7))  # > 5 yes marks: spoiled
+        return [(c, rng.choice(("yes", "yes", "no", "abstain"))) for c in marks]
+    return [("", rng.choice(("yes", "yes", "no", "abstain")))]
+
+
+@pytest.mark.parametrize("allow_revision", [False, True])
+async def test_live_figures_equal_a_full_recount_after_random_votes(client, db_pool, open_meeting, staff_headers,
+                                                                   allow_revision):
+    cid, mid, electorate = await open_meeting(60, rules={"allow_revision": allow_revision})
+    headers = await staff_headers("prep_group", communities=[cid])
+    app = client.server.app
+    rng = random.Random(4 if allow_revision else 3)
+    voters = sorted(electorate.subjects)
+    revisions: dict[tuple[str, str, str], int] = {}
+    resp = await client.get(live_url(cid, mid), headers=headers)
+    assert resp.status == 200
+    assert (await resp.json())["turnout"]["persons"] == 0
+    for round_ in range(6):
+        for _ in range(rng.randint(3, 15)):
+            voter = rng.choice(voters)
+            matter = rng.choice(["M1", "M2", "E1"])
+            channel = rng.choice(("electronic", "electronic", "paper"))
+            key = (voter, matter, channel)
+            if key in revisions and not allow_revision:
+                continue  # the database refuses a second submission (unique key)
+            revisions[key] = revisions.get(key, 0) + 1 if allow_revision else 0
+            await cast(app, db_pool, cid, mid, voter, matter, random_choices(rng, matter), channel=channel,
+                       revision=revisions[key])
+        resp = await client.get(live_url(cid, mid), headers=headers)
+        doc = await resp.json()
+        assert doc["result"] == await recount(db_pool, cid, mid), f"round {round_}"
+    # The figures shown around the result agree with it too.
+    expected = await recount(db_pool, cid, mid)
+    for matter, shown in zip(expected["matters"], doc["matters"]):
+        assert shown["participating"] == matter["participating"]
+        assert shown["outcome"] == matter["outcome"]
+    assert doc["totals"] == expected["totals"]
+    assert doc["channels"]["electronic"]["ballots"] + doc["channels"]["paper"]["ballots"] > 0
+
+
+async def test_distances_and_quorum_on_both_axes(client, db_pool, open_meeting, staff_headers):
+    cid, mid, electorate = await open_meeting(30, matters=[
+        {"matter_id": "M1", "kind": "resolution", "title": "表决通过《管理规约》", "category": 2}])
+    headers = await staff_headers("committee", communities=[cid])
+    app = client.server.app
+    voters = sorted(electorate.subjects, key=lambda v: -electorate.subjects[v].area)
+    # Everyone but the smallest third votes yes: quorum is met on both axes and M1 passes.
+    quorum_persons = -(-2 * electorate.total_persons // 3)
+    for voter in voters[:quorum_persons]:
+        await cast(app, db_pool, cid, mid, voter, "M1", [("", "yes")])
+    doc = await (await client.get(live_url(cid, mid), headers=headers)).json()
+    m1 = doc["matters"][0]
+    assert doc["turnout"]["quorum_met"] is True and m1["quorum_met"] is True
+    assert m1["outcome"] == "passed" and m1["status_text"] == "通过"
+    assert m1["quorum_shortfall"]["text"] == "参与已达法定比例"
+    assert m1["yes_shortfall"]["new_voters"]["met"] is True
+
+
+async def test_before_quorum_the_page_says_how_far_each_line_is(client, db_pool, open_meeting, staff_headers):
+    cid, mid, electorate = await open_meeting(30)
+    headers = await staff_headers("prep_group", communities=[cid])
+    app = client.server.app
+    voter = sorted(electorate.subjects)[0]
+    await cast(app, db_pool, cid, mid, voter, "M1", [("", "no")])
+    doc = await (await client.get(live_url(cid, mid), headers=headers)).json()
+    m1 = doc["matters"][0]
+    area = electorate.subjects[voter].area
+    need_persons = -(-(2 * electorate.total_persons - 3) // 3)
+    need_area = -(-(2 * electorate.total_area - 3 * area) // 3)
+    assert m1["outcome"] == "no_quorum" and m1["status_text"] == "未达参与表决法定比例"
+    assert m1["quorum_shortfall"]["persons"] == need_persons
+    from server.ballot.amounts import format_area
+    assert m1["quorum_shortfall"]["text"] == f"还需 {need_persons} 户 / {format_area(need_area)} m² 参与"
+    # One no vote: a majority needs 2 new yes persons and more than the voter's area.
+    assert m1["yes_shortfall"]["new_voters"]["persons"] == 2
+    assert m1["yes_shortfall"]["new_voters"]["text"].startswith("赞成还差 2 户 / ")
+    # Buildings are ordered by what their non-voters could still bring.
+    key = "area" if doc["buildings_sorted_by"] == "area" else "persons"
+    remaining = [b["remaining"][key] for b in doc["buildings"]]
+    as_numbers = [float(x) for x in remaining]
+    assert as_numbers == sorted(as_numbers, reverse=True)
+    assert sum(b["voted"]["persons"] for b in doc["buildings"]) == 1
+    elected = doc["matters"][2]
+    assert elected["kind"] == "election" and len(elected["candidates"]) == 7
+    assert all(c["standing"] == "short" for c in elected["candidates"])
+
+
+# --------------------------------------------------------------------------
+# Visibility
+# --------------------------------------------------------------------------
+
+
+async def test_organisers_see_results_others_see_turnout_only(client, db_pool, open_meeting, staff_headers,
+                                                             make_community):
+    cid, mid, electorate = await open_meeting(20)
+    app = client.server.app
+    await cast(app, db_pool, cid, mid, sorted(electorate.subjects)[0], "M1", [("", "yes")])
+    for role in ("prep_group", "committee"):
+        doc = await (await client.get(live_url(cid, mid), headers=await staff_headers(role, communities=[cid]))).json()
+        assert doc["view"] == "results" and "result" in doc and "yes" in doc["matters"][0]
+    street = await staff_headers("street_admin", street_id="test-street")
+    doc = await (await client.get(live_url(cid, mid), headers=street)).json()
+    assert doc["view"] == "results"
+    auditor = await staff_headers("auditor", communities=[cid])
+    doc = await (await client.get(live_url(cid, mid), headers=auditor)).json()
+    assert doc["view"] == "turnout" and "result" not in doc and "yes" not in doc["matters"][0]
+    assert doc["turnout"]["persons"] == 1
+    # Staff of another community are refused; the public gets turnout only.
+    other = await staff_headers("prep_group", communities=[await make_community()])
+    resp = await client.get(live_url(cid, mid), headers=other)
+    assert resp.status == 403
+    resp = await client.get(live_url(cid, mid))
+    assert resp.status == 401
+    public = await (await client.get(f"/api/public/meetings/{cid}/{mid}/turnout")).json()
+    assert public["view"] == "turnout" and "result" not in public
+    assert public["turnout"]["persons"] == 1
+    assert all(set(m) >= {"participating", "quorum_met"} and "yes" not in m for m in public["matters"])
+
+
+async def test_a_meeting_that_shows_live_results_shows_them_to_everyone(client, db_pool, open_meeting):
+    cid, mid, electorate = await open_meeting(20, show_live_results=True)
+    await cast(client.server.app, db_pool, cid, mid, sorted(electorate.subjects)[0], "M1", [("", "yes")])
+    public = await (await client.get(f"/api/public/meetings/{cid}/{mid}/turnout")).json()
+    assert public["view"] == "results"
+    assert public["matters"][0]["yes"]["persons"] == 1
+
+
+async def test_unknown_and_draft_meetings(client, imported_community, staff_headers):
+    cid, _rows = await imported_community(10)
+    headers = await staff_headers("prep_group", communities=[cid])
+    resp = await client.get(live_url(cid, "no-such"), headers=headers)
+    assert resp.status == 404
+    assert (await resp.json())["error"]["code"] == "meeting_not_found"
+    resp = await client.get(f"/api/public/meetings/{cid}/no-such/turnout")
+    assert resp.status == 404
+
+
+# --------------------------------------------------------------------------
+# Streams
+# --------------------------------------------------------------------------
+
+
+async def test_sse_snapshot_update_resume_and_heartbeat(aiohttp_client, settings, db_pool, open_meeting,
+                                                       make_staff):
+    from server.app import create_app
+
+    client = await aiohttp_client(create_app(settings.replace(live_heartbeat_s=0.3, live_debounce_s=0.05)))
+    cid, mid, electorate = await open_meeting(30)
+    username, password = await make_staff("prep_group", communities=[cid])
+    token = (await (await client.post("/api/staff/login", json={"username": username, "password": password}))
+             .json())["token"]
+    app = client.server.app
+    voters = sorted(electorate.subjects)
+
+    # EventSource cannot send headers: the token comes in the query.
+    resp = await client.get(live_url(cid, mid, "/stream") + f"?access_token={token}")
+    assert resp.status == 200 and resp.headers["Content-Type"].startswith("text/event-stream")
+    stream = SSE(resp)
+    first = await stream.next()
+    assert first["event"] == "snapshot" and first["data"]["turnout"]["persons"] == 0
+    assert first["id"] == first["data"]["event_id"]
+
+    await cast(app, db_pool, cid, mid, voters[0], "M1", [("", "yes")])
+    update = await stream.until(lambda e: e["data"]["turnout"]["persons"] == 1)
+    assert update["event"] == "update"
+    assert update["data"]["matters"][0]["yes"]["persons"] == 1
+    # Heartbeats are comments, sent while nothing happens.
+    await stream.comment("heartbeat")
+    resp.close()
+
+    # Two more votes while disconnected; resuming from the last id replays exactly what was missed.
+    await cast(app, db_pool, cid, mid, voters[1], "M1", [("", "no")])
+    await wait_for(lambda: app[appkeys.LIVE].meetings[(cid, mid)].document(True)["turnout"]["persons"] == 2)
+    await cast(app, db_pool, cid, mid, voters[2], "M1", [("", "abstain")])
+    await wait_for(lambda: app[appkeys.LIVE].meetings[(cid, mid)].document(True)["turnout"]["persons"] == 3)
+    resp = await client.get(live_url(cid, mid, "/stream") + f"?access_token={token}",
+                            headers={"Last-Event-ID": update["id"]})
+    stream = SSE(resp)
+    replayed = [await stream.next(), await stream.next()]
+    assert [e["event"] for e in replayed] == ["update", "update"]
+    assert [e["data"]["turnout"]["persons"] for e in replayed] == [2, 3]
+    resp.close()
+
+    # An id from another server (or too old) gets a fresh snapshot instead.
+    resp = await client.get(live_url(cid, mid, "/stream") + f"?access_token={token}",
+                            headers={"Last-Event-ID": "deadbeef.1"})
+    snap = await SSE(resp).next()
+    assert snap["event"] == "snapshot" and snap["data"]["turnout"]["persons"] == 3
+    resp.close()
+
+    # A bad token is refused before the stream starts.
+    resp = await client.get(live_url(cid, mid, "/stream") + "?access_token=nope")
+    assert resp.status == 401
+
+
+async def test_public_turnout_stream(client, db_pool, open_meeting):
+    cid, mid, electorate = await open_meeting(20)
+    resp = await client.get(f"/api/public/meetings/{cid}/{mid}/turnout", headers={"Accept": "text/event-stream"})
+    stream = SSE(resp)
+    first = await stream.next()
+    assert first["event"] == "snapshot" and first["data"]["view"] == "turnout"
+    await cast(client.server.app, db_pool, cid, mid, sorted(electorate.subjects)[0], "M2", [("", "no")])
+    update = await stream.until(lambda e: e["data"]["turnout"]["persons"] == 1)
+    assert "result" not in update["data"]
+    resp.close()
+
+
+async def test_websocket_for_staff_and_owners(client, db_pool, open_meeting, staff_headers):
+    cid, mid, electorate = await open_meeting(20)
+    app = client.server.app
+    voter = sorted(electorate.subjects)[0]
+    headers = await staff_headers("prep_group", communities=[cid])
+    staff_ws = await client.ws_connect(live_url(cid, mid, "/ws"), headers=headers)
+    snapshot = await staff_ws.receive_json(timeout=10)
+    assert snapshot["type"] == "snapshot" and snapshot["view"] == "results"
+
+    # An owner signs in (a ballot session) and watches with the token in the first message.
+    from server.ballot_auth import issue_ballot_token
+    from datetime import datetime, timedelta, timezone
+
+    async with db_pool.acquire() as conn:
+        token, _claims = await issue_ballot_token(conn, app[appkeys.TOKEN_KEYS], community_id=cid, meeting_id=mid,
+                                                  voter_id=voter,
+                                                  expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
+                                                  code_serial=None, device_hash=None)
+    owner_ws = await client.ws_connect("/api/ballot/live/ws")
+    await owner_ws.send_json({"token": token})
+    owner_snapshot = await owner_ws.receive_json(timeout=10)
+    assert owner_snapshot["type"] == "snapshot" and owner_snapshot["view"] == "turnout"
+    assert "result" not in owner_snapshot
+
+    await cast(app, db_pool, cid, mid, voter, "M1", [("", "yes")])
+    for ws, view in ((staff_ws, "results"), (owner_ws, "turnout")):
+        while True:
+            msg = await ws.receive_json(timeout=10)
+            if msg["type"] == "update" and msg["turnout"]["persons"] == 1:
+                break
+        assert msg["view"] == view
+        assert ("yes" in msg["matters"][0]) == (view == "results")
+    await staff_ws.close()
+    await owner_ws.close()
+
+    # The token can also come in the query; a bad token gets an error message and a close.
+    owner_ws = await client.ws_connect(f"/api/ballot/live/ws?token={token}")
+    assert (await owner_ws.receive_json(timeout=10))["type"] == "snapshot"
+    await owner_ws.close()
+    bad = await client.ws_connect("/api/ballot/live/ws")
+    await bad.send_json({"token": "not-a-token"})
+    error = await bad.receive_json(timeout=10)
+    assert error["type"] == "error" and error["code"] == "invalid_token"
+    await bad.close()
+
+
+# --------------------------------------------------------------------------
+# Limits: coalescing and slow consumers
+# --------------------------------------------------------------------------
+
+
+async def test_a_burst_of_votes_is_coalesced_into_few_updates(aiohttp_client, settings, db_pool, open_meeting,
+                                                              staff_headers):
+    from server.app import create_app
+
+    client = await aiohttp_client(create_app(settings.replace(live_debounce_s=0.3, live_poll_s=3600)))
+    cid, mid, electorate = await open_meeting(80)
+    headers = await staff_headers("prep_group", communities=[cid])
+    app = client.server.app
+    await client.get(live_url(cid, mid), headers=headers)  # loads the meeting
+    live = app[appkeys.LIVE].meetings[(cid, mid)]
+    voters = sorted(electorate.subjects)[:40]
+    hub = app[appkeys.LIVE]
+    watcher = hub.new_watcher(organiser=True)
+    watcher.queue = asyncio.Queue()  # unbounded here: we count what arrives
+    await live.attach(watcher, None)
+    refreshes_before = live.refreshes
+    # 40 votes in one burst, each announced after its commit.
+    await asyncio.gather(*(cast(app, db_pool, cid, mid, v, "M1", [("", "yes")]) for v in voters))
+    await wait_for(lambda: live.document(True)["turnout"]["persons"] == 40)
+    events = []
+    while not watcher.queue.empty():
+        events.append(watcher.queue.get_nowait())
+    updates = [e for e in events if e[1] == "update"]
+    assert 1 <= len(updates) <= 10, len(updates)
+    assert live.refreshes - refreshes_before <= 10
+    assert json.loads(updates[-1][2])["turnout"]["persons"] == 40
+    live.detach(watcher)
+
+
+async def test_a_slow_watcher_is_dropped_and_the_others_get_everything(aiohttp_client, settings, db_pool,
+                                                                        open_meeting, staff_headers):
+    from server.app import create_app
+
+    client = await aiohttp_client(create_app(settings.replace(live_debounce_s=0.01, live_queue_size=3,
+                                                              live_poll_s=3600)))
+    cid, mid, electorate = await open_meeting(30)
+    headers = await staff_headers("prep_group", communities=[cid])
+    app = client.server.app
+    await client.get(live_url(cid, mid), headers=headers)
+    hub = app[appkeys.LIVE]
+    live = hub.meetings[(cid, mid)]
+    closed = []
+    slow = hub.new_watcher(organiser=True, on_drop=lambda: closed.append(True))
+    await live.attach(slow, None)  # never read: its queue fills up
+    fast = hub.new_watcher(organiser=True)
+    await live.attach(fast, None)
+    seen = []
+
+    async def drain():
+        while True:
+            item = await fast.queue.get()
+            if item is None:
+                return
+            seen.append(json.loads(item[2])["turnout"]["persons"])
+
+    reader = asyncio.get_running_loop().create_task(drain())
+    voters = sorted(electorate.subjects)[:8]
+    for n, voter in enumerate(voters, 1):
+        await cast(app, db_pool, cid, mid, voter, "M1", [("", "yes")])
+        await live.refresh()  # one update per vote, so the slow queue must overflow
+    await wait_for(lambda: seen and seen[-1] == 8)
+    assert slow.dropped and closed == [True]
+    assert slow not in live.watchers and fast in live.watchers
+    assert seen == list(range(0, 9))  # the fast watcher missed nothing (0 = the first snapshot)
+    assert hub.dropped_watchers >= 1
+    reader.cancel()
+
+
+async def test_an_sse_client_that_stops_reading_is_disconnected(aiohttp_client, settings, db_pool, open_meeting,
+                                                               staff_headers):
+    """End to end: a stream whose queue overflows is closed by the server."""
+    from server.app import create_app
+
+    client = await aiohttp_client(create_app(settings.replace(live_debounce_s=0.01, live_queue_size=2,
+                                                              live_poll_s=3600)))
+    cid, mid, electorate = await open_meeting(30)
+    headers = await staff_headers("prep_group", communities=[cid])
+    app = client.server.app
+    resp = await client.get(live_url(cid, mid, "/stream"), headers=headers)
+    assert resp.status == 200
+    live = app[appkeys.LIVE].meetings[(cid, mid)]
+    await wait_for(lambda: len(live.watchers) == 1)
+    (watcher,) = live.watchers
+    # Fill the queue faster than the handler can write by offering directly.
+    published = live.ring[-1]
+    for _ in range(5):
+        live._offer(watcher, published)
+    assert watcher.dropped
+    await wait_for(lambda: not live.watchers)
+    resp.close()
