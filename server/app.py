@@ -19,6 +19,7 @@ from .routes import setup_routes
 from .scheduler import scheduler_ctx
 from .settings import Settings
 from .tokens import TokenKeys, load_or_create_private_key
+from .wechat import wechat_ctx
 
 log = logging.getLogger("evote.app")
 
@@ -54,6 +55,7 @@ def create_app(settings: Settings) -> web.Application:
     app[appkeys.BACKGROUND_TASKS] = []
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(token_keys_ctx)
+    app.cleanup_ctx.append(wechat_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
     # Meeting-event broker (Redis or in-process), then the live tallies that listen to it.
     app.cleanup_ctx.append(broker_ctx)

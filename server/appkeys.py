@@ -19,4 +19,5 @@ TOKEN_KEYS = web.AppKey("token_keys", Any)        # server.tokens.TokenKeys
 BROKER = web.AppKey("broker", Any)                # server.broker.Broker
 LIVE = web.AppKey("live", Any)                    # server.live.LiveHub
 BACKGROUND_TASKS = web.AppKey("background_tasks", list)
+WECHAT = web.AppKey("wechat", Any)                # server.wechat.WeChatClient
 REQUEST_ID = web.RequestKey("request_id", str)

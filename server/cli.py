@@ -20,6 +20,9 @@ COMMAND_MODULES = [
     "register",
     "staff",
     "tally",
+    "export",
+    "verify",
+    "audit",
 ]
 
 

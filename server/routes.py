@@ -9,6 +9,7 @@ HANDLER_MODULES = [
     "health",
     "staff",
     "register",
+    "results",
     "meetings",
     "owner",
     "live",

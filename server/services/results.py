@@ -46,6 +46,7 @@ from ..export import (
 from ..repositories import meetings as meetings_repo
 from ..repositories import results as repo
 from ..settings import Settings, load_settings
+from . import counting as counting_service
 from . import meetings as meetings_service
 
 log = logging.getLogger("evote.results")
@@ -83,6 +84,10 @@ async def sign_result(pool: asyncpg.Pool, settings: Settings, community_id: str,
             # The register version is append-only, so this means a bug, not a user error.
             raise RuntimeError(f"{community_id}/{meeting_id}: register totals differ from the frozen totals")
         result = tally(meeting_id, inputs.rules, inputs.matters, electorate, inputs.submissions)
+        # The record's recount (what auditors reproduce) must equal the live counting service's.
+        if result != await counting_service.compute_result(conn, community_id, meeting_id):
+            raise RuntimeError(f"{community_id}/{meeting_id}: the record's recount differs from the counting "
+                               "service; not signing")
         files[RESULT_FILE] = canonical_json(result).encode("utf-8")
         leaves = sorted_leaves([receipt for _, receipt in inputs.receipts])
         root = merkle_root(leaves)
