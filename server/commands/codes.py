@@ -1,0 +1,121 @@
+"""`evote codes issue MEETING --community ID --out DIR` and `evote codes reissue ... --voter OWNER_ID`.
+
+Writes per-building PDF sheets (sheets/*.pdf), codes.csv and QR PNGs (qr/*.png) into DIR.
+codes.csv holds every plaintext code: whoever has it can vote for those owners. Keep it
+offline and delete it once the sheets are printed.
+"""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from ..errors import ApiError
+from ..pdf_sheets import building_pdf, by_building, safe_filename
+from ..services import codes as codes_service
+from ._runtime import CommandFailed, database, run, settings_from_env
+
+
+def register(sub) -> None:
+    parser = sub.add_parser("codes", help="ballot codes (选票二维码): issue sheets, reissue a lost code")
+    actions = parser.add_subparsers(dest="action", metavar="ACTION")
+    actions.required = True
+    iss = actions.add_parser("issue", help="issue a code to every voting subject: PDFs per building, codes.csv, QR PNGs")
+    iss.add_argument("meeting")
+    iss.add_argument("--community", required=True)
+    iss.add_argument("--out", required=True, type=Path, help="directory to write into (created; must be empty)")
+    iss.add_argument("--replace", action="store_true",
+                     help="revoke every live code of the meeting and issue new ones to all")
+    iss.set_defaults(func=issue_main)
+    re = actions.add_parser("reissue", help="revoke one voter's code (lost) and issue a new one")
+    re.add_argument("meeting")
+    re.add_argument("--community", required=True)
+    re.add_argument("--voter", required=True, help="the voting subject's owner_id")
+    re.add_argument("--out", required=True, type=Path)
+    re.add_argument("--reason", default="")
+    re.set_defaults(func=reissue_main)
+
+
+def _prepare_out(out: Path) -> None:
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise CommandFailed(f"{out}: must be a new or empty directory (codes are never overwritten)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "sheets").mkdir(exist_ok=True)
+        (out / "qr").mkdir(exist_ok=True)
+    except OSError as exc:
+        raise CommandFailed(f"{out}: cannot create: {exc.strerror}") from None
+
+
+def _write_outputs(out: Path, result: codes_service.IssueResult) -> int:
+    """PDFs (per building, with a progress bar on stderr), codes.csv and QR PNGs; returns files written."""
+    from tqdm import tqdm
+
+    from ..qr import qr_png
+
+    written = 0
+    groups = by_building(result.codes)
+    with tqdm(total=len(result.codes), unit="户", desc="sheets", file=sys.stderr,
+              disable=not result.codes) as bar:
+        used: set[str] = set()
+        for building, codes in groups.items():
+            name = safe_filename(building)
+            while name in used:
+                name += "_"
+            used.add(name)
+            (out / "sheets" / f"{name}.pdf").write_bytes(building_pdf(result.meeting_title, building, codes))
+            written += 1
+            bar.update(len(codes))
+    csv_bytes = dict(codes_service.output_files_csv(result))
+    (out / "codes.csv").write_bytes(csv_bytes["codes.csv"])
+    written += 1
+    for code in tqdm(result.codes, unit="QR", desc="qr", file=sys.stderr, disable=not result.codes):
+        (out / "qr" / f"{safe_filename(code.voter_id)}-{code.serial}.png").write_bytes(qr_png(code.url))
+        written += 1
+    return written
+
+
+def issue_main(args) -> int:
+    prog = "evote codes issue"
+
+    async def go() -> int:
+        _prepare_out(args.out)
+        settings = settings_from_env()
+        async with database(settings) as pool:
+            try:
+                result = await codes_service.issue_codes(
+                    pool, community_id=args.community, meeting_id=args.meeting, actor="cli",
+                    public_url=settings.public_url, replace_existing=args.replace)
+            except ApiError as exc:
+                raise CommandFailed(f"{args.community}/{args.meeting}: {exc.message} [{exc.code}]") from None
+        files = _write_outputs(args.out, result)
+        print(json.dumps({**result.summary(), "out": str(args.out), "files": files}, ensure_ascii=False))
+        if not result.codes:
+            print(f"{prog}: every voter already has a live code; nothing issued (use --replace or reissue)",
+                  file=sys.stderr)
+        print(f"{prog}: {args.out / 'codes.csv'} holds the plaintext codes: keep it secret", file=sys.stderr)
+        return 0
+
+    return run(prog, go())
+
+
+def reissue_main(args) -> int:
+    prog = "evote codes reissue"
+
+    async def go() -> int:
+        _prepare_out(args.out)
+        settings = settings_from_env()
+        async with database(settings) as pool:
+            try:
+                title, code = await codes_service.reissue_code(
+                    pool, community_id=args.community, meeting_id=args.meeting, voter_id=args.voter,
+                    actor="cli", public_url=settings.public_url, reason=args.reason)
+            except ApiError as exc:
+                raise CommandFailed(f"{args.community}/{args.meeting}/{args.voter}: {exc.message} [{exc.code}]") from None
+        result = codes_service.IssueResult(args.community, args.meeting, title, [code], 0, 1)
+        files = _write_outputs(args.out, result)
+        print(json.dumps({**result.summary(), "voter_id": code.voter_id, "serial": code.serial,
+                          "out": str(args.out), "files": files}, ensure_ascii=False))
+        return 0
+
+    return run(prog, go())

@@ -1,0 +1,160 @@
+"""SQL for ballot codes (table ballot_code) and what a code sheet or sign-in needs to know."""
+from __future__ import annotations
+
+import asyncpg
+
+
+async def lock_meeting_codes(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> None:
+    """Serialise code issuing for one meeting (any worker) without locking the meeting row."""
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('codes:' || $1 || ':' || $2, 0))",
+                       community_id, meeting_id)
+
+
+async def get_meeting(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT community_id, meeting_id, title, state, opens_at, closes_at, register_version
+             FROM meeting WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)
+
+
+async def voters_for_sheets(conn: asyncpg.Connection, community_id: str, meeting_id: str,
+                            voter_ids: list[str] | None = None) -> list[asyncpg.Record]:
+    """Every voting subject of the meeting with building, name and the units it represents.
+
+    Units come from the frozen register version; order is building, then first unit.
+    """
+    return await conn.fetch(
+        """SELECT e.voter_id, e.building, coalesce(o.name, '') AS name,
+                  coalesce(array_agg(s.unit_id ORDER BY s.unit_id) FILTER (WHERE s.unit_id IS NOT NULL),
+                           '{}') AS units
+             FROM electorate e
+             JOIN meeting m ON m.community_id = e.community_id AND m.meeting_id = e.meeting_id
+             LEFT JOIN owner o ON o.community_id = e.community_id AND o.version = m.register_version
+                              AND o.owner_id = e.voter_id
+             LEFT JOIN ownership s ON s.community_id = e.community_id AND s.version = m.register_version
+                                  AND s.owner_id = e.voter_id AND s.representative
+            WHERE e.community_id = $1 AND e.meeting_id = $2
+              AND ($3::text[] IS NULL OR e.voter_id = any($3::text[]))
+            GROUP BY e.voter_id, e.building, o.name
+            ORDER BY e.building, min(s.unit_id), e.voter_id""",
+        community_id, meeting_id, voter_ids)
+
+
+async def live_serials(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> dict[str, int]:
+    rows = await conn.fetch(
+        """SELECT voter_id, serial FROM ballot_code
+            WHERE community_id = $1 AND meeting_id = $2 AND revoked_at IS NULL""", community_id, meeting_id)
+    return {r["voter_id"]: r["serial"] for r in rows}
+
+
+async def max_serials(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> dict[str, int]:
+    rows = await conn.fetch(
+        """SELECT voter_id, max(serial) AS serial FROM ballot_code
+            WHERE community_id = $1 AND meeting_id = $2 GROUP BY voter_id""", community_id, meeting_id)
+    return {r["voter_id"]: r["serial"] for r in rows}
+
+
+async def revoke_live_codes(conn: asyncpg.Connection, community_id: str, meeting_id: str,
+                            voter_ids: list[str] | None) -> list[asyncpg.Record]:
+    """Revoke the live code of the given voters (all when None); returns (voter_id, serial) revoked."""
+    return await conn.fetch(
+        """UPDATE ballot_code SET revoked_at = clock_timestamp()
+            WHERE community_id = $1 AND meeting_id = $2 AND revoked_at IS NULL
+              AND ($3::text[] IS NULL OR voter_id = any($3::text[]))
+        RETURNING voter_id, serial""", community_id, meeting_id, voter_ids)
+
+
+async def revoke_sessions_of_codes(conn: asyncpg.Connection, community_id: str, meeting_id: str,
+                                   revoked: list[tuple[str, int]]) -> int:
+    """Revoke every ballot session redeemed from the given (voter_id, serial) codes."""
+    if not revoked:
+        return 0
+    result = await conn.execute(
+        """UPDATE ballot_session s SET revoked_at = clock_timestamp()
+             FROM unnest($3::text[], $4::int[]) AS r(voter_id, serial)
+            WHERE s.community_id = $1 AND s.meeting_id = $2 AND s.revoked_at IS NULL
+              AND s.voter_id = r.voter_id AND s.code_serial = r.serial""",
+        community_id, meeting_id, [v for v, _ in revoked], [s for _, s in revoked])
+    return int(result.split()[-1])
+
+
+async def insert_codes(conn: asyncpg.Connection, records: list[tuple]) -> None:
+    """records: (community_id, meeting_id, voter_id, serial, code_hash, issued_by)."""
+    await conn.copy_records_to_table(
+        "ballot_code", records=records,
+        columns=["community_id", "meeting_id", "voter_id", "serial", "code_hash", "issued_by"])
+
+
+async def find_by_hash(conn: asyncpg.Connection, digest: bytes) -> asyncpg.Record | None:
+    """A code (live or revoked) with its meeting, by the hash of the code."""
+    return await conn.fetchrow(
+        """SELECT b.community_id, b.meeting_id, b.voter_id, b.serial, b.revoked_at, b.redeemed_at,
+                  b.redeemed_device, b.failed_attempts, b.locked_until, b.wechat_openid,
+                  clock_timestamp() AS now,
+                  m.title, m.state, m.opens_at, m.closes_at, m.register_version
+             FROM ballot_code b
+             JOIN meeting m ON m.community_id = b.community_id AND m.meeting_id = b.meeting_id
+            WHERE b.code_hash = $1""", digest)
+
+
+async def reserve_attempt(conn: asyncpg.Connection, digest: bytes, *, max_failed: int,
+                          lock_seconds: int) -> asyncpg.Record | None:
+    """Count one identity-check attempt before it is checked, atomically (one UPDATE).
+
+    Parallel guesses from any worker serialise on the row: at most ``max_failed``
+    of them get through; the one that reaches the limit also sets ``locked_until``
+    (cleared again if that attempt turns out right).  An expired lock starts a new
+    count.  Returns None when the code is revoked or locked now.
+    """
+    return await conn.fetchrow(
+        """UPDATE ballot_code SET
+                  failed_attempts = CASE WHEN locked_until <= clock_timestamp() THEN 1
+                                         ELSE failed_attempts + 1 END,
+                  locked_until = CASE WHEN (CASE WHEN locked_until <= clock_timestamp() THEN 1
+                                                 ELSE failed_attempts + 1 END) >= $2
+                                      THEN clock_timestamp() + make_interval(secs => $3)
+                                      ELSE NULL END
+            WHERE code_hash = $1 AND revoked_at IS NULL
+              AND (locked_until IS NULL OR locked_until <= clock_timestamp())
+        RETURNING failed_attempts, locked_until""", digest, max_failed, float(lock_seconds))
+
+
+async def lock_state(conn: asyncpg.Connection, digest: bytes) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT revoked_at, failed_attempts, locked_until, clock_timestamp() AS now
+             FROM ballot_code WHERE code_hash = $1""", digest)
+
+
+async def mark_redeemed(conn: asyncpg.Connection, digest: bytes, *, device: bytes | None,
+                        openid: str | None) -> asyncpg.Record | None:
+    """Record a successful sign-in: reset the attempt count, remember the device and WeChat user.
+
+    Returns None if the code was revoked meanwhile (a reissue won the race).
+    """
+    return await conn.fetchrow(
+        """UPDATE ballot_code SET failed_attempts = 0, locked_until = NULL,
+                  redeemed_at = coalesce(redeemed_at, clock_timestamp()),
+                  redeemed_device = coalesce($2, redeemed_device),
+                  wechat_openid = coalesce($3, wechat_openid)
+            WHERE code_hash = $1 AND revoked_at IS NULL
+        RETURNING community_id, meeting_id, voter_id, serial, redeemed_at, wechat_openid""",
+        digest, device, openid)
+
+
+async def owner_identity(conn: asyncpg.Connection, community_id: str, version: int,
+                         owner_id: str) -> asyncpg.Record | None:
+    return await conn.fetchrow(
+        """SELECT owner_id, name, phone, id_number FROM owner
+            WHERE community_id = $1 AND version = $2 AND owner_id = $3""", community_id, version, owner_id)
+
+
+async def code_status(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> list[asyncpg.Record]:
+    """The live code of each voting subject (no code material): for staff follow-up."""
+    return await conn.fetch(
+        """SELECT e.voter_id, e.building, b.serial, b.issued_at, b.redeemed_at,
+                  (b.locked_until IS NOT NULL AND b.locked_until > clock_timestamp()) AS locked,
+                  b.wechat_openid IS NOT NULL AS wechat_bound
+             FROM electorate e
+             LEFT JOIN ballot_code b ON b.community_id = e.community_id AND b.meeting_id = e.meeting_id
+                                    AND b.voter_id = e.voter_id AND b.revoked_at IS NULL
+            WHERE e.community_id = $1 AND e.meeting_id = $2
+            ORDER BY e.building, e.voter_id""", community_id, meeting_id)

@@ -1,0 +1,189 @@
+"""Issuing, revoking and reissuing ballot codes (staff actions, audited).
+
+The plaintext codes exist only in what these functions return (for the sheets,
+CSV and QR images made from it, once); the database keeps ``sha256(code)``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import asyncpg
+
+from .. import audit
+from ..ballot.codes import code_hash, code_url, generate_code
+from ..ballot.masking import mask_name
+from ..errors import Conflict, NotFound
+from ..repositories import codes as codes_repo
+
+# Codes are issued once the electorate is frozen (at notice) and until voting closes.
+ISSUABLE_STATES = ("noticed", "open")
+
+
+@dataclass(frozen=True)
+class IssuedCode:
+    voter_id: str
+    building: str
+    units: tuple[str, ...]
+    masked_name: str
+    serial: int
+    code: str      # plaintext: shown once, never stored
+    url: str
+
+    def csv_row(self) -> list[str]:
+        return [self.voter_id, self.building, " ".join(self.units), self.masked_name, self.code, self.url]
+
+
+CSV_HEADER = ["voter_id", "building", "units", "masked_name", "code", "url"]
+
+
+@dataclass(frozen=True)
+class IssueResult:
+    community_id: str
+    meeting_id: str
+    meeting_title: str
+    codes: list[IssuedCode]
+    skipped: int        # voters who already had a live code (not replaced)
+    revoked: int        # live codes revoked because they were replaced
+
+    def summary(self) -> dict:
+        return {"community_id": self.community_id, "meeting_id": self.meeting_id,
+                "issued": len(self.codes), "skipped": self.skipped, "revoked": self.revoked,
+                "buildings": sorted({c.building for c in self.codes})}
+
+
+async def _meeting_for_codes(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> asyncpg.Record:
+    meeting = await codes_repo.get_meeting(conn, community_id, meeting_id)
+    if meeting is None:
+        raise NotFound("会议不存在", code="meeting_not_found")
+    if meeting["state"] not in ISSUABLE_STATES:
+        if meeting["state"] == "draft":
+            raise Conflict("会议尚未发布公告，业主名单未冻结，暂不能发放选票二维码", code="meeting_not_noticed")
+        raise Conflict("会议投票已结束，不能再发放选票二维码", code="meeting_closed")
+    return meeting
+
+
+def _new_codes(voters, community_id: str, meeting_id: str, serials: dict[str, int], public_url: str,
+               actor: str) -> tuple[list[IssuedCode], list[tuple]]:
+    issued, records = [], []
+    for v in voters:
+        code = generate_code()
+        serial = serials.get(v["voter_id"], 0) + 1
+        issued.append(IssuedCode(v["voter_id"], v["building"], tuple(v["units"]), mask_name(v["name"]),
+                                 serial, code, code_url(public_url, code)))
+        records.append((community_id, meeting_id, v["voter_id"], serial, code_hash(code), actor))
+    return issued, records
+
+
+async def issue_codes(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str,
+                      public_url: str, replace_existing: bool = False) -> IssueResult:
+    """A code for every voting subject without a live one (or for all, revoking the old, when replacing)."""
+    async with pool.acquire() as conn, conn.transaction():
+        await codes_repo.lock_meeting_codes(conn, community_id, meeting_id)
+        meeting = await _meeting_for_codes(conn, community_id, meeting_id)
+        voters = await codes_repo.voters_for_sheets(conn, community_id, meeting_id)
+        revoked: list = []
+        if replace_existing:
+            revoked = await codes_repo.revoke_live_codes(conn, community_id, meeting_id, None)
+            await codes_repo.revoke_sessions_of_codes(conn, community_id, meeting_id,
+                                                      [(r["voter_id"], r["serial"]) for r in revoked])
+            live = {}
+        else:
+            live = await codes_repo.live_serials(conn, community_id, meeting_id)
+        todo = [v for v in voters if v["voter_id"] not in live]
+        serials = await codes_repo.max_serials(conn, community_id, meeting_id)
+        issued, records = _new_codes(todo, community_id, meeting_id, serials, public_url, actor)
+        if records:
+            await codes_repo.insert_codes(conn, records)
+        await audit.append(conn, community_id=community_id, actor=actor, action="codes.issue",
+                           detail={"meeting_id": meeting_id, "issued": len(issued), "skipped": len(live),
+                                   "revoked": len(revoked), "replace_existing": replace_existing})
+    return IssueResult(community_id, meeting_id, meeting["title"], issued, len(live), len(revoked))
+
+
+async def reissue_code(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, voter_id: str, actor: str,
+                       public_url: str, reason: str = "") -> tuple[str, IssuedCode]:
+    """Revoke a voter's code (lost, stolen) and issue a new one; the old one stops working at once.
+
+    Sessions signed in with the old code are revoked in the same transaction.
+    Returns (meeting title, the new code).
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        await codes_repo.lock_meeting_codes(conn, community_id, meeting_id)
+        meeting = await _meeting_for_codes(conn, community_id, meeting_id)
+        voters = await codes_repo.voters_for_sheets(conn, community_id, meeting_id, [voter_id])
+        if not voters:
+            raise NotFound("该业主不在本次会议的表决名单中", code="voter_not_found")
+        revoked = await codes_repo.revoke_live_codes(conn, community_id, meeting_id, [voter_id])
+        sessions = await codes_repo.revoke_sessions_of_codes(
+            conn, community_id, meeting_id, [(r["voter_id"], r["serial"]) for r in revoked])
+        serials = await codes_repo.max_serials(conn, community_id, meeting_id)
+        issued, records = _new_codes(voters, community_id, meeting_id, serials, public_url, actor)
+        await codes_repo.insert_codes(conn, records)
+        await audit.append(conn, community_id=community_id, actor=actor, action="codes.reissue",
+                           detail={"meeting_id": meeting_id, "voter_id": voter_id,
+                                   "revoked_serials": [r["serial"] for r in revoked],
+                                   "serial": issued[0].serial, "sessions_revoked": sessions,
+                                   "reason": reason[:200]})
+    return meeting["title"], issued[0]
+
+
+async def code_status(pool: asyncpg.Pool, *, community_id: str, meeting_id: str) -> dict:
+    async with pool.acquire() as conn:
+        meeting = await codes_repo.get_meeting(conn, community_id, meeting_id)
+        if meeting is None:
+            raise NotFound("会议不存在", code="meeting_not_found")
+        rows = await codes_repo.code_status(conn, community_id, meeting_id)
+    voters = [{"voter_id": r["voter_id"], "building": r["building"], "serial": r["serial"],
+               "issued_at": r["issued_at"], "redeemed_at": r["redeemed_at"], "locked": bool(r["locked"]),
+               "wechat_bound": bool(r["wechat_bound"])} for r in rows]
+    return {"community_id": community_id, "meeting_id": meeting_id,
+            "voters": len(voters), "issued": sum(1 for v in voters if v["serial"] is not None),
+            "redeemed": sum(1 for v in voters if v["redeemed_at"] is not None),
+            "locked": sum(1 for v in voters if v["locked"]), "codes": voters}
+
+
+def output_files_csv(result: IssueResult) -> list[tuple[str, bytes]]:
+    """codes.csv: every plaintext code. It is secret: whoever has it can vote for those owners."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_HEADER)
+    for code in result.codes:
+        writer.writerow(code.csv_row())
+    # utf-8-sig so spreadsheet programs on Windows read the Chinese correctly.
+    return [("codes.csv", out.getvalue().encode("utf-8-sig"))]
+
+
+def output_files(result: IssueResult) -> list[tuple[str, bytes]]:
+    """What a code issue produces, as (relative path, bytes): per-building PDFs, codes.csv, QR PNGs.
+
+    CPU-bound (QR and PDF rendering): call it in a thread from the event loop.
+    """
+    from ..pdf_sheets import building_pdf, by_building, safe_filename
+    from ..qr import qr_png
+
+    files: list[tuple[str, bytes]] = []
+    used: set[str] = set()
+    for building, codes in by_building(result.codes).items():
+        name = safe_filename(building)
+        while name in used:
+            name += "_"
+        used.add(name)
+        files.append((f"sheets/{name}.pdf", building_pdf(result.meeting_title, building, codes)))
+    files.extend(output_files_csv(result))
+    for code in result.codes:
+        files.append((f"qr/{safe_filename(code.voter_id)}-{code.serial}.png", qr_png(code.url)))
+    return files
+
+
+def zip_files(files: list[tuple[str, bytes]]) -> bytes:
+    import io
+    import zipfile
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name, data in files:
+            zf.writestr(name, data)
+    return out.getvalue()

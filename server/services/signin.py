@@ -1,0 +1,172 @@
+"""Owners' sign-in: redeem a ballot code for a ballot token.
+
+Rules (docs/owner-signin.md):
+- unknown or revoked code → 404 ``code_invalid``;
+- the first redemption, and any from another device, needs the last 4 characters of
+  the phone or ID number on record (the voting subject's owner row in the meeting's
+  frozen register version); the same device (same ``device_id``) or the WeChat user
+  bound to the code may sign in again without it;
+- every identity check is counted before it is made, in one atomic UPDATE of the code's
+  row, so parallel guesses from any worker count; after ``MAX_FAILED_ATTEMPTS`` the
+  code is locked for ``LOCK_SECONDS`` (429 ``code_locked``);
+- the token: ``server.ballot_auth.issue_ballot_token``, ``exp`` = close + margin.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+import asyncpg
+
+from .. import audit
+from ..ballot import codes as codes_core
+from ..ballot.masking import mask_name
+from ..ballot_auth import issue_ballot_token
+from ..errors import ApiError, Conflict, NotFound, Unauthorized
+from ..repositories import codes as codes_repo
+from ..tokens import TokenKeys
+
+SIGNIN_STATES = ("noticed", "open")
+# A token for a meeting with no close time set yet lasts this long (refresh by signing in again).
+DEFAULT_TOKEN_TTL = timedelta(hours=24)
+_CN_TZ = timezone(timedelta(hours=8))
+
+
+class CodeInvalid(NotFound):
+    code, message = "code_invalid", "二维码无效，请核对后重试，或联系业委会/筹备组补发"
+
+
+class CodeLocked(ApiError):
+    status, code, message = 429, "code_locked", "尝试次数过多，请稍后再试"
+
+
+@dataclass(frozen=True)
+class RedeemRequest:
+    code: str
+    last4: str | None = None
+    device_id: str | None = None
+    openid: str | None = None     # from WeChat code2Session, when the mini program sent wx_code
+
+
+def _retry_message(locked_until: datetime) -> str:
+    at = locked_until.astimezone(_CN_TZ).strftime("%H:%M")
+    return f"核对错误次数太多，已暂时锁定，请在 {at} 以后再试"
+
+
+def _locked(locked_until: datetime) -> CodeLocked:
+    return CodeLocked(_retry_message(locked_until),
+                      fields={"retry_at": locked_until.astimezone(timezone.utc).isoformat()})
+
+
+def token_expiry(closes_at: datetime | None, now: datetime, margin_s: int) -> datetime:
+    if closes_at is None:
+        return now + DEFAULT_TOKEN_TTL
+    return max(closes_at, now) + timedelta(seconds=margin_s)
+
+
+async def find_code(conn: asyncpg.Connection, code_text: str) -> tuple[bytes, asyncpg.Record]:
+    """The live code's row (with its meeting), or CodeInvalid."""
+    code = codes_core.normalize_code(code_text)
+    if code is None:
+        raise CodeInvalid()
+    digest = codes_core.code_hash(code)
+    row = await codes_repo.find_by_hash(conn, digest)
+    if row is None:
+        raise CodeInvalid()
+    if row["revoked_at"] is not None:
+        raise CodeInvalid("该二维码已作废（已补发新码），请使用新的二维码", code="code_invalid")
+    return digest, row
+
+
+def needs_identity_check(row: asyncpg.Record, device: bytes | None, openid: str | None) -> bool:
+    if row["redeemed_at"] is None:
+        return True
+    if device is not None and row["redeemed_device"] is not None and bytes(row["redeemed_device"]) == device:
+        return False
+    if openid is not None and row["wechat_openid"] is not None and row["wechat_openid"] == openid:
+        return False
+    return True
+
+
+async def _check_identity(pool: asyncpg.Pool, digest: bytes, row: asyncpg.Record, last4: str | None) -> None:
+    if last4 is None or last4 == "":
+        raise Unauthorized("请输入登记的手机号或身份证号的后四位", code="identity_required")
+    if not codes_core.valid_last4(last4):
+        raise ApiError("请输入 4 位数字（身份证最后一位可以是 X）", code="validation_failed", status=422,
+                       fields={"last4": "4 位数字或字母"})
+    async with pool.acquire() as conn:
+        reserved = await codes_repo.reserve_attempt(conn, digest, max_failed=codes_core.MAX_FAILED_ATTEMPTS,
+                                                    lock_seconds=codes_core.LOCK_SECONDS)
+        if reserved is None:
+            state = await codes_repo.lock_state(conn, digest)
+            if state is None or state["revoked_at"] is not None:
+                raise CodeInvalid("该二维码已作废（已补发新码），请使用新的二维码")
+            raise _locked(state["locked_until"])
+        owner = await codes_repo.owner_identity(conn, row["community_id"], row["register_version"],
+                                                row["voter_id"])
+    ok = owner is not None and codes_core.identity_matches(last4, phone=owner["phone"],
+                                                           id_number=owner["id_number"])
+    if ok:
+        return
+    if reserved["locked_until"] is not None:
+        async with pool.acquire() as conn, conn.transaction():
+            await audit.append(conn, community_id=row["community_id"], actor=f"voter:{row['voter_id']}",
+                               action="code.locked", detail={"meeting_id": row["meeting_id"],
+                                                             "serial": row["serial"]})
+        raise _locked(reserved["locked_until"])
+    left = codes_core.attempts_left(reserved["failed_attempts"])
+    raise ApiError(f"后四位不正确，还可以再试 {left} 次", code="identity_mismatch", status=403,
+                   fields={"attempts_left": left})
+
+
+async def voter_summary(conn: asyncpg.Connection, community_id: str, meeting_id: str, voter_id: str) -> dict:
+    voters = await codes_repo.voters_for_sheets(conn, community_id, meeting_id, [voter_id])
+    if not voters:
+        return {"voter_id": voter_id, "name": "", "building": "", "units": []}
+    v = voters[0]
+    return {"voter_id": voter_id, "name": mask_name(v["name"]), "building": v["building"],
+            "units": list(v["units"])}
+
+
+async def redeem(pool: asyncpg.Pool, keys: TokenKeys, request: RedeemRequest, *, margin_s: int,
+                 row_and_digest: tuple[bytes, asyncpg.Record] | None = None) -> dict:
+    """Check the code (and identity when needed) and sign a ballot token."""
+    if row_and_digest is None:
+        async with pool.acquire() as conn:
+            row_and_digest = await find_code(conn, request.code)
+    digest, row = row_and_digest
+    if row["state"] not in SIGNIN_STATES:
+        raise Conflict("本次会议投票已结束，不能再登录投票", code="meeting_closed")
+    if row["locked_until"] is not None and row["locked_until"] > row["now"]:
+        raise _locked(row["locked_until"])
+    device = codes_core.device_hash(request.device_id)
+    checked = needs_identity_check(row, device, request.openid)
+    if checked:
+        await _check_identity(pool, digest, row, request.last4)
+    async with pool.acquire() as conn, conn.transaction():
+        marked = await codes_repo.mark_redeemed(conn, digest, device=device, openid=request.openid)
+        if marked is None:
+            raise CodeInvalid("该二维码已作废（已补发新码），请使用新的二维码")
+        now = await conn.fetchval("SELECT clock_timestamp()")
+        expires_at = token_expiry(row["closes_at"], now, margin_s)
+        token, claims = await issue_ballot_token(
+            conn, keys, community_id=row["community_id"], meeting_id=row["meeting_id"],
+            voter_id=row["voter_id"], expires_at=expires_at, code_serial=row["serial"], device_hash=device)
+        voter = await voter_summary(conn, row["community_id"], row["meeting_id"], row["voter_id"])
+        await audit.append(conn, community_id=row["community_id"], actor=f"voter:{row['voter_id']}",
+                           action="code.redeem",
+                           detail={"meeting_id": row["meeting_id"], "serial": row["serial"], "jti": claims["jti"],
+                                   "identity_checked": checked, "wechat": request.openid is not None,
+                                   "device": device.hex()[:16] if device else None})
+    return {
+        "token": token,
+        "token_type": "Bearer",
+        "expires_at": expires_at.astimezone(timezone.utc).isoformat(),
+        "identity_checked": checked,
+        "wechat_bound": bool(marked["wechat_openid"]),
+        "meeting": {"community_id": row["community_id"], "meeting_id": row["meeting_id"], "title": row["title"],
+                    "state": row["state"],
+                    "opens_at": row["opens_at"].isoformat() if row["opens_at"] else None,
+                    "closes_at": row["closes_at"].isoformat() if row["closes_at"] else None},
+        "voter": voter,
+    }
