@@ -678,9 +678,11 @@ def _read_ballots(
         if channel not in CHANNELS:
             raise fail(line, f"channel {channel!r} 无效，应为 {' 或 '.join(CHANNELS)}")
         cast_at_text = record["cast_at"]
-        cast_at = _parse_cast_at(cast_at_text, line)
-
         draft = drafts.get(ballot_id)
+        if draft is None or cast_at_text != draft.cast_at_text:
+            # Parsed once per submission: its other rows must repeat the same text.
+            cast_at = _parse_cast_at(cast_at_text, line)
+
         if draft is None:
             key = (voter_id, matter_id, cast_at)
             if key in cast_times:
