@@ -10,6 +10,8 @@ HANDLER_MODULES = [
     "staff",
     "register",
     "results",
+    "signin",
+    "codes",
     "meetings",
     "owner",
     "live",
