@@ -124,15 +124,15 @@ async def fetch_electorate(conn: asyncpg.Connection, community_id: str, meeting_
     return electorate, building_of
 
 
+# Same shape and semantics as the counting service's query (server.repositories.meetings.all_submissions):
+# a submission is its choice rows (bundle-format.md), so one without any choice row is not counted.
 SUBMISSIONS_SINCE = """
 SELECT s.ballot_id, s.voter_id, s.matter_id, s.channel, s.received_at,
-       coalesce(array_agg(c.candidate_id ORDER BY c.candidate_id) FILTER (WHERE c.ballot_id IS NOT NULL),
-                '{}') AS candidate_ids,
-       coalesce(array_agg(c.choice ORDER BY c.candidate_id) FILTER (WHERE c.ballot_id IS NOT NULL),
-                '{}') AS choices
+       array_agg(c.candidate_id ORDER BY c.candidate_id) AS candidate_ids,
+       array_agg(c.choice ORDER BY c.candidate_id) AS choices
   FROM submission s
-  LEFT JOIN submission_choice c
-         ON c.community_id = s.community_id AND c.meeting_id = s.meeting_id AND c.ballot_id = s.ballot_id
+  JOIN submission_choice c
+    ON c.community_id = s.community_id AND c.meeting_id = s.meeting_id AND c.ballot_id = s.ballot_id
  WHERE s.community_id = $1 AND s.meeting_id = $2 AND s.received_at >= $3
  GROUP BY s.community_id, s.meeting_id, s.ballot_id
  ORDER BY s.received_at, s.ballot_id

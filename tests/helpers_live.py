@@ -1,10 +1,13 @@
 """Test helpers for the live views: an open meeting, ballots, and an independent full recount.
 
-``cast`` inserts a submission with SQL (0003 schema; salt and receipt are random
-test bytes) and then announces it exactly as the casting service does, through
-``server.events.publish_meeting_event``.  ``recount`` reads every committed
-submission with its own SQL and runs the pure engine's ``tally`` over them: the
-reference the live figures must equal.
+:class:`Voting` casts electronic votes through the real casting endpoint
+(POST /api/ballot/votes, via tests.helpers_meetings).  There is no paper-ballot
+entry endpoint yet, so paper ballots (and spoiled election ballots, which the
+endpoint refuses) are inserted with SQL by :func:`cast` (0003 schema; salt and
+receipt are random test bytes) and announced exactly as the casting handler
+does, through ``server.events.publish_meeting_event``.  ``recount`` reads every
+committed submission with its own SQL and runs the pure engine's ``tally`` over
+them: a reference independent of both server.live and server.services.counting.
 """
 from __future__ import annotations
 
@@ -142,8 +145,9 @@ async def recount(db_pool, community_id: str, meeting_id: str) -> dict:
     by_ballot: dict = {}
     for c in choices:
         by_ballot.setdefault(c["ballot_id"], []).append((c["candidate_id"], c["choice"]))
+    # A submission is its choice rows (bundle-format.md): one without any is not a ballot.
     submissions = [Submission(str(s["ballot_id"]), s["voter_id"], s["matter_id"], s["channel"], s["received_at"],
-                              tuple(sorted(by_ballot.get(s["ballot_id"], ())))) for s in subs]
+                              tuple(sorted(by_ballot[s["ballot_id"]]))) for s in subs if s["ballot_id"] in by_ballot]
     return tally(meeting_id, rules, matters, electorate, submissions)
 
 
@@ -171,3 +175,44 @@ async def wait_for(predicate, *, timeout: float = 10.0, interval: float = 0.05):
 def chromium_path() -> str | None:
     path = os.environ.get("EVOTE_CHROMIUM", "/usr/bin/chromium")
     return path if os.path.exists(path) else None
+
+
+class Voting:
+    """Votes in one open meeting (a tests.helpers_meetings.MeetingFixture), through the API."""
+
+    def __init__(self, client, db_pool, fixture) -> None:
+        self.client, self.db_pool, self.m = client, db_pool, fixture
+        self.community_id, self.meeting_id = fixture.community_id, fixture.meeting_id
+        self.tokens: dict[str, str] = {}
+        self.areas: dict[str, int] = {}
+
+    async def load(self) -> "Voting":
+        async with self.db_pool.acquire() as conn:
+            rows = await conn.fetch("SELECT voter_id, area FROM electorate WHERE community_id = $1 AND meeting_id = $2",
+                                    self.community_id, self.meeting_id)
+        self.areas = {r["voter_id"]: r["area"] for r in rows}
+        return self
+
+    @property
+    def voters(self) -> list[str]:
+        return sorted(self.areas)
+
+    async def token(self, voter_id: str) -> str:
+        from tests.helpers_meetings import ballot_token
+
+        if voter_id not in self.tokens:
+            self.tokens[voter_id] = await ballot_token(self.db_pool, self.client, self.community_id,
+                                                       self.meeting_id, voter_id)
+        return self.tokens[voter_id]
+
+    async def vote(self, voter_id: str, votes: list, *, expect: int = 201):
+        """Electronic votes through POST /api/ballot/votes."""
+        from tests.helpers_meetings import cast as api_cast
+
+        resp = await api_cast(self.client, await self.token(voter_id), votes)
+        assert resp.status == expect, await resp.text()
+        return resp
+
+    async def paper(self, voter_id: str, matter_id: str, choices, *, revision: int = 0) -> str:
+        return await cast(self.client.server.app, self.db_pool, self.community_id, self.meeting_id, voter_id,
+                          matter_id, choices, channel="paper", revision=revision)

@@ -8,7 +8,9 @@ import random
 import pytest
 
 from server import appkeys
-from tests.helpers_live import cast, make_open_meeting, recount, wait_for
+from server.services.counting import compute_result
+from tests import helpers_meetings
+from tests.helpers_live import Voting, recount, wait_for
 
 
 def live_url(cid: str, mid: str, tail: str = "") -> str:
@@ -69,17 +71,34 @@ def strip_result(doc: dict) -> dict:
 
 
 @pytest.fixture
-async def open_meeting(imported_community, db_pool):
-    async def make(units: int = 40, **kwargs):
-        cid, rows = await imported_community(units)
-        mid, electorate = await make_open_meeting(db_pool, cid, rows, **kwargs)
-        return cid, mid, electorate
+async def open_meeting(client, db_pool, staff_headers, imported_community):
+    """An open meeting made through the meetings API; returns a Voting (cid, mid, voters, areas, vote())."""
+    async def make(units: int = 40, *, client_=None, **kwargs):
+        c = client_ or client
+        m = await helpers_meetings.open_meeting(db_pool, c, staff_headers, imported_community, units=units, **kwargs)
+        return await Voting(c, db_pool, m).load()
     return make
 
 
-def random_choices(rng: random.Random, matter_id: str) -> list[tuple[str, str]]:
+def yes(matter_id: str = "M1", choice: str = "yes") -> list[dict]:
+    return [{"matter_id": matter_id, "choice": choice}]
+
+
+def random_vote(rng: random.Random, matter_id: str) -> dict:
+    """An electronic vote as the owner page sends it (never more yes marks than seats: the API refuses)."""
     if matter_id.startswith("E"):
-        marks = rng.sample([f"C{i}" for i in range(1, 8)], rng.randint(0, 7))  # > 5 yes marks: spoiled
+        marks = rng.sample([f"C{i}" for i in range(1, 8)], rng.randint(1, 7))
+        choices = {c: rng.choice(("yes", "no", "abstain")) for c in marks}
+        while sum(1 for v in choices.values() if v == "yes") > 5:
+            choices[next(c for c, v in choices.items() if v == "yes")] = "no"
+        return {"matter_id": matter_id, "marks": choices}
+    return {"matter_id": matter_id, "choice": rng.choice(("yes", "yes", "no", "abstain"))}
+
+
+def random_paper(rng: random.Random, matter_id: str) -> list[tuple[str, str]]:
+    """A paper ballot's choices; an election ballot may be spoiled (more yes marks than seats)."""
+    if matter_id.startswith("E"):
+        marks = rng.sample([f"C{i}" for i in range(1, 8)], rng.randint(1, 7))
         return [(c, rng.choice(("yes", "yes", "no", "abstain"))) for c in marks]
     return [("", rng.choice(("yes", "yes", "no", "abstain")))]
 
@@ -87,49 +106,57 @@ def random_choices(rng: random.Random, matter_id: str) -> list[tuple[str, str]]:
 @pytest.mark.parametrize("allow_revision", [False, True])
 async def test_live_figures_equal_a_full_recount_after_random_votes(client, db_pool, open_meeting, staff_headers,
                                                                    allow_revision):
-    cid, mid, electorate = await open_meeting(60, rules={"allow_revision": allow_revision})
+    v = await open_meeting(60, rules={"allow_revision": allow_revision})
+    cid, mid = v.community_id, v.meeting_id
     headers = await staff_headers("prep_group", communities=[cid])
-    app = client.server.app
     rng = random.Random(4 if allow_revision else 3)
-    voters = sorted(electorate.subjects)
-    revisions: dict[tuple[str, str, str], int] = {}
+    electronic: set[tuple[str, str]] = set()
+    paper: dict[tuple[str, str], int] = {}
     resp = await client.get(live_url(cid, mid), headers=headers)
     assert resp.status == 200
     assert (await resp.json())["turnout"]["persons"] == 0
     for round_ in range(6):
-        for _ in range(rng.randint(3, 15)):
-            voter = rng.choice(voters)
-            matter = rng.choice(["M1", "M2", "E1"])
-            channel = rng.choice(("electronic", "electronic", "paper"))
-            key = (voter, matter, channel)
-            if key in revisions and not allow_revision:
-                continue  # the database refuses a second submission (unique key)
-            revisions[key] = revisions.get(key, 0) + 1 if allow_revision else 0
-            await cast(app, db_pool, cid, mid, voter, matter, random_choices(rng, matter), channel=channel,
-                       revision=revisions[key])
-        resp = await client.get(live_url(cid, mid), headers=headers)
-        doc = await resp.json()
-        assert doc["result"] == await recount(db_pool, cid, mid), f"round {round_}"
+        for _ in range(rng.randint(3, 12)):
+            voter = rng.choice(v.voters)
+            matters = rng.sample(["M1", "M2", "E1"], rng.randint(1, 3))
+            if rng.random() < 0.75:
+                if not allow_revision and any((voter, m) in electronic for m in matters):
+                    await v.vote(voter, [random_vote(rng, m) for m in matters], expect=409)  # already voted
+                    continue
+                await v.vote(voter, [random_vote(rng, m) for m in matters])
+                electronic.update((voter, m) for m in matters)
+            else:
+                matter = matters[0]
+                if (voter, matter) in paper and not allow_revision:
+                    continue  # the database refuses a second paper ballot (unique key)
+                paper[(voter, matter)] = paper.get((voter, matter), -1) + 1 if allow_revision else 0
+                await v.paper(voter, matter, random_paper(rng, matter), revision=paper[(voter, matter)])
+        doc = await (await client.get(live_url(cid, mid), headers=headers)).json()
+        expected = await recount(db_pool, cid, mid)
+        assert doc["result"] == expected, f"round {round_}"
+        async with db_pool.acquire() as conn:
+            assert doc["result"] == await compute_result(conn, cid, mid)  # the counting service agrees
     # The figures shown around the result agree with it too.
-    expected = await recount(db_pool, cid, mid)
     for matter, shown in zip(expected["matters"], doc["matters"]):
         assert shown["participating"] == matter["participating"]
         assert shown["outcome"] == matter["outcome"]
     assert doc["totals"] == expected["totals"]
-    assert doc["channels"]["electronic"]["ballots"] + doc["channels"]["paper"]["ballots"] > 0
+    assert doc["channels"]["electronic"]["ballots"] > 0 and doc["channels"]["paper"]["ballots"] > 0
+    voted = {voter for voter, _ in electronic} | {voter for voter, _ in paper}
+    assert doc["turnout"]["persons"] == len(voted)
+    assert sum(b["voted"]["persons"] for b in doc["buildings"]) == len(voted)
 
 
 async def test_distances_and_quorum_on_both_axes(client, db_pool, open_meeting, staff_headers):
-    cid, mid, electorate = await open_meeting(30, matters=[
+    v = await open_meeting(30, matters=[
         {"matter_id": "M1", "kind": "resolution", "title": "表决通过《管理规约》", "category": 2}])
-    headers = await staff_headers("committee", communities=[cid])
-    app = client.server.app
-    voters = sorted(electorate.subjects, key=lambda v: -electorate.subjects[v].area)
-    # Everyone but the smallest third votes yes: quorum is met on both axes and M1 passes.
-    quorum_persons = -(-2 * electorate.total_persons // 3)
-    for voter in voters[:quorum_persons]:
-        await cast(app, db_pool, cid, mid, voter, "M1", [("", "yes")])
-    doc = await (await client.get(live_url(cid, mid), headers=headers)).json()
+    headers = await staff_headers("committee", communities=[v.community_id])
+    total_persons = len(v.voters)
+    # Two thirds of the persons, largest first, vote yes: quorum on both axes, and M1 passes.
+    biggest = sorted(v.voters, key=lambda voter: -v.areas[voter])
+    for voter in biggest[:-(-2 * total_persons // 3)]:
+        await v.vote(voter, yes())
+    doc = await (await client.get(live_url(v.community_id, v.meeting_id), headers=headers)).json()
     m1 = doc["matters"][0]
     assert doc["turnout"]["quorum_met"] is True and m1["quorum_met"] is True
     assert m1["outcome"] == "passed" and m1["status_text"] == "通过"
@@ -138,32 +165,49 @@ async def test_distances_and_quorum_on_both_axes(client, db_pool, open_meeting, 
 
 
 async def test_before_quorum_the_page_says_how_far_each_line_is(client, db_pool, open_meeting, staff_headers):
-    cid, mid, electorate = await open_meeting(30)
-    headers = await staff_headers("prep_group", communities=[cid])
-    app = client.server.app
-    voter = sorted(electorate.subjects)[0]
-    await cast(app, db_pool, cid, mid, voter, "M1", [("", "no")])
-    doc = await (await client.get(live_url(cid, mid), headers=headers)).json()
+    from server.ballot.amounts import format_area
+
+    v = await open_meeting(30)
+    headers = await staff_headers("prep_group", communities=[v.community_id])
+    voter = v.voters[0]
+    await v.vote(voter, yes("M1", "no"))
+    doc = await (await client.get(live_url(v.community_id, v.meeting_id), headers=headers)).json()
     m1 = doc["matters"][0]
-    area = electorate.subjects[voter].area
-    need_persons = -(-(2 * electorate.total_persons - 3) // 3)
-    need_area = -(-(2 * electorate.total_area - 3 * area) // 3)
+    total_area, total_persons = sum(v.areas.values()), len(v.voters)
+    need_persons = -(-(2 * total_persons - 3) // 3)
+    need_area = -(-(2 * total_area - 3 * v.areas[voter]) // 3)
     assert m1["outcome"] == "no_quorum" and m1["status_text"] == "未达参与表决法定比例"
     assert m1["quorum_shortfall"]["persons"] == need_persons
-    from server.ballot.amounts import format_area
     assert m1["quorum_shortfall"]["text"] == f"还需 {need_persons} 户 / {format_area(need_area)} m² 参与"
     # One no vote: a majority needs 2 new yes persons and more than the voter's area.
     assert m1["yes_shortfall"]["new_voters"]["persons"] == 2
+    assert m1["yes_shortfall"]["new_voters"]["area"] == format_area(v.areas[voter] + 1)
     assert m1["yes_shortfall"]["new_voters"]["text"].startswith("赞成还差 2 户 / ")
     # Buildings are ordered by what their non-voters could still bring.
-    key = "area" if doc["buildings_sorted_by"] == "area" else "persons"
-    remaining = [b["remaining"][key] for b in doc["buildings"]]
-    as_numbers = [float(x) for x in remaining]
-    assert as_numbers == sorted(as_numbers, reverse=True)
+    key = doc["buildings_sorted_by"]
+    remaining = [float(b["remaining"][key]) for b in doc["buildings"]]
+    assert remaining == sorted(remaining, reverse=True)
     assert sum(b["voted"]["persons"] for b in doc["buildings"]) == 1
-    elected = doc["matters"][2]
-    assert elected["kind"] == "election" and len(elected["candidates"]) == 7
-    assert all(c["standing"] == "short" for c in elected["candidates"])
+    election = doc["matters"][2]
+    assert election["kind"] == "election" and len(election["candidates"]) == 7
+    assert all(c["standing"] == "short" for c in election["candidates"])
+    assert election["candidates"][0]["name"] == "王芳"
+
+
+async def test_election_standing_follows_the_votes(client, db_pool, open_meeting, staff_headers):
+    v = await open_meeting(20)
+    headers = await staff_headers("prep_group", communities=[v.community_id])
+    # Everyone votes: C1..C5 get every yes, C6 none.
+    for voter in v.voters:
+        await v.vote(voter, [{"matter_id": "E1", "marks": {"C1": "yes", "C2": "yes", "C3": "yes", "C4": "yes",
+                                                           "C5": "yes", "C6": "no"}}])
+    doc = await (await client.get(live_url(v.community_id, v.meeting_id), headers=headers)).json()
+    election = doc["matters"][2]
+    standing = {c["id"]: c["standing"] for c in election["candidates"]}
+    assert [standing[c] for c in ("C1", "C2", "C3", "C4", "C5")] == ["elected"] * 5
+    assert standing["C6"] == "short" and standing["C7"] == "short"
+    assert election["outcome"] == "elected" and election["elected"] == ["C1", "C2", "C3", "C4", "C5"]
+    assert election["standing_provisional"] is False
 
 
 # --------------------------------------------------------------------------
@@ -173,9 +217,9 @@ async def test_before_quorum_the_page_says_how_far_each_line_is(client, db_pool,
 
 async def test_organisers_see_results_others_see_turnout_only(client, db_pool, open_meeting, staff_headers,
                                                              make_community):
-    cid, mid, electorate = await open_meeting(20)
-    app = client.server.app
-    await cast(app, db_pool, cid, mid, sorted(electorate.subjects)[0], "M1", [("", "yes")])
+    v = await open_meeting(20)
+    cid, mid = v.community_id, v.meeting_id
+    await v.vote(v.voters[0], yes())
     for role in ("prep_group", "committee"):
         doc = await (await client.get(live_url(cid, mid), headers=await staff_headers(role, communities=[cid]))).json()
         assert doc["view"] == "results" and "result" in doc and "yes" in doc["matters"][0]
@@ -196,17 +240,26 @@ async def test_organisers_see_results_others_see_turnout_only(client, db_pool, o
     assert public["view"] == "turnout" and "result" not in public
     assert public["turnout"]["persons"] == 1
     assert all(set(m) >= {"participating", "quorum_met"} and "yes" not in m for m in public["matters"])
+    # Owners, over their WebSocket, get turnout only as well.
+    ws = await client.ws_connect(f"/api/ballot/live/ws?token={await v.token(v.voters[1])}")
+    owner = await ws.receive_json(timeout=10)
+    assert owner["view"] == "turnout" and "result" not in owner
+    await ws.close()
 
 
 async def test_a_meeting_that_shows_live_results_shows_them_to_everyone(client, db_pool, open_meeting):
-    cid, mid, electorate = await open_meeting(20, show_live_results=True)
-    await cast(client.server.app, db_pool, cid, mid, sorted(electorate.subjects)[0], "M1", [("", "yes")])
-    public = await (await client.get(f"/api/public/meetings/{cid}/{mid}/turnout")).json()
+    v = await open_meeting(20, show_live_results=True)
+    await v.vote(v.voters[0], yes())
+    public = await (await client.get(f"/api/public/meetings/{v.community_id}/{v.meeting_id}/turnout")).json()
     assert public["view"] == "results"
     assert public["matters"][0]["yes"]["persons"] == 1
+    ws = await client.ws_connect(f"/api/ballot/live/ws?token={await v.token(v.voters[1])}")
+    owner = await ws.receive_json(timeout=10)
+    assert owner["view"] == "results" and owner["matters"][0]["yes"]["persons"] == 1
+    await ws.close()
 
 
-async def test_unknown_and_draft_meetings(client, imported_community, staff_headers):
+async def test_unknown_and_draft_meetings(client, imported_community, staff_headers, db_pool):
     cid, _rows = await imported_community(10)
     headers = await staff_headers("prep_group", communities=[cid])
     resp = await client.get(live_url(cid, "no-such"), headers=headers)
@@ -214,6 +267,12 @@ async def test_unknown_and_draft_meetings(client, imported_community, staff_head
     assert (await resp.json())["error"]["code"] == "meeting_not_found"
     resp = await client.get(f"/api/public/meetings/{cid}/no-such/turnout")
     assert resp.status == 404
+    admin = await staff_headers("district_admin")
+    body = helpers_meetings.meeting_body()
+    assert (await client.post(f"/api/admin/communities/{cid}/meetings", json=body, headers=admin)).status == 201
+    resp = await client.get(live_url(cid, body["meeting_id"]), headers=headers)
+    assert resp.status == 409
+    assert (await resp.json())["error"]["code"] == "meeting_not_noticed"
 
 
 # --------------------------------------------------------------------------
@@ -226,12 +285,12 @@ async def test_sse_snapshot_update_resume_and_heartbeat(aiohttp_client, settings
     from server.app import create_app
 
     client = await aiohttp_client(create_app(settings.replace(live_heartbeat_s=0.3, live_debounce_s=0.05)))
-    cid, mid, electorate = await open_meeting(30)
+    v = await open_meeting(30, client_=client)
+    cid, mid = v.community_id, v.meeting_id
     username, password = await make_staff("prep_group", communities=[cid])
     token = (await (await client.post("/api/staff/login", json={"username": username, "password": password}))
              .json())["token"]
     app = client.server.app
-    voters = sorted(electorate.subjects)
 
     # EventSource cannot send headers: the token comes in the query.
     resp = await client.get(live_url(cid, mid, "/stream") + f"?access_token={token}")
@@ -241,7 +300,7 @@ async def test_sse_snapshot_update_resume_and_heartbeat(aiohttp_client, settings
     assert first["event"] == "snapshot" and first["data"]["turnout"]["persons"] == 0
     assert first["id"] == first["data"]["event_id"]
 
-    await cast(app, db_pool, cid, mid, voters[0], "M1", [("", "yes")])
+    await v.vote(v.voters[0], yes())
     update = await stream.until(lambda e: e["data"]["turnout"]["persons"] == 1)
     assert update["event"] == "update"
     assert update["data"]["matters"][0]["yes"]["persons"] == 1
@@ -250,10 +309,11 @@ async def test_sse_snapshot_update_resume_and_heartbeat(aiohttp_client, settings
     resp.close()
 
     # Two more votes while disconnected; resuming from the last id replays exactly what was missed.
-    await cast(app, db_pool, cid, mid, voters[1], "M1", [("", "no")])
-    await wait_for(lambda: app[appkeys.LIVE].meetings[(cid, mid)].document(True)["turnout"]["persons"] == 2)
-    await cast(app, db_pool, cid, mid, voters[2], "M1", [("", "abstain")])
-    await wait_for(lambda: app[appkeys.LIVE].meetings[(cid, mid)].document(True)["turnout"]["persons"] == 3)
+    live = app[appkeys.LIVE].meetings[(cid, mid)]
+    await v.vote(v.voters[1], yes("M1", "no"))
+    await wait_for(lambda: live.document(True)["turnout"]["persons"] == 2)
+    await v.vote(v.voters[2], yes("M1", "abstain"))
+    await wait_for(lambda: live.document(True)["turnout"]["persons"] == 3)
     resp = await client.get(live_url(cid, mid, "/stream") + f"?access_token={token}",
                             headers={"Last-Event-ID": update["id"]})
     stream = SSE(resp)
@@ -275,42 +335,35 @@ async def test_sse_snapshot_update_resume_and_heartbeat(aiohttp_client, settings
 
 
 async def test_public_turnout_stream(client, db_pool, open_meeting):
-    cid, mid, electorate = await open_meeting(20)
-    resp = await client.get(f"/api/public/meetings/{cid}/{mid}/turnout", headers={"Accept": "text/event-stream"})
+    v = await open_meeting(20)
+    resp = await client.get(f"/api/public/meetings/{v.community_id}/{v.meeting_id}/turnout",
+                            headers={"Accept": "text/event-stream"})
     stream = SSE(resp)
     first = await stream.next()
     assert first["event"] == "snapshot" and first["data"]["view"] == "turnout"
-    await cast(client.server.app, db_pool, cid, mid, sorted(electorate.subjects)[0], "M2", [("", "no")])
+    await v.vote(v.voters[0], yes("M2", "no"))
     update = await stream.until(lambda e: e["data"]["turnout"]["persons"] == 1)
     assert "result" not in update["data"]
     resp.close()
 
 
 async def test_websocket_for_staff_and_owners(client, db_pool, open_meeting, staff_headers):
-    cid, mid, electorate = await open_meeting(20)
-    app = client.server.app
-    voter = sorted(electorate.subjects)[0]
+    v = await open_meeting(20)
+    cid, mid = v.community_id, v.meeting_id
     headers = await staff_headers("prep_group", communities=[cid])
     staff_ws = await client.ws_connect(live_url(cid, mid, "/ws"), headers=headers)
     snapshot = await staff_ws.receive_json(timeout=10)
     assert snapshot["type"] == "snapshot" and snapshot["view"] == "results"
 
-    # An owner signs in (a ballot session) and watches with the token in the first message.
-    from server.ballot_auth import issue_ballot_token
-    from datetime import datetime, timedelta, timezone
-
-    async with db_pool.acquire() as conn:
-        token, _claims = await issue_ballot_token(conn, app[appkeys.TOKEN_KEYS], community_id=cid, meeting_id=mid,
-                                                  voter_id=voter,
-                                                  expires_at=datetime.now(timezone.utc) + timedelta(hours=1),
-                                                  code_serial=None, device_hash=None)
+    # An owner (signed in: a ballot session) watches with the token in the first message.
+    token = await v.token(v.voters[0])
     owner_ws = await client.ws_connect("/api/ballot/live/ws")
     await owner_ws.send_json({"token": token})
     owner_snapshot = await owner_ws.receive_json(timeout=10)
     assert owner_snapshot["type"] == "snapshot" and owner_snapshot["view"] == "turnout"
     assert "result" not in owner_snapshot
 
-    await cast(app, db_pool, cid, mid, voter, "M1", [("", "yes")])
+    await v.vote(v.voters[0], yes())
     for ws, view in ((staff_ws, "results"), (owner_ws, "turnout")):
         while True:
             msg = await ws.receive_json(timeout=10)
@@ -342,19 +395,22 @@ async def test_a_burst_of_votes_is_coalesced_into_few_updates(aiohttp_client, se
     from server.app import create_app
 
     client = await aiohttp_client(create_app(settings.replace(live_debounce_s=0.3, live_poll_s=3600)))
-    cid, mid, electorate = await open_meeting(80)
+    v = await open_meeting(80, client_=client)
+    cid, mid = v.community_id, v.meeting_id
     headers = await staff_headers("prep_group", communities=[cid])
     app = client.server.app
+    voters = v.voters[:40]
+    for voter in voters:
+        await v.token(voter)  # sign everyone in first, so the burst is only votes
     await client.get(live_url(cid, mid), headers=headers)  # loads the meeting
-    live = app[appkeys.LIVE].meetings[(cid, mid)]
-    voters = sorted(electorate.subjects)[:40]
     hub = app[appkeys.LIVE]
+    live = hub.meetings[(cid, mid)]
     watcher = hub.new_watcher(organiser=True)
     watcher.queue = asyncio.Queue()  # unbounded here: we count what arrives
     await live.attach(watcher, None)
     refreshes_before = live.refreshes
     # 40 votes in one burst, each announced after its commit.
-    await asyncio.gather(*(cast(app, db_pool, cid, mid, v, "M1", [("", "yes")]) for v in voters))
+    await asyncio.gather(*(v.vote(voter, yes()) for voter in voters))
     await wait_for(lambda: live.document(True)["turnout"]["persons"] == 40)
     events = []
     while not watcher.queue.empty():
@@ -372,7 +428,8 @@ async def test_a_slow_watcher_is_dropped_and_the_others_get_everything(aiohttp_c
 
     client = await aiohttp_client(create_app(settings.replace(live_debounce_s=0.01, live_queue_size=3,
                                                               live_poll_s=3600)))
-    cid, mid, electorate = await open_meeting(30)
+    v = await open_meeting(30, client_=client)
+    cid, mid = v.community_id, v.meeting_id
     headers = await staff_headers("prep_group", communities=[cid])
     app = client.server.app
     await client.get(live_url(cid, mid), headers=headers)
@@ -393,9 +450,8 @@ async def test_a_slow_watcher_is_dropped_and_the_others_get_everything(aiohttp_c
             seen.append(json.loads(item[2])["turnout"]["persons"])
 
     reader = asyncio.get_running_loop().create_task(drain())
-    voters = sorted(electorate.subjects)[:8]
-    for n, voter in enumerate(voters, 1):
-        await cast(app, db_pool, cid, mid, voter, "M1", [("", "yes")])
+    for voter in v.voters[:8]:
+        await v.vote(voter, yes())
         await live.refresh()  # one update per vote, so the slow queue must overflow
     await wait_for(lambda: seen and seen[-1] == 8)
     assert slow.dropped and closed == [True]
@@ -412,7 +468,8 @@ async def test_an_sse_client_that_stops_reading_is_disconnected(aiohttp_client, 
 
     client = await aiohttp_client(create_app(settings.replace(live_debounce_s=0.01, live_queue_size=2,
                                                               live_poll_s=3600)))
-    cid, mid, electorate = await open_meeting(30)
+    v = await open_meeting(30, client_=client)
+    cid, mid = v.community_id, v.meeting_id
     headers = await staff_headers("prep_group", communities=[cid])
     app = client.server.app
     resp = await client.get(live_url(cid, mid, "/stream"), headers=headers)
