@@ -131,6 +131,7 @@ def test_validate_register_lists_every_problem_in_row_order():
     ]
     assert problems[0].related_row == 0
     assert problems[5].related_row == 6
+    assert problems[6].related_row == 8
     assert all(p.message for p in problems)
     assert "101" in problems[0].message
     assert "91.00" in problems[2].message and "90.00" in problems[2].message

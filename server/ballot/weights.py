@@ -248,7 +248,7 @@ def validate_register(
     problems: list[RegisterProblem] = []
     first_row_of_unit: dict[str, int] = {}
     representative_of_unit: dict[str, int] = {}
-    seen_owner_rows: set[tuple[str, str]] = set()
+    row_of_owner_in_unit: dict[tuple[str, str], int] = {}
     developer_id: str | None = None
     developer_row = -1
 
@@ -270,18 +270,17 @@ def validate_register(
                             related_row=first,
                         )
                     )
-        key = (unit, row.owner_id)
-        if key in seen_owner_rows:
+        earlier_owner_row = row_of_owner_in_unit.setdefault((unit, row.owner_id), index)
+        if earlier_owner_row != index:
             problems.append(
                 RegisterProblem(
                     index,
                     "owner_id",
                     "duplicate_owner_row",
                     f"单元 {unit!r} 的业主 {row.owner_id!r} 重复登记",
-                    related_row=first_row_of_unit[unit],
+                    related_row=earlier_owner_row,
                 )
             )
-        seen_owner_rows.add(key)
         if row.representative:
             earlier = representative_of_unit.setdefault(unit, index)
             if earlier != index:
