@@ -15,9 +15,14 @@ import asyncio
 import json
 import os
 import secrets
+import shutil
 import socket
+import subprocess
+import sys
+import time
 import uuid
 from collections.abc import Sequence
+from pathlib import Path
 
 from server.ballot.tally import ELECTION, Matter, Rules, Submission, tally
 from server.ballot.weights import Electorate, compute_electorate, parse_register_record
@@ -216,3 +221,100 @@ class Voting:
     async def paper(self, voter_id: str, matter_id: str, choices, *, revision: int = 0) -> str:
         return await cast(self.client.server.app, self.db_pool, self.community_id, self.meeting_id, voter_id,
                           matter_id, choices, channel="paper", revision=revision)
+
+
+# --------------------------------------------------------------------------
+# Processes for the multi-worker tests: our own redis-server and `evote serve` workers
+# --------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class RedisProcess:
+    """A throwaway redis-server on a free port in a temp dir; stop() and start() again on the same port."""
+
+    def __init__(self, workdir: Path, port: int | None = None) -> None:
+        self.binary = shutil.which("redis-server")
+        self.workdir, self.port = workdir, port or free_port()
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.workdir)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as sock:
+                    sock.sendall(b"PING\r\n")
+                    if sock.recv(16).startswith(b"+PONG"):
+                        return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+class ServeProcess:
+    """One `evote serve` worker process on its own port."""
+
+    def __init__(self, *, database_url: str, data_dir: Path, redis_url: str | None, log_path: Path,
+                 extra_env: dict | None = None) -> None:
+        self.port = free_port()
+        env = {k: v for k, v in os.environ.items() if not k.startswith("EVOTE_")}
+        env.update({
+            "EVOTE_DATABASE_URL": database_url, "EVOTE_DATA_DIR": str(data_dir), "EVOTE_PORT": str(self.port),
+            "EVOTE_HOST": "127.0.0.1", "EVOTE_LOG_JSON": "false", "EVOTE_LOG_LEVEL": "INFO",
+            # Prove the fan-out: no safety-net polling during the test.
+            "EVOTE_LIVE_POLL_S": "3600", "EVOTE_LIVE_DEBOUNCE_S": "0.05", "EVOTE_LIVE_HEARTBEAT_S": "1",
+        })
+        if redis_url:
+            env["EVOTE_REDIS_URL"] = redis_url
+        env.update(extra_env or {})
+        self.log_path = log_path
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--port", str(self.port)],
+                                     env=env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    async def ready(self, session, timeout: float = 60.0) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"evote serve exited: {self.log_path.read_text(errors='replace')[-2000:]}")
+            try:
+                async with session.get(self.base + "/healthz") as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            if loop.time() > deadline:
+                raise RuntimeError(f"evote serve not ready: {self.log_path.read_text(errors='replace')[-2000:]}")
+            await asyncio.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._log.close()
