@@ -28,7 +28,8 @@ def random_votes(rng: random.Random) -> list[dict]:
 
 async def voted_meeting(db_pool, client, staff_headers, imported_community, *, units: int = 40,
                         turnout: float = 0.85, seed: int = 11, rules: dict | None = None,
-                        close: bool = True) -> VotedMeeting:
+                        close: bool = True, revisions: int = 0) -> VotedMeeting:
+    """``revisions``: that many voters vote again on M1 (needs rules allow_revision)."""
     m = await open_meeting(db_pool, client, staff_headers, imported_community, units=units, rules=rules)
     rng = random.Random(seed)
     voted = VotedMeeting(m)
@@ -36,6 +37,10 @@ async def voted_meeting(db_pool, client, staff_headers, imported_community, *, u
         token = await ballot_token(db_pool, client, m.community_id, m.meeting_id, voter)
         voted.tokens[voter] = token
         resp = await cast(client, token, random_votes(rng))
+        assert resp.status == 201, await resp.text()
+        voted.receipts += [r["receipt"] for r in (await resp.json())["receipts"]]
+    for voter in list(voted.tokens)[:revisions]:
+        resp = await cast(client, voted.tokens[voter], [{"matter_id": "M1", "choice": "abstain"}])
         assert resp.status == 201, await resp.text()
         voted.receipts += [r["receipt"] for r in (await resp.json())["receipts"]]
     if close:

@@ -184,7 +184,7 @@ def verify_bundle(path: str | Path, public_key_data: bytes | None = None) -> Ver
         raise VerifyFailed(f"{RECEIPTS_FILE}: {exc}") from None
     root = merkle_root(leaves).hex()
     if len(leaves) != signed_tree.get("leaves"):
-        raise VerifyFailed(f"{RECEIPTS_FILE}: 有 {len(leaves)} 个回执，签名的结果为 {signed_tree.get('leaves')} 个")
+        raise VerifyFailed(f"{RECEIPTS_FILE}: 有 {len(leaves)} 个回执，签名的 Merkle 树有 {signed_tree.get('leaves')} 个叶子")
     if root != signed_tree.get("root"):
         raise VerifyFailed(f"{RECEIPTS_FILE}: Merkle 根 {root} 与签名的根 {signed_tree.get('root')} 不符")
 
