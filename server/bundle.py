@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from server.ballot.amounts import format_area
+from server.ballot.rules import threshold_for_category
 from server.ballot.tally import (
     CHANNELS,
     CHOICES,
@@ -509,11 +510,13 @@ class _MeetingReader:
         if kind not in KINDS:
             raise self.fail(self.line_of(item, "kind"), f"{where}kind {kind!r} 无效，应为 resolution 或 election")
         category = self.required(item, "category", owner)
-        if not _is_int(category) or not 1 <= category <= 9:
+        try:
+            threshold_for_category(category)  # the one definition of a valid category
+        except ValueError:
             raise self.fail(
                 self.line_of(item, "category"),
                 f"{where}category {category!r} 无效，应为《民法典》第二百七十八条的事项序号 1–9 之一（整数）",
-            )
+            ) from None
         if kind == RESOLUTION:
             for key in ("seats", "alternates", "candidates"):
                 if key in item:

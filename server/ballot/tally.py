@@ -22,7 +22,7 @@ from typing import Any
 
 from server.ballot.amounts import format_area
 from server.ballot.rules import passes, quorum_met, threshold_for_category
-from server.ballot.weights import Electorate
+from server.ballot.weights import Electorate, Subject
 
 __all__ = [
     "RESULT_FORMAT",
@@ -169,12 +169,17 @@ def prefers(new: Submission, current: Submission, rules: Rules) -> bool:
     return (new.cast_at > current.cast_at) == rules.allow_revision
 
 
+def _check_channel(submission: Submission) -> None:
+    # An unknown channel would silently count as paper under electronic_prevails.
+    if submission.channel not in CHANNELS:
+        raise ValueError(f"ballot {submission.ballot_id}: unknown channel {submission.channel!r}")
+
+
 def select_counted(submissions: Iterable[Submission], rules: Rules) -> dict[tuple[str, str], Submission]:
     """The counted submission per (voter_id, matter_id), in one pass."""
     counted: dict[tuple[str, str], Submission] = {}
     for submission in submissions:
-        if submission.channel not in CHANNELS:
-            raise ValueError(f"ballot {submission.ballot_id}: unknown channel {submission.channel!r}")
+        _check_channel(submission)
         key = (submission.voter_id, submission.matter_id)
         current = counted.get(key)
         if current is None or prefers(submission, current, rules):
@@ -298,6 +303,19 @@ class MatterTally:
         )
 
 
+def _tally_and_area(
+    tallies: Mapping[str, MatterTally], subjects: Mapping[str, Subject], submission: Submission
+) -> tuple[MatterTally, int]:
+    """The running tally of the submission's matter and its voter's area."""
+    matter_tally = tallies.get(submission.matter_id)
+    if matter_tally is None:
+        raise ValueError(f"ballot {submission.ballot_id}: unknown matter {submission.matter_id!r}")
+    subject = subjects.get(submission.voter_id)
+    if subject is None:
+        raise ValueError(f"ballot {submission.ballot_id}: {submission.voter_id!r} is not a voting subject")
+    return matter_tally, subject.area
+
+
 def aggregate(
     matters: Sequence[Matter], electorate: Electorate, counted: Iterable[Submission]
 ) -> dict[str, MatterFigures]:
@@ -310,13 +328,8 @@ def aggregate(
     tallies = {matter.id: MatterTally(matter) for matter in matters}
     subjects = electorate.subjects
     for submission in counted:
-        matter_tally = tallies.get(submission.matter_id)
-        if matter_tally is None:
-            raise ValueError(f"ballot {submission.ballot_id}: unknown matter {submission.matter_id!r}")
-        subject = subjects.get(submission.voter_id)
-        if subject is None:
-            raise ValueError(f"ballot {submission.ballot_id}: {submission.voter_id!r} is not a voting subject")
-        matter_tally.add(submission, subject.area)
+        matter_tally, area = _tally_and_area(tallies, subjects, submission)
+        matter_tally.add(submission, area)
     return {matter_id: matter_tally.figures() for matter_id, matter_tally in tallies.items()}
 
 
@@ -339,22 +352,16 @@ class MeetingTally:
 
     def submit(self, submission: Submission) -> bool:
         """Take one submission into account; returns whether it is now the counted one."""
-        matter_tally = self._tallies.get(submission.matter_id)
-        if matter_tally is None:
-            raise ValueError(f"ballot {submission.ballot_id}: unknown matter {submission.matter_id!r}")
-        subject = self.electorate.subjects.get(submission.voter_id)
-        if subject is None:
-            raise ValueError(f"ballot {submission.ballot_id}: {submission.voter_id!r} is not a voting subject")
-        if submission.channel not in CHANNELS:
-            raise ValueError(f"ballot {submission.ballot_id}: unknown channel {submission.channel!r}")
+        matter_tally, area = _tally_and_area(self._tallies, self.electorate.subjects, submission)
+        _check_channel(submission)
         key = (submission.voter_id, submission.matter_id)
         current = self._counted.get(key)
         if current is not None and not prefers(submission, current, self.rules):
             return False
         # Add first: if the new submission is malformed, nothing has changed yet.
-        matter_tally.add(submission, subject.area)
+        matter_tally.add(submission, area)
         if current is not None:
-            matter_tally.remove(current, subject.area)
+            matter_tally.remove(current, area)
         self._counted[key] = submission
         return True
 
