@@ -1,0 +1,128 @@
+"""The owner web page /b/{code} in headless Chromium: identity, vote on every matter, receipts."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.helpers_codes import issue_codes, make_meeting, person_voter, phone_last4, voter_identity, wrong_last4
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
+                                reason=f"{CHROMIUM} is missing (apt-get install chromium)")
+
+
+@pytest.fixture
+async def browser():
+    playwright_api = pytest.importorskip("playwright.async_api")
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"])
+        yield browser
+        await browser.close()
+
+
+async def _readable_chinese(context) -> None:
+    """Test-only: give headless Chromium a CJK font (the one the PDF sheets use) for the screenshot.
+
+    Phones have their own; a bare server image may have none, and the screenshot would show boxes.
+    """
+    from server.pdf_sheets import font_path
+
+    await context.route("**/__test-font/cjk.otf", lambda route: route.fulfill(path=font_path()))
+    await context.add_init_script("""document.addEventListener('DOMContentLoaded', function () {
+        var s = document.createElement('style');
+        s.textContent = "@font-face { font-family: 'Noto Sans CJK SC'; src: url('/__test-font/cjk.otf'); }";
+        document.head.appendChild(s); });""")
+
+
+async def _setup(db_pool, client, staff_headers, imported_community):
+    community_id, meeting_id = await make_meeting(db_pool, client, staff_headers, imported_community, units=10,
+                                                  seed=21)
+    codes = await issue_codes(db_pool, community_id, meeting_id)
+    voter = await person_voter(db_pool, community_id, meeting_id, codes)
+    identity = await voter_identity(db_pool, community_id, meeting_id, voter)
+    return community_id, meeting_id, codes[voter].code, voter, identity
+
+
+async def test_owner_votes_on_every_matter_and_sees_receipts(browser, client, db_pool, staff_headers,
+                                                             imported_community):
+    community_id, meeting_id, code, voter, identity = await _setup(db_pool, client, staff_headers,
+                                                                   imported_community)
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1,
+                                        locale="zh-CN")
+    await _readable_chinese(context)
+    page = await context.new_page()
+    await page.goto(str(client.make_url(f"/b/{code}")))
+    # first a wrong answer: the page shows the server's message
+    await page.fill("#last4", wrong_last4(identity))
+    await page.click("#last4-submit")
+    await page.wait_for_selector(".error")
+    assert "还可以再试 4 次" in await page.inner_text(".error")
+    await page.fill("#last4", phone_last4(identity))
+    await page.click("#last4-submit")
+    await page.wait_for_selector(".matter")
+    matters = await page.eval_on_selector_all(".matter", "els => els.map(e => e.dataset.matter)")
+    assert matters == ["M1", "M2", "E1"]
+    assert await page.is_disabled("#to-confirm")
+    await page.click('[data-matter="M1"] button[data-choice="yes"]')
+    await page.click('[data-matter="M2"] button[data-choice="no"]')
+    await page.check('[data-matter="E1"] input[data-candidate="C1"]')
+    await page.check('[data-matter="E1"] input[data-candidate="C3"]')
+    assert "已选 2 人" in await page.inner_text('[data-matter="E1"] .counter')
+    await page.click("#to-confirm")
+    summary = await page.inner_text(".summary")
+    assert "赞成" in summary and "反对" in summary and "王芳、张敏" in summary
+    await page.click("#submit-votes")
+    await page.wait_for_selector("#done")
+    assert "您的投票已提交" in await page.inner_text("#done")
+    shown = await page.eval_on_selector_all(".receipt", "els => els.map(e => e.textContent)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.evaluate("document.fonts.ready")
+    await page.screenshot(path=str(ARTIFACTS / "owner_page.png"), full_page=True)
+
+    async with db_pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT s.matter_id, c.candidate_id, c.choice, encode(s.receipt, 'hex') AS receipt, s.channel
+                 FROM submission s JOIN submission_choice c USING (community_id, meeting_id, ballot_id)
+                WHERE s.community_id = $1 AND s.meeting_id = $2 AND s.voter_id = $3
+                ORDER BY s.matter_id, c.candidate_id""", community_id, meeting_id, voter)
+    assert [(r["matter_id"], r["candidate_id"], r["choice"]) for r in rows] == [
+        ("E1", "C1", "yes"), ("E1", "C3", "yes"), ("M1", "", "yes"), ("M2", "", "no")]
+    assert {r["channel"] for r in rows} == {"electronic"}
+    assert sorted(shown) == sorted({r["receipt"] for r in rows})
+
+    # the same phone later (new tab, token gone): straight in, no identity check, sees it voted
+    page2 = await context.new_page()
+    await page2.goto(str(client.make_url(f"/b/{code}")))
+    await page2.wait_for_selector("#done")
+    assert "已经投过票" in await page2.inner_text("#done")
+    assert await page2.query_selector("#last4") is None
+    await context.close()
+
+
+async def test_another_phone_must_confirm_identity_and_bad_codes_are_explained(browser, client, db_pool,
+                                                                                staff_headers, imported_community):
+    _, _, code, _, identity = await _setup(db_pool, client, staff_headers, imported_community)
+    first = await browser.new_context()
+    page = await first.new_page()
+    await page.goto(str(client.make_url(f"/b/{code}")))
+    await page.fill("#last4", phone_last4(identity))
+    await page.click("#last4-submit")
+    await page.wait_for_selector(".matter")
+    await first.close()
+    other = await browser.new_context()
+    page = await other.new_page()
+    await page.goto(str(client.make_url(f"/b/{code}")))
+    await page.wait_for_selector("#last4")
+    await page.goto(str(client.make_url("/b/" + "0" * 20)))
+    await page.wait_for_selector(".error")
+    assert "二维码无效" in await page.inner_text(".error")
+    await page.goto(str(client.make_url("/b/")))
+    await page.wait_for_selector("#code-input")
+    await other.close()
