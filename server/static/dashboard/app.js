@@ -163,7 +163,8 @@
         bar(m.yes_share.area, thresholdPct, m.yes.area + " m²，占参与 " + m.yes_share.area + "%")));
       card.appendChild(el("p", { cls: "figures", text: "赞成 " + m.yes.persons + " 户 · 反对 " + m.no.persons +
         " 户 · 弃权 " + m.abstain.persons + " 户；通过需" + m.threshold_text + "（面积和人数）" }));
-      card.appendChild(el("p", { cls: "need", "data-testid": "need-" + m.id, text: m.yes_shortfall.new_voters.text }));
+      card.appendChild(el("p", { cls: m.yes_shortfall.new_voters.met ? "need met" : "need", "data-testid": "need-" + m.id,
+        text: m.yes_shortfall.new_voters.text }));
       if (m.yes_shortfall.converts) card.appendChild(el("p", { cls: "muted", text: m.yes_shortfall.converts.text }));
       return card;
     }
