@@ -57,3 +57,8 @@ async def prepare_demo(pool: asyncpg.Pool, settings: Settings) -> dict:
     for step in DEMO_STEPS:
         await step(pool, settings, info)
     return info
+
+# The live dashboard's link (server.live): keep it after the step that makes the demo meeting.
+from .live import demo_dashboard_step  # noqa: E402
+
+DEMO_STEPS.append(demo_dashboard_step)

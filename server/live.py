@@ -722,3 +722,16 @@ async def live_ctx(app: web.Application):
 
 def monotonic() -> float:  # small seam for the stream handlers' heartbeat timing
     return time.monotonic()
+
+
+async def demo_dashboard_step(pool: asyncpg.Pool, settings, info: dict) -> None:
+    """`evote demo` step: print the dashboard link of the demo meeting (the latest noticed one)."""
+    community_id = info["community_id"]
+    meeting_id = info.get("meeting_id")
+    if meeting_id is None:
+        async with pool.acquire() as conn:
+            meeting_id = await conn.fetchval(
+                """SELECT meeting_id FROM meeting WHERE community_id = $1 AND state <> 'draft'
+                    ORDER BY created_at DESC LIMIT 1""", community_id)
+    if meeting_id:
+        info.setdefault("links", []).append(("dashboard:", f"{settings.public_url}/dashboard/{community_id}/{meeting_id}"))
