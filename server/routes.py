@@ -12,6 +12,7 @@ HANDLER_MODULES = [
     "results",
     "signin",
     "codes",
+    "openapi",
     "meetings",
     "owner",
     "live",
