@@ -113,8 +113,11 @@ async def open_meeting(db_pool, client, staff_headers, imported_community, *, un
                               count_parking_area=count_parking_area, community=community)
     await backdate_notice(db_pool, m.community_id, m.meeting_id, closes_in=closes_in)
     resp = await client.post(f"{m.base}/open", headers=m.headers)
-    assert resp.status == 200, await resp.text()
+    if resp.status != 200:
+        # The app's own scheduler (every 0.2 s in tests) may have opened it first: that is fine.
+        resp = await client.get(m.base, headers=m.headers)
     m.document = await resp.json()
+    assert m.document["state"] == "open", m.document
     return m
 
 

@@ -201,9 +201,15 @@ async def test_opening_early_is_refused_citing_the_rule_then_allowed_after_15_da
     # closing a meeting that is not open is refused too
     assert (await _error(await client.post(f"{m.base}/close", headers=m.headers), 409))["code"] == "wrong_state"
 
-    await backdate_notice(db_pool, m.community_id, m.meeting_id)
+    # Notice 16 days old; the announced opening time is still ahead, so the scheduler leaves it alone
+    # and opening by hand moves opens_at to now (noted in the transition).
+    async with db_pool.acquire() as conn:
+        await conn.execute("UPDATE meeting SET noticed_at = noticed_at - interval '16 days' "
+                           "WHERE community_id = $1 AND meeting_id = $2", m.community_id, m.meeting_id)
     resp = await client.post(f"{m.base}/open", headers=m.headers)
-    assert resp.status == 200 and (await resp.json())["state"] == "open"
+    assert resp.status == 200
+    opened = await resp.json()
+    assert opened["state"] == "open" and opened["opens_at"] == opened["opened_at"]
     assert (await _error(await client.post(f"{m.base}/open", headers=m.headers), 409))["code"] == "wrong_state"
     resp = await client.post(f"{m.base}/close", headers=m.headers)
     assert resp.status == 200 and (await resp.json())["state"] == "closed"
@@ -212,12 +218,23 @@ async def test_opening_early_is_refused_citing_the_rule_then_allowed_after_15_da
     assert [(t["from"], t["to"]) for t in transitions] == [
         (None, "draft"), ("draft", "noticed"), ("noticed", "open"), ("open", "closed")]
     assert all(t["actor"].startswith("staff:") and t["at"] for t in transitions)
+    assert "before the announced time" in transitions[2]["note"]
     async with db_pool.acquire() as conn:
         actions = [r["action"] for r in await conn.fetch(
             "SELECT action FROM audit_log WHERE community_id = $1 ORDER BY seq", m.community_id)]
     # (close hooks of other modules may append their own entries after these)
     mine = ("meeting.create", "meeting.notice", "meeting.open", "meeting.close")
     assert [a for a in actions if a in mine] == list(mine)
+
+
+async def _settle_hooks(calls: list, key: tuple, timeout: float = 15.0) -> None:
+    """Hooks run after the close commits (maybe in the app's own scheduler task): wait for the first
+    call, then a few scheduler intervals more so that a wrongful second call would show."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while key not in calls and loop.time() < deadline:
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)
 
 
 async def _wait_for_state(client, m, state: str, timeout: float = 15.0) -> dict:
@@ -247,6 +264,7 @@ async def test_the_scheduler_opens_and_closes_by_itself(client, db_pool, staff_h
         transitions = (await (await client.get(f"{m.base}/transitions", headers=m.headers)).json())["transitions"]
         assert [(t["to"], t["actor"]) for t in transitions[-2:]] == [("open", "system:scheduler"),
                                                                     ("closed", "system:scheduler")]
+        await _settle_hooks(closed_hooks, (m.community_id, m.meeting_id))
         assert closed_hooks.count((m.community_id, m.meeting_id)) == 1
     finally:
         meetings_service.ON_CLOSE_HOOKS.remove(hook)
@@ -285,6 +303,7 @@ async def test_two_schedulers_racing_close_exactly_once(client, db_pool, staff_h
         assert closers <= 1
         transitions = (await (await client.get(f"{m.base}/transitions", headers=m.headers)).json())["transitions"]
         assert [t["to"] for t in transitions].count("closed") == 1
+        await _settle_hooks(calls, (m.community_id, m.meeting_id))
         assert calls.count((m.community_id, m.meeting_id)) == 1
     finally:
         meetings_service.ON_CLOSE_HOOKS.remove(hook)

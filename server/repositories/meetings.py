@@ -79,10 +79,11 @@ async def open_by_hand(conn: asyncpg.Connection, community_id: str, meeting_id: 
                        notice_days: int) -> asyncpg.Record | None:
     """noticed -> open if the notice period has passed; opens_at moves to now if it was later."""
     return await conn.fetchrow(
-        """UPDATE meeting SET state = 'open', opened_at = clock_timestamp(),
-                              opens_at = least(coalesce(opens_at, clock_timestamp()), clock_timestamp())
+        """WITH now AS (SELECT clock_timestamp() AS t)
+           UPDATE meeting SET state = 'open', opened_at = now.t, opens_at = least(coalesce(opens_at, now.t), now.t)
+             FROM now
             WHERE community_id = $1 AND meeting_id = $2 AND state = 'noticed'
-              AND noticed_at + make_interval(days => $3) <= clock_timestamp()
+              AND noticed_at + make_interval(days => $3) <= now.t
         RETURNING opened_at, opens_at""",
         community_id, meeting_id, notice_days)
 
