@@ -58,6 +58,11 @@ async def prepare_demo(pool: asyncpg.Pool, settings: Settings) -> dict:
         await step(pool, settings, info)
     return info
 
+# The open demo meeting (server.demo_meeting): before the steps that use it.
+from .demo_meeting import demo_meeting_step  # noqa: E402
+
+DEMO_STEPS.append(demo_meeting_step)
+
 # The live dashboard's link (server.live): keep it after the step that makes the demo meeting.
 from .live import demo_dashboard_step  # noqa: E402
 

@@ -316,3 +316,19 @@ async def test_unknown_meeting_is_404(client, staff_headers, make_community):
     assert (await _error(resp, 404))["code"] == "meeting_not_found"
     resp = await client.post(f"{_base(community_id)}/nope/notice", headers=headers)
     assert (await _error(resp, 404))["code"] == "meeting_not_found"
+
+
+async def test_demo_step_makes_an_open_meeting_once(db_pool, settings, imported_community):
+    from server.demo_meeting import DEMO_MEETING, demo_meeting_step
+
+    community_id, _ = await imported_community(20)
+    info: dict = {"community_id": community_id}
+    await demo_meeting_step(db_pool, settings, info)
+    await demo_meeting_step(db_pool, settings, {"community_id": community_id})  # idempotent
+    async with db_pool.acquire() as conn:
+        doc = await meetings_service.load_document(conn, community_id, DEMO_MEETING)
+    assert doc["state"] == "open" and "演示" in doc["title"]
+    assert sorted(m["category"] for m in doc["matters"]) == [2, 3, 5, 6, 7, 9]
+    election = next(m for m in doc["matters"] if m["kind"] == "election")
+    assert (election["seats"], len(election["candidates"]), election["alternates"]) == (5, 7, 2)
+    assert info["meeting_id"] == DEMO_MEETING and info["links"][0][0] == "meeting:"
