@@ -16,6 +16,7 @@ HANDLER_MODULES = [
     "meetings",
     "owner",
     "live",
+    "elections",
 ]
 
 
