@@ -23,6 +23,7 @@ COMMAND_MODULES = [
     "export",
     "verify",
     "audit",
+    "simulate",
     "codes",
 ]
 

