@@ -33,10 +33,9 @@ import hashlib
 import json
 import logging
 import secrets
-import time
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -718,10 +717,6 @@ async def live_ctx(app: web.Application):
     app[appkeys.LIVE] = hub
     yield
     await hub.close()
-
-
-def monotonic() -> float:  # small seam for the stream handlers' heartbeat timing
-    return time.monotonic()
 
 
 async def demo_dashboard_step(pool: asyncpg.Pool, settings, info: dict) -> None:

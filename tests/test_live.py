@@ -66,10 +66,6 @@ class SSE:
                 return event
 
 
-def strip_result(doc: dict) -> dict:
-    return doc["result"]
-
-
 @pytest.fixture
 async def open_meeting(client, db_pool, staff_headers, imported_community):
     """An open meeting made through the meetings API; returns a Voting (cid, mid, voters, areas, vote())."""
