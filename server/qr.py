@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import io
+from functools import lru_cache
 
 import qrcode
 import qrcode.image.svg
+from PIL import Image
 from qrcode.constants import ERROR_CORRECT_M
 
 # Medium error correction survives a crease or a smudge on a printed sheet.
@@ -19,14 +21,32 @@ def _make(text: str, *, box_size: int, border: int, image_factory=None):
     return qr.make_image()
 
 
+@lru_cache(maxsize=1024)
+def _matrix(text: str) -> tuple[tuple[bool, ...], ...]:
+    """The module matrix without border. Choosing the mask is the slow part (~20 ms in pure
+    Python): computed once per URL and shared by the PNG and the PDF sheet."""
+    qr = qrcode.QRCode(error_correction=_ERROR_CORRECTION, border=0)
+    qr.add_data(text)
+    qr.make(fit=True)
+    return tuple(tuple(row) for row in qr.get_matrix())
+
+
 def qr_image(text: str, *, box_size: int = 8, border: int = 2):
-    """A PIL image (black on white), e.g. to place in a PDF."""
-    return _make(text, box_size=box_size, border=border).get_image()
+    """A PIL image (black on white, mode "1"), e.g. to place in a PDF."""
+    matrix = _matrix(text)
+    n = len(matrix) + 2 * border
+    image = Image.new("1", (n, n), 1)
+    pixels = image.load()
+    for y, row in enumerate(matrix):
+        for x, dark in enumerate(row):
+            if dark:
+                pixels[x + border, y + border] = 0
+    return image.resize((n * box_size, n * box_size), Image.NEAREST)
 
 
 def qr_png(text: str, *, box_size: int = 8, border: int = 4) -> bytes:
     out = io.BytesIO()
-    _make(text, box_size=box_size, border=border).save(out)
+    qr_image(text, box_size=box_size, border=border).save(out, format="PNG")
     return out.getvalue()
 
 

@@ -65,13 +65,13 @@ def _write_outputs(out: Path, result: codes_service.IssueResult) -> int:
             used.add(name)
             (out / "sheets" / f"{name}.pdf").write_bytes(building_pdf(result.meeting_title, building, codes))
             written += 1
+            for code in codes:   # while the QR matrices are cached
+                (out / "qr" / f"{safe_filename(code.voter_id)}-{code.serial}.png").write_bytes(qr_png(code.url))
+                written += 1
             bar.update(len(codes))
     csv_bytes = dict(codes_service.output_files_csv(result))
     (out / "codes.csv").write_bytes(csv_bytes["codes.csv"])
     written += 1
-    for code in tqdm(result.codes, unit="QR", desc="qr", file=sys.stderr, disable=not result.codes):
-        (out / "qr" / f"{safe_filename(code.voter_id)}-{code.serial}.png").write_bytes(qr_png(code.url))
-        written += 1
     return written
 
 

@@ -172,9 +172,10 @@ def output_files(result: IssueResult) -> list[tuple[str, bytes]]:
             name += "_"
         used.add(name)
         files.append((f"sheets/{name}.pdf", building_pdf(result.meeting_title, building, codes)))
+        # right after the sheet, while the QR matrices are still cached
+        for code in codes:
+            files.append((f"qr/{safe_filename(code.voter_id)}-{code.serial}.png", qr_png(code.url)))
     files.extend(output_files_csv(result))
-    for code in result.codes:
-        files.append((f"qr/{safe_filename(code.voter_id)}-{code.serial}.png", qr_png(code.url)))
     return files
 
 
