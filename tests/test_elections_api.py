@@ -130,7 +130,7 @@ async def test_tie_at_last_seat_runoff_formation_and_after_the_vote(client, db_p
     cbase = f"{admin(cid)}/committees/{committee['committee_id']}"
     resp = await client.post(f"{cbase}/first-meeting", headers=headers, json={"held_on": "2026-01-01", "chair": 1})
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "not_formed"
-    # runoff: a new draft meeting with the tied candidates, 1 seat and 1 alternate place
+    # runoff: a new draft meeting with the tied candidates ranked over place 5 (a seat) and 6 (an alternate)
     opens = datetime.now(timezone.utc) + timedelta(days=15, hours=1)
     resp = await client.post(f"{admin(cid)}/meetings/first/matters/E1/runoff", headers=headers,
                              json={"opens_at": opens.isoformat(), "closes_at": (opens + timedelta(days=3)).isoformat()})
@@ -138,19 +138,21 @@ async def test_tie_at_last_seat_runoff_formation_and_after_the_vote(client, db_p
     runoff = await resp.json()
     assert runoff["meeting_id"] == "first-R1" and runoff["state"] == "draft"
     [matter] = runoff["matters"]
-    assert (matter["seats"], matter["alternates"]) == (1, 1)
+    assert (matter["seats"], matter["alternates"]) == (2, 0)
+    assert runoff["runoff"]["seat_places"] == 1 and runoff["runoff"]["alternate_places"] == 1
     assert [c["candidate_id"] for c in matter["candidates"]] == ["C5", "C6"]
     again = await client.post(f"{admin(cid)}/meetings/first/matters/E1/runoff", headers=headers, json={})
     assert again.status == 409 and (await again.json())["error"]["code"] == "runoff_exists"
     await notice_and_open(db_pool, client, headers, cid, "first-R1")
-    marks = {o: (["C6"] if i < 6 else ["C5"]) for i, o in enumerate(owners)}
+    # C6: 8 of 10; C5: 6 of 10 — both pass, C6 ranks first
+    marks = {o: (["C6", "C5"] if i < 4 else ["C6"] if i < 8 else ["C5"]) for i, o in enumerate(owners)}
     await vote_electronically(client, db_pool, cid, "first-R1", marks)
     await close(client, headers, cid, "first-R1")
     [committee] = await _committee(client, headers, cid)
-    # C6 won the seat; C5 (4 of 10) did not reach a majority, so it is not an alternate; C7 failed
+    # C6 takes seat 5, C5 the first alternate place; C7 failed in the first round
     assert committee["formed"] and committee["reason"] == ""
     assert [m["candidate_id"] for m in committee["members"]] == ["C1", "C2", "C3", "C4", "C6"]
-    assert committee["alternates"] == []
+    assert [m["candidate_id"] for m in committee["alternates"]] == ["C5"]
     assert committee["party_share"]["party_members"] == 3 and committee["party_share"]["percent"] == "60.0%"
     assert [e["kind"] for e in committee["events"]] == ["election", "runoff_result"]
     # first meeting: the chair must be a member
@@ -251,7 +253,8 @@ async def test_too_few_passing_persons_not_area_and_a_spoiled_ballot(client, db_
     assert resp.status == 201, await resp.text()
     runoff = await resp.json()
     assert runoff["runoff"]["kind"] == "shortage"
-    assert (runoff["matters"][0]["seats"], runoff["matters"][0]["alternates"]) == (2, 2)
+    assert (runoff["runoff"]["seat_places"], runoff["runoff"]["alternate_places"]) == (2, 2)
+    assert (runoff["matters"][0]["seats"], runoff["matters"][0]["alternates"]) == (4, 0)
     assert runoff["matters"][0]["candidates"] == []
     nid = (await (await client.post(f"{admin(cid)}/nominations", headers=headers,
                                     json={"body": "committee", "owner_id": "O05"})).json())["nomination_id"]

@@ -77,7 +77,7 @@ def test_exact_tie_at_the_last_seat_needs_a_runoff_for_that_seat():
     # the tied pair covers place 5 (a seat) and place 6 (an alternate place)
     assert (plan.kind, plan.first_place, plan.seat_places, plan.alternate_places) == ("tie", 5, 1, 1)
     assert plan.candidates == ("C5", "C6") and plan.fills == "seats"
-    assert (plan.matter_seats, plan.matter_alternates) == (1, 1)
+    assert (plan.matter_seats, plan.matter_alternates) == (2, 0)  # ranks C5, C6 over both places
     assert plan.continuation == (("C7",),)
 
 
@@ -136,20 +136,26 @@ def test_formation_refuses_a_result_that_does_not_match_its_figures():
 
 def test_merge_runoff_fills_seat_then_alternates_then_continuation():
     plan = el.RunoffPlan("tie", 5, 1, 1, ("C5", "C6"), (("C7",), ("C8", "C9")))
-    merge = el.merge_runoff(plan, ("C6",), ("C5",), (), alternate_places_left=2)
+    merge = el.merge_runoff(plan, (("C6",), ("C5",)), (), alternate_places_left=2)
     assert merge.members == ("C6",) and merge.alternates == ("C5",) and merge.continued == ("C7",)
     assert merge.still_tied == ()
     # three places left: C7 fits, then C8/C9 tie across the last place
-    merge = el.merge_runoff(plan, ("C6",), ("C5",), (), alternate_places_left=3)
+    merge = el.merge_runoff(plan, (("C6",), ("C5",)), (), alternate_places_left=3)
     assert merge.continued == ("C7",) and merge.still_tied == ("C8", "C9")
-    # a runoff that ties again fills nothing below it
-    merge = el.merge_runoff(plan, (), (), ("C5", "C6"), alternate_places_left=2)
+    # the loser did not pass the runoff: the continuation moves up
+    merge = el.merge_runoff(plan, (("C6",),), (), alternate_places_left=2)
+    assert merge.alternates == () and merge.continued == ("C7",)
+    # tied again across the seat: nothing is placed
+    merge = el.merge_runoff(plan, (("C5", "C6"),), (), alternate_places_left=2)
+    assert merge.members == () and merge.alternates == () and merge.still_tied == ("C5", "C6")
+    # tied again at the runoff's last place
+    merge = el.merge_runoff(plan, (), ("C5", "C6"), alternate_places_left=2)
     assert merge.members == () and merge.continued == () and merge.still_tied == ("C5", "C6")
 
 
 def test_merge_runoff_for_alternate_places_makes_alternates():
     plan = el.RunoffPlan("tie", 6, 0, 1, ("C6", "C7"))
-    merge = el.merge_runoff(plan, ("C7",), (), (), alternate_places_left=1)
+    merge = el.merge_runoff(plan, (("C7",),), (), alternate_places_left=1)
     assert merge.members == () and merge.alternates == ("C7",)
 
 

@@ -96,10 +96,12 @@ class RunoffPlan:
       they fill the alternate places the runoff left, exactly as the original
       ranking would have.
 
-    The runoff matter has ``seats = seat_places`` and ``alternates =
-    alternate_places``; when only alternate places are contested
-    (``seat_places == 0``) it has ``seats = alternate_places``, ``alternates = 0``
-    and its elected become alternates (``fills == 'alternates'``).
+    The runoff matter ranks the candidates over every contested place: it has
+    ``seats = seat_places + alternate_places`` and ``alternates = 0`` (so a voter
+    may support as many candidates as there are places, and a loser of the seat
+    can still pass and become an alternate).  Of its elected, in rank order, the
+    first ``seat_places`` become members and the rest alternates
+    (``fills == 'alternates'`` when no seat is contested).
     """
 
     kind: str
@@ -115,11 +117,11 @@ class RunoffPlan:
 
     @property
     def matter_seats(self) -> int:
-        return self.seat_places or self.alternate_places
+        return self.seat_places + self.alternate_places
 
     @property
     def matter_alternates(self) -> int:
-        return self.alternate_places if self.seat_places else 0
+        return 0
 
     def as_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "fills": self.fills, "first_place": self.first_place,
@@ -142,6 +144,7 @@ class Formation:
     alternate_places: int
     runoff: RunoffPlan | None = None
     notes: tuple[str, ...] = ()       # e.g. an alternate place tied while the body is formed
+    elected_groups: tuple[tuple[str, ...], ...] = ()   # the elected in rank groups of equal figures
 
     def as_json(self) -> dict[str, Any]:
         return {"formed": self.formed, "reason": self.reason, "elected": list(self.elected),
@@ -207,11 +210,13 @@ def decide_formation(matter_result: dict[str, Any], *, seats: int, alternates: i
         raise ValueError(f"matter {matter_result['id']}: result does not match its figures")
     elected, alts, tied = decision.elected, decision.alternates, decision.runoff_needed
     filled = len(elected) + len(alts)
+    groups = _groups(decision.ranked, figures, rank_by)
+    in_seats = set(elected)
+    elected_groups = tuple(g for g in groups if g[0] in in_seats)
     if tied:
         last = min(filled + len(tied), seats + alternates)
         seat_places = max(0, min(last, seats) - filled)
         alternate_places = last - max(filled, seats)
-        groups = _groups(decision.ranked, figures, rank_by)
         index = next(i for i, g in enumerate(groups) if g[0] in tied)
         in_list_order = tuple(c for c in matter.candidate_ids if c in set(tied))
         plan = RunoffPlan("tie", filled + 1, seat_places, alternate_places, in_list_order,
@@ -220,17 +225,17 @@ def decide_formation(matter_result: dict[str, Any], *, seats: int, alternates: i
         if seat_places:
             reason = (f"{_places(filled + 1, min(last, seats))}出现票数完全相同（候选人 {who}），需另行选举；"
                       f"已当选 {len(elected)} 人，{name}暂未组成")
-            return Formation(False, reason, elected, alts, True, seats, alternates, plan)
+            return Formation(False, reason, elected, alts, True, seats, alternates, plan, (), elected_groups)
         note = f"候补第 {filled + 1 - seats} 位出现票数完全相同（候选人 {who}），需另行选举候补委员"
-        return Formation(True, "", elected, alts, True, seats, alternates, plan, (note,))
+        return Formation(True, "", elected, alts, True, seats, alternates, plan, (note,), elected_groups)
     if len(elected) < seats:
         plan = RunoffPlan("shortage", len(elected) + 1, seats - len(elected), alternates, ())
         reason = f"当选人数不足 {seats} 人（当选 {len(elected)} 人），需另行选举补足 {seats - len(elected)} 席"
-        return Formation(False, reason, elected, alts, True, seats, alternates, plan)
+        return Formation(False, reason, elected, alts, True, seats, alternates, plan, (), elected_groups)
     notes = ()
     if len(alts) < alternates:
         notes = (f"候补委员应有 {alternates} 人，实有 {len(alts)} 人",)
-    return Formation(True, "", elected, alts, True, seats, alternates, None, notes)
+    return Formation(True, "", elected, alts, True, seats, alternates, None, notes, elected_groups)
 
 
 def fill_from_groups(groups: tuple[tuple[str, ...], ...], places: int) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -253,21 +258,22 @@ class RunoffMerge:
     still_tied: tuple[str, ...]    # a tie that remains (the runoff's own, or in the continuation)
 
 
-def merge_runoff(plan: RunoffPlan, runoff_elected: tuple[str, ...], runoff_alternates: tuple[str, ...],
+def merge_runoff(plan: RunoffPlan, runoff_elected_groups: tuple[tuple[str, ...], ...],
                  runoff_tied: tuple[str, ...], *, alternate_places_left: int) -> RunoffMerge:
     """Places a runoff result fills.
 
-    ``fills == 'seats'``: its elected become members, its alternates become
-    alternates; ``fills == 'alternates'``: its elected become alternates.  Then
-    the ``continuation`` of the original ranking fills whatever alternate places
-    remain (``alternate_places_left`` minus those just filled), whole groups
-    only; a group that straddles the last place is reported in ``still_tied``.
-    While the runoff itself is tied, nothing below it is filled.
+    ``runoff_elected_groups``: the runoff's elected in rank groups of equal
+    figures.  The first ``seat_places`` of them become members, the rest
+    alternates; a group that straddles the last seat is still tied (nothing
+    from it on is placed).  ``runoff_tied``: the runoff's own ``runoff_needed``
+    (a tie at its last place).  When nothing is tied, the ``continuation`` of
+    the original ranking fills the alternate places still empty
+    (``alternate_places_left`` minus those just filled), whole groups only.
     """
-    if plan.fills == "seats":
-        members, alternates = tuple(runoff_elected), tuple(runoff_alternates)
-    else:
-        members, alternates = (), tuple(runoff_elected)
+    members, seat_tie = fill_from_groups(runoff_elected_groups, plan.seat_places)
+    if seat_tie:
+        return RunoffMerge(members, (), (), seat_tie)
+    alternates = tuple(c for g in runoff_elected_groups for c in g)[len(members):]
     if runoff_tied:
         return RunoffMerge(members, alternates, (), tuple(runoff_tied))
     continued, tied = fill_from_groups(plan.continuation, max(0, alternate_places_left - len(alternates)))

@@ -423,7 +423,7 @@ async def _merge_runoff(conn: asyncpg.Connection, community_id: str, meeting_id:
                      {"meeting_id": meeting_id, "matter_id": matter_id, "formation": formation.as_json()}, actor)
         return await repo.get_committee(conn, community_id, committee["committee_id"])
     tied = formation.runoff.candidates if formation.runoff and formation.runoff.kind == "tie" else ()
-    merge = rules.merge_runoff(plan, formation.elected, formation.alternates, tied,
+    merge = rules.merge_runoff(plan, formation.elected_groups, tied,
                                alternate_places_left=committee["alternate_places"] - have_alternates)
     # Continuation candidates are ranked in an earlier election of the chain: take their
     # profile from the nearest matter that lists them.
