@@ -257,3 +257,46 @@ async def test_receipts_listed_to_owners_are_the_leaves(client, db_pool, staff_h
     for receipt in mine:
         assert (await client.get(f"{v.public}/receipts/{receipt}/proof")).status == 200
 
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing (apt-get install chromium)")
+async def test_owner_confirms_a_receipt_on_the_public_page_in_a_browser(client, db_pool, staff_headers,
+                                                                        imported_community):
+    playwright_api = pytest.importorskip("playwright.async_api")
+    v = await voted_meeting(db_pool, client, staff_headers, imported_community, units=20)
+    m = v.m
+    assert (await client.post(f"{m.base}/publish", headers=m.headers, json={})).status == 200
+    root = (await (await client.get(v.public + "/result")).json())["receipts_root"]
+    async with playwright_api.async_playwright() as pw:
+        browser = await pw.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"])
+        try:
+            page = await browser.new_page(viewport={"width": 390, "height": 844}, locale="zh-CN")
+            await page.goto(str(client.make_url(f"/r/{m.community_id}/{m.meeting_id}")))
+            await page.fill("#receipt", v.receipts[3].upper())
+            await page.click("#check-button")
+            await page.wait_for_function(
+                "(t => t !== '' && t.indexOf('正在') < 0)(document.getElementById('check-result').textContent)")
+            assert "您的选票已计入" in await page.text_content("#check-result")
+            await page.fill("#receipt", "ab" * 32)
+            await page.click("#check-button")
+            await page.wait_for_function(
+                "(t => t !== '' && t.indexOf('正在') < 0)(document.getElementById('check-result').textContent)")
+            assert "没有找到这个回执码" in await page.text_content("#check-result")
+            # The page's JavaScript check agrees with the Python one on every receipt's proof.
+            for receipt in v.receipts:
+                proof = await (await client.get(f"{v.public}/receipts/{receipt}/proof")).json()
+                js_root = await page.evaluate(
+                    """async ([leaf, index, size, path]) => {
+                        const hex = h => Uint8Array.from(h.match(/../g).map(b => parseInt(b, 16)));
+                        const r = await window.evoteRootFromProof(hex(leaf), index, size, path.map(hex));
+                        return r && Array.from(r).map(b => b.toString(16).padStart(2, '0')).join('');
+                    }""", [receipt, proof["leaf_index"], proof["tree_size"], proof["proof"]])
+                assert js_root == root
+        finally:
+            await browser.close()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from pathlib import Path
 
 import jwt
@@ -217,13 +218,13 @@ def render_page(doc: dict, base_url: str) -> str:
         "record_url": record_url, "key_id": e(doc["key_id"]),
         "public_key": e(signed["public_key"]), "root": e(doc["receipts_root"]),
         "count": str(doc["receipt_count"]), "cid": e(cid), "mid": e(mid),
-        "config": e(json.dumps({"cid": cid, "mid": mid, "root": doc["receipts_root"]})),
+        # Script content is raw text (no entity decoding): JSON with "<" escaped cannot close the tag.
+        "config": json.dumps({"cid": cid, "mid": mid, "root": doc["receipts_root"]}).replace("<", "\\u003c"),
         "keys_url": f"/api/public/communities/{e(cid)}/keys",
         "base_url": e(base_url),
     }
-    for name, value in values.items():
-        template = template.replace("{{" + name + "}}", value)
-    return template
+    # One pass, so text from the record (a title with "{{...}}") is never read as a placeholder.
+    return re.sub(r"\{\{(\w+)\}\}", lambda match: values[match.group(1)], template)
 
 
 async def results_page(request: web.Request) -> web.Response:
