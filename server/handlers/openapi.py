@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,7 +11,12 @@ from aiohttp import web
 
 from ..errors import NotFound
 
-SPEC_PATH = Path(__file__).resolve().parent.parent.parent / "miniapp_api_spec" / "openapi.yaml"
+# The document lives in the repository's miniapp_api_spec/; an installed wheel carries a copy
+# under {prefix}/share/evote/ (pyproject data-files).
+SPEC_PATHS = (
+    Path(__file__).resolve().parent.parent.parent / "miniapp_api_spec" / "openapi.yaml",
+    Path(sys.prefix) / "share" / "evote" / "openapi.yaml",
+)
 
 _DOCS_PAGE = """<!doctype html>
 <html lang="zh-CN"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -26,10 +32,12 @@ _DOCS_PAGE = """<!doctype html>
 
 @lru_cache(maxsize=1)
 def _spec_text() -> str:
-    try:
-        return SPEC_PATH.read_text("utf-8")
-    except OSError:
-        raise NotFound("接口文档不在本安装中", code="openapi_missing") from None
+    for path in SPEC_PATHS:
+        try:
+            return path.read_text("utf-8")
+        except OSError:
+            continue
+    raise NotFound("接口文档不在本安装中", code="openapi_missing")
 
 
 @lru_cache(maxsize=1)
