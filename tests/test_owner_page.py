@@ -103,6 +103,25 @@ async def test_owner_votes_on_every_matter_and_sees_receipts(browser, client, db
     await page2.wait_for_selector("#done")
     assert "已经投过票" in await page2.inner_text("#done")
     assert await page2.query_selector("#last4") is None
+    # before publication the page says when the receipts can be checked
+    await page2.wait_for_function(
+        "document.querySelectorAll('.receipt-check').length === 3 && [...document.querySelectorAll('.receipt-check')]"
+        ".every(e => e.textContent.includes('公布后'))")
+
+    # the committee closes and publishes; sign-in is over, but this phone kept its receipts and
+    # checks each against the signed record's receipt tree
+    staff = await staff_headers("district_admin")
+    base = f"/api/admin/communities/{community_id}/meetings/{meeting_id}"
+    assert (await client.post(f"{base}/close", headers=staff, json={})).status == 200
+    resp = await client.post(f"{base}/publish", headers=staff, json={"objection_days": 5})
+    assert resp.status == 200, await resp.text()
+    page3 = await context.new_page()
+    await page3.goto(str(client.make_url(f"/b/{code}")))
+    await page3.wait_for_selector("#done")
+    assert "投票已经结束" in await page3.inner_text("#done")
+    await page3.wait_for_function(
+        "[...document.querySelectorAll('.receipt-check')].filter(e => e.textContent === '您的选票已计入').length === 3",
+        timeout=10_000)
     await context.close()
 
 

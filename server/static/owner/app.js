@@ -108,6 +108,8 @@
       if (err.code === "identity_required") return identityForm(last4 ? err : errorShown);
       if (err.code === "identity_mismatch" || err.code === "validation_failed") return identityForm(err);
       if (err.code === "code_locked") return identityForm(err, true);
+      var kept = keptReceipts();
+      if (err.code === "meeting_closed" && kept) return showKeptReceipts(kept, "投票已经结束。以下是您在本机保存的回执码。");
       show(errorBox(err), el("div", { class: "card" },
         el("p", { class: "hint", text: "如果二维码遗失或无法使用，请联系业委会或筹备组补发。" })));
     });
@@ -272,17 +274,77 @@
     load.then(function (data) {
       var titles = {};
       (state.meeting ? state.meeting.matters : []).forEach(function (m) { titles[m.matter_id] = m.title; });
-      var items = (data.receipts || []).map(function (r) {
-        return el("div", { class: "card receipt-item", "data-matter": r.matter_id },
-          el("h3", { text: titles[r.matter_id] || r.matter_id }),
-          el("p", { class: "small", text: "提交时间：" + new Date(r.received_at).toLocaleString("zh-CN") }),
-          el("p", { text: "回执码：" }), el("p", { class: "receipt", text: r.receipt }));
-      });
-      show.apply(null, [note ? errorBox(note) : null,
-        el("p", { class: "ok", id: "done", text: earlier ? "您已经投过票，以下是您的回执码。" : "您的投票已提交，回执码如下。" }),
-        el("div", { class: "card" }, el("p", { class: "hint",
-          text: "请截图或抄下回执码。表决结果公布后，可以用回执码核对您的选票已被计入。" }))].concat(items));
+      var kept = { cid: state.meeting.community_id, mid: state.meeting.meeting_id, title: state.meeting.title,
+                   receipts: (data.receipts || []).map(function (r) {
+                     return { matter_id: r.matter_id, title: titles[r.matter_id] || r.matter_id,
+                              receipt: r.receipt, received_at: r.received_at };
+                   }) };
+      rememberReceipts(kept);
+      showKeptReceipts(kept, earlier ? "您已经投过票，以下是您的回执码。" : "您的投票已提交，回执码如下。", note);
     }).catch(function (err) { show(errorBox(err)); });
+  }
+
+  // ------------------------------------------------------------------ receipts and their check
+  // Receipts stay on this phone, so the owner can check them after the meeting closes, when
+  // signing in is no longer possible, against the signed, published record.
+  var receiptsKey = "evote.receipts." + code;
+  function rememberReceipts(kept) {
+    var ls = store("localStorage");
+    if (ls) { try { ls.setItem(receiptsKey, JSON.stringify(kept)); } catch (e) { /* storage full: skip */ } }
+  }
+  function keptReceipts() {
+    var ls = store("localStorage"), raw = ls && ls.getItem(receiptsKey);
+    try { return raw ? JSON.parse(raw) : null; } catch (e) { return null; }
+  }
+
+  function showKeptReceipts(kept, headline, note) {
+    if (kept.title) titleEl.textContent = kept.title;
+    var items = kept.receipts.map(function (r) {
+      return el("div", { class: "card receipt-item", "data-matter": r.matter_id },
+        el("h3", { text: r.title }),
+        el("p", { class: "small", text: "提交时间：" + new Date(r.received_at).toLocaleString("zh-CN") }),
+        el("p", { text: "回执码：" }), el("p", { class: "receipt", text: r.receipt }),
+        el("p", { class: "hint receipt-check", text: "正在核对…" }));
+    });
+    show.apply(null, [note ? errorBox(note) : null,
+      el("p", { class: "ok", id: "done", text: headline }),
+      el("div", { class: "card" }, el("p", { class: "hint",
+        text: "请截图或抄下回执码。表决结果公布后，本页会自动核对您的选票已被计入。" }))].concat(items));
+    checkReceipts(kept, items);
+  }
+
+  function checkReceipts(kept, items) {
+    function mark(item, text, ok) {
+      var line = item.querySelector(".receipt-check");
+      line.textContent = text;
+      line.className = (ok ? "ok" : "hint") + " receipt-check";
+    }
+    var base = "/api/public/meetings/" + encodeURIComponent(kept.cid) + "/" + encodeURIComponent(kept.mid);
+    if (!window.crypto || !crypto.subtle || !window.evoteMerkle) {
+      items.forEach(function (item) { mark(item, "此浏览器无法核对，请在结果公告页输入回执码核对。", false); });
+      return;
+    }
+    fetch(base + "/result", { cache: "no-store" }).then(function (resp) {
+      if (!resp.ok) {
+        items.forEach(function (item) { mark(item, "表决结果公布后，可在此核对您的选票是否已计入。", false); });
+        return null;
+      }
+      return resp.json();
+    }).then(function (published) {
+      if (!published) return;
+      // The root the committee signed, not merely the one the server reports beside the proof.
+      var root = published.signed.payload.receipts.root;
+      kept.receipts.forEach(function (r, i) {
+        fetch(base + "/receipts/" + r.receipt + "/proof", { cache: "no-store" })
+          .then(function (resp) { return resp.ok ? resp.json() : null; })
+          .then(function (proof) { return proof ? window.evoteMerkle.proofReaches(r.receipt, proof, root) : false; })
+          .then(function (ok) {
+            mark(items[i], ok ? "您的选票已计入" : "没有在公布的记录中找到这张选票，请联系业委会或街道办。", ok);
+          });
+      });
+    }).catch(function () {
+      items.forEach(function (item) { mark(item, "网络不太顺畅，暂时无法核对。", false); });
+    });
   }
 
   start();

@@ -1,49 +1,8 @@
 // 查验我的选票: fetch the inclusion proof of a receipt and check it here, in the browser,
-// against the Merkle root printed on this page (RFC 6962 hashes, RFC 9162 §2.1.3.2 check).
+// against the Merkle root printed on this page (the tree checks are in merkle.js).
 (function () {
   "use strict";
   var config = JSON.parse(document.getElementById("config").textContent);
-
-  function hexToBytes(hex) {
-    var out = new Uint8Array(hex.length / 2);
-    for (var i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
-    return out;
-  }
-  function bytesToHex(bytes) {
-    return Array.prototype.map.call(new Uint8Array(bytes), function (b) {
-      return ("0" + b.toString(16)).slice(-2);
-    }).join("");
-  }
-  function concat(prefix, a, b) {
-    var out = new Uint8Array(1 + a.length + (b ? b.length : 0));
-    out[0] = prefix; out.set(a, 1); if (b) out.set(b, 1 + a.length);
-    return out;
-  }
-  function sha256(data) {
-    return crypto.subtle.digest("SHA-256", data).then(function (d) { return new Uint8Array(d); });
-  }
-
-  // RFC 9162 §2.1.3.2: the root a proof leads to, or null if it is malformed.
-  async function rootFromProof(leaf, index, size, proof) {
-    if (index < 0 || index >= size) return null;
-    var fn = index, sn = size - 1;
-    var r = await sha256(concat(0, leaf));
-    for (var i = 0; i < proof.length; i++) {
-      var p = proof[i];
-      if (sn === 0) return null;
-      if ((fn & 1) === 1 || fn === sn) {
-        r = await sha256(concat(1, p, r));
-        if ((fn & 1) === 0) {
-          while ((fn & 1) === 0 && fn !== 0) { fn = Math.floor(fn / 2); sn = Math.floor(sn / 2); }
-        }
-      } else {
-        r = await sha256(concat(1, r, p));
-      }
-      fn = Math.floor(fn / 2); sn = Math.floor(sn / 2);
-    }
-    return sn === 0 ? r : null;
-  }
-  window.evoteRootFromProof = rootFromProof;
 
   function show(text, ok) {
     var el = document.getElementById("check-result");
@@ -67,9 +26,7 @@
       return;
     }
     var proof = await resp.json();
-    var root = await rootFromProof(hexToBytes(receipt), proof.leaf_index, proof.tree_size,
-      proof.proof.map(hexToBytes));
-    if (root && bytesToHex(root) === config.root) {
+    if (await window.evoteMerkle.proofReaches(receipt, proof, config.root)) {
       show("您的选票已计入（第 " + (proof.leaf_index + 1) + " 号，共 " + proof.tree_size + " 张）。", true);
     } else {
       show("查验未通过：证明与公布的 Merkle 根不符，请联系街道办。", false);
