@@ -17,6 +17,8 @@ HANDLER_MODULES = [
     "owner",
     "live",
     "elections",
+    "paper",
+    "proxies",
 ]
 
 

@@ -67,6 +67,8 @@ class Settings:
     live_heartbeat_s: float = 15.0
     live_queue_size: int = 32
     live_ring_size: int = 64
+    # Most owners one proxy (书面委托 / guardian) may hold per meeting.
+    proxy_cap: int = 5
 
     def __repr__(self) -> str:  # never print secrets
         shown = []
@@ -155,6 +157,7 @@ def load_settings(env: dict | None = None, **overrides) -> Settings:
         live_heartbeat_s=_float(env, "EVOTE_LIVE_HEARTBEAT_S", 15.0),
         live_queue_size=_int(env, "EVOTE_LIVE_QUEUE_SIZE", 32),
         live_ring_size=_int(env, "EVOTE_LIVE_RING_SIZE", 64),
+        proxy_cap=_int(env, "EVOTE_PROXY_CAP", 5),
     )
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "public_url" not in overrides and not env.get("EVOTE_PUBLIC_URL"):

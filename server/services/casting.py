@@ -109,8 +109,11 @@ class Vote:
     choices: tuple[tuple[str, str], ...]   # (candidate id or '', choice), sorted
 
 
-def parse_votes(definition: MeetingDefinition, raw: Any) -> list[Vote]:
-    """Check the ``votes`` list against the meeting's matters; raises ValidationFailed (422)."""
+def parse_votes(definition: MeetingDefinition, raw: Any, *, allow_overvote: bool = False) -> list[Vote]:
+    """Check the ``votes`` list against the meeting's matters; raises ValidationFailed (422).
+
+    ``allow_overvote``: accept more yes marks than seats (paper ballots: a valid, spoiled ballot).
+    """
     if not isinstance(raw, list) or not raw:
         raise ValidationFailed("请至少对一个议题投票", code="empty_votes", fields={"votes": "不能为空"})
     if len(raw) > len(definition.matters):
@@ -149,7 +152,7 @@ def parse_votes(definition: MeetingDefinition, raw: Any) -> list[Vote]:
                 raise ValidationFailed(f"候选人 {candidate_id} 请选择 同意、反对 或 弃权", code="bad_choice",
                                        fields={"matter_id": matter_id, "candidate_id": candidate_id})
         supported = sum(1 for choice in marks.values() if choice == "yes")
-        if supported > matter.seats:
+        if supported > matter.seats and not allow_overvote:
             raise ValidationFailed(f"选举事项 {matter_id} 最多只能选 {matter.seats} 人，您选了 {supported} 人",
                                    code="too_many_marks",
                                    fields={"matter_id": matter_id, "seats": matter.seats, "marked": supported})
@@ -253,6 +256,13 @@ async def _attempt(conn: asyncpg.Connection, definition: MeetingDefinition, prin
         _refuse_outside_window(row)
         if row["voted"] and not definition.allow_revision:
             voted = sorted(set(row["voted"]))
+            by_proxy = await conn.fetchval(  # refusal path only: say so when a proxy (书面委托) voted
+                """SELECT array_agg(DISTINCT matter_id ORDER BY matter_id) FROM submission
+                    WHERE community_id = $1 AND meeting_id = $2 AND voter_id = $3 AND matter_id = any($4::text[])
+                      AND channel = 'electronic' AND proxy_voter_id IS NOT NULL""", cid, mid, voter, voted)
+            if by_proxy:
+                raise Conflict(f"您委托的代理人已代您对议题 {'、'.join(by_proxy)} 投票，委托已行使，不能再投",
+                               code="voted_by_proxy", fields={"matters": list(by_proxy)})
             raise Conflict(f"您已对议题 {'、'.join(voted)} 投过票，每个议题只能投一次", code="already_voted",
                            fields={"matters": voted})
         now: datetime = row["now"]

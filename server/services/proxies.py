@@ -1,0 +1,469 @@
+"""Proxies (书面委托) and guardians: authorizations, votes on an owner's behalf, the record extension.
+
+Rules (docs/paper-and-proxy.md):
+
+- Staff register an owner's written authorization: the proxy (another voting subject of the
+  meeting, who signs in with their own code), kind ``proxy`` or ``guardian``, the matters it
+  covers (all when omitted), ``valid_until`` and a reference to the scanned document.  One live
+  authorization per owner (database); at most ``Settings.proxy_cap`` live ones per proxy
+  (counted under an advisory lock per proxy, so concurrent registrations cannot pass it).
+- The proxy votes with their own ballot token and ``on_behalf_of``: the submission's
+  ``voter_id`` is the owner (their area, their person), ``proxy_voter_id`` the proxy, channel
+  ``electronic``.  The authorization must be live, unexpired at the server's receive time and
+  cover every matter voted.
+- An owner's own vote (either channel) for a matter ends the proxy's power for that matter:
+  the proxy is refused afterwards (checked again inside the INSERT statement, so a concurrent
+  personal vote cannot slip in between).  If the proxy voted first, the owner's later electronic
+  vote is refused by the casting service (unless revision is allowed); the meeting's
+  duplicate policy decides a later paper ballot, exactly as ``evote tally`` will.
+- The record gets ``proxies.csv`` and ``paper.csv`` (extension files a version-1 reader
+  ignores) and the signed payload a ``channels`` split; ``check_record_extension`` is what
+  ``evote verify`` runs on them.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
+from typing import Any
+
+import asyncpg
+
+from .. import audit
+from ..ballot.amounts import format_area
+from ..ballot.receipts import canonical_submission, format_cast_at, new_salt, receipt_code, receipt_for
+from ..ballot.tally import Rules, Submission, select_counted
+from ..ballot_auth import BallotPrincipal
+from ..errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from ..repositories import paper as repo
+from . import casting
+
+KINDS = ("proxy", "guardian")
+KIND_NAMES = {"proxy": "委托代理人", "guardian": "监护人"}
+AUTHORIZABLE_STATES = ("noticed", "open")
+
+
+# ================================================================ pure: figures and the record extension
+
+PROXIES_FILE = "proxies.csv"
+PAPER_FILE = "paper.csv"
+PROXY_COLUMNS = ("ballot_id", "proxy_voter_id", "authorization_id", "kind")
+PAPER_COLUMNS = ("ballot_id", "paper_id", "paper_date")
+CHANNEL_LABELS = ("electronic", "paper", "proxy")
+
+
+def channel_split(rules: Rules, submissions: Iterable[Submission], areas: Mapping[str, int],
+                  proxy_ballot_ids: set[str]) -> dict[str, Any]:
+    """Participation by channel among COUNTED submissions (after the duplicate policy).
+
+    ``proxy`` = electronic submissions cast by a proxy; ``electronic`` = the owner's own.
+    Per channel: persons and area of owners with at least one counted submission in it, and
+    the number of counted submissions.  An owner counted in two channels (different matters)
+    appears in both; ``participants`` counts each owner once.
+    """
+    counted = select_counted(submissions, rules)
+    voters: dict[str, set[str]] = {label: set() for label in CHANNEL_LABELS}
+    ballots = dict.fromkeys(CHANNEL_LABELS, 0)
+    everyone: set[str] = set()
+    for (voter_id, _), submission in counted.items():
+        label = "proxy" if submission.ballot_id in proxy_ballot_ids else submission.channel
+        voters[label].add(voter_id)
+        ballots[label] += 1
+        everyone.add(voter_id)
+    doc: dict[str, Any] = {}
+    for label in CHANNEL_LABELS:
+        doc[label] = {"area": format_area(sum(areas[v] for v in voters[label])), "persons": len(voters[label]),
+                      "ballots": ballots[label]}
+    doc["participants"] = {"area": format_area(sum(areas[v] for v in everyone)), "persons": len(everyone)}
+    return doc
+
+
+def _csv_bytes(header: tuple[str, ...], rows: Iterable[Iterable[Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(["" if v is None else str(v) for v in row] for row in rows)
+    return buffer.getvalue().encode("utf-8")
+
+
+class ExtensionProblem(ValueError):
+    """The record's paper/proxy extension does not check out (message names file and line)."""
+
+
+def _read_csv(files: Mapping[str, bytes], name: str, header: tuple[str, ...]) -> list[tuple[int, dict[str, str]]]:
+    try:
+        text = files[name].decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ExtensionProblem(f"{name}: 不是 UTF-8 文本") from None
+    reader = csv.reader(io.StringIO(text))
+    first = next(reader, None)
+    if first is None or tuple(first) != header:
+        raise ExtensionProblem(f"{name}:1: 表头应为 {','.join(header)}")
+    rows = []
+    for fields in reader:
+        if not fields:
+            continue
+        if len(fields) != len(header):
+            raise ExtensionProblem(f"{name}:{reader.line_num}: 应有 {len(header)} 个字段")
+        rows.append((reader.line_num, dict(zip(header, fields))))
+    return rows
+
+
+def check_record_extension(bundle, files: Mapping[str, bytes], payload: Mapping[str, Any]) -> None:
+    """What ``evote verify`` checks about paper and proxy ballots; raises ExtensionProblem.
+
+    - an extension file in the record must be listed (with its hash) in the signed payload;
+    - proxies.csv: each row names an existing electronic ballot of a voter other than the proxy,
+      at most once, and the proxy is a voting subject; no counted proxy ballot was cast after a
+      personal submission of the same owner for the same matter;
+    - paper.csv: exactly the paper ballots of ballots.csv, once each;
+    - the signed ``channels`` split (if present) equals the one recomputed from the record.
+    """
+    signed_files = payload.get("files") or {}
+    for name in (PROXIES_FILE, PAPER_FILE):
+        if name in files and name not in signed_files:
+            raise ExtensionProblem(f"{name}: 不在签名的文件清单中（签名后被添加）")
+    by_id = {s.ballot_id: s for s in bundle.submissions}
+    subjects = bundle.electorate.subjects
+    proxy_ids: set[str] = set()
+    proxy_of: dict[str, str] = {}
+    if PROXIES_FILE in files:
+        for line, row in _read_csv(files, PROXIES_FILE, PROXY_COLUMNS):
+            ballot = by_id.get(row["ballot_id"])
+            where = f"{PROXIES_FILE}:{line}"
+            if ballot is None:
+                raise ExtensionProblem(f"{where}: 选票 {row['ballot_id']} 不在 ballots.csv 中")
+            if ballot.channel != "electronic":
+                raise ExtensionProblem(f"{where}: 代理投票 {row['ballot_id']} 应为电子选票")
+            if row["ballot_id"] in proxy_ids:
+                raise ExtensionProblem(f"{where}: 选票 {row['ballot_id']} 重复出现")
+            if row["proxy_voter_id"] == ballot.voter_id:
+                raise ExtensionProblem(f"{where}: 代理人与被代理业主是同一人")
+            if row["proxy_voter_id"] not in subjects:
+                raise ExtensionProblem(f"{where}: 代理人 {row['proxy_voter_id']} 不在表决名单中")
+            if row["kind"] not in KINDS:
+                raise ExtensionProblem(f"{where}: kind 应为 proxy 或 guardian")
+            proxy_ids.add(row["ballot_id"])
+            proxy_of[row["ballot_id"]] = row["proxy_voter_id"]
+        counted = select_counted(bundle.submissions, bundle.rules)
+        personal: dict[tuple[str, str], list[datetime]] = {}
+        for s in bundle.submissions:
+            if s.ballot_id not in proxy_ids:
+                personal.setdefault((s.voter_id, s.matter_id), []).append(s.cast_at)
+        for key, submission in counted.items():
+            if submission.ballot_id in proxy_ids and any(t < submission.cast_at for t in personal.get(key, ())):
+                raise ExtensionProblem(
+                    f"{PROXIES_FILE}: 代理投票 {submission.ballot_id} 在业主本人对议题 {key[1]} 投票之后仍被计入")
+    if PAPER_FILE in files:
+        seen: set[str] = set()
+        for line, row in _read_csv(files, PAPER_FILE, PAPER_COLUMNS):
+            ballot = by_id.get(row["ballot_id"])
+            if ballot is None or ballot.channel != "paper":
+                raise ExtensionProblem(f"{PAPER_FILE}:{line}: 选票 {row['ballot_id']} 不是 ballots.csv 中的纸质票")
+            if row["ballot_id"] in seen:
+                raise ExtensionProblem(f"{PAPER_FILE}:{line}: 选票 {row['ballot_id']} 重复出现")
+            seen.add(row["ballot_id"])
+        missing = [s.ballot_id for s in bundle.submissions if s.channel == "paper" and s.ballot_id not in seen]
+        if missing:
+            raise ExtensionProblem(f"{PAPER_FILE}: 纸质票 {missing[0]} 没有记录（共缺 {len(missing)} 张）")
+    signed_channels = payload.get("channels")
+    if signed_channels is not None:
+        areas = {v: s.area for v, s in subjects.items()}
+        recomputed = channel_split(bundle.rules, bundle.submissions, areas, proxy_ids)
+        if recomputed != signed_channels:
+            label = next((k for k in recomputed if recomputed[k] != signed_channels.get(k)), "?")
+            raise ExtensionProblem(f"签名的分渠道参与数据与重新计算的不符：{label} "
+                                   f"{json.dumps(signed_channels.get(label), ensure_ascii=False)} ≠ "
+                                   f"{json.dumps(recomputed[label], ensure_ascii=False)}")
+
+
+async def record_extension(conn: asyncpg.Connection, community_id: str, meeting_id: str, alias, *,
+                           rules: Rules, submissions: Iterable[Submission],
+                           areas: Mapping[str, int]) -> tuple[dict[str, bytes], dict[str, Any]]:
+    """(extension files, channel split) for a meeting's record; no files when it had no paper or proxy ballot.
+
+    ``alias`` turns an owner id into the record's pseudonym; ``submissions`` and ``areas`` are
+    the record's (pseudonymous) ones.
+    """
+    proxy_rows = await repo.proxy_record_rows(conn, community_id, meeting_id)
+    paper_rows = await repo.paper_record_rows(conn, community_id, meeting_id)
+    proxy_ids = await repo.proxy_ballot_ids(conn, community_id, meeting_id)
+    files: dict[str, bytes] = {}
+    if proxy_rows or proxy_ids or paper_rows:
+        files[PROXIES_FILE] = _csv_bytes(PROXY_COLUMNS, (
+            (r["ballot_id"], alias(r["proxy_voter_id"]), r["authorization_id"], r["kind"]) for r in proxy_rows))
+        files[PAPER_FILE] = _csv_bytes(PAPER_COLUMNS, (
+            (r["ballot_id"], r["paper_id"], r["paper_date"].isoformat() if r["paper_date"] else "")
+            for r in paper_rows))
+    return files, channel_split(rules, submissions, areas, proxy_ids)
+
+
+# ================================================================ authorizations (staff)
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def authorization_doc(row: asyncpg.Record, now: datetime | None = None) -> dict:
+    doc = {"authorization_id": row["authorization_id"], "owner_voter_id": row["owner_voter_id"],
+           "proxy_voter_id": row["proxy_voter_id"], "kind": row["kind"], "kind_name": KIND_NAMES[row["kind"]],
+           "matters": list(row["matters"]) if row["matters"] is not None else None,
+           "valid_until": _iso(row["valid_until"]), "document_ref": row["document_ref"], "note": row["note"],
+           "created_by": row["created_by"], "created_at": _iso(row["created_at"]),
+           "revoked_at": _iso(row["revoked_at"]), "revoked_by": row["revoked_by"],
+           "revoke_reason": row["revoke_reason"]}
+    if now is not None:
+        doc["live"] = row["revoked_at"] is None and row["valid_until"] > now
+    return doc
+
+
+def parse_valid_until(raw: Any) -> datetime:
+    if not isinstance(raw, str):
+        raise ValidationFailed("请填写委托有效期 valid_until（如 2026-03-01T18:00:00+08:00）",
+                               code="bad_valid_until", fields={"valid_until": "ISO 8601 时间"})
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed("委托有效期格式不正确", code="bad_valid_until",
+                               fields={"valid_until": "ISO 8601 时间"}) from None
+    if moment.tzinfo is None:
+        raise ValidationFailed("委托有效期须带时区（如 +08:00）", code="bad_valid_until",
+                               fields={"valid_until": "需要时区"})
+    return moment
+
+
+async def register_authorization(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str,
+                                 owner_voter_id: str, proxy_voter_id: str, kind: str, matters: list[str] | None,
+                                 valid_until: datetime, document_ref: str, note: str, cap: int) -> dict:
+    if kind not in KINDS:
+        raise ValidationFailed("kind 只能是 proxy（委托代理）或 guardian（监护人）", code="bad_kind",
+                               fields={"kind": "proxy / guardian"})
+    if owner_voter_id == proxy_voter_id:
+        raise ValidationFailed("业主不能委托自己", code="proxy_is_owner", fields={"proxy_voter_id": "不能与业主相同"})
+    if not document_ref.strip():
+        raise ValidationFailed("请填写书面委托书扫描件的编号或文件名", code="document_required",
+                               fields={"document_ref": "必填"})
+    definition = await casting.meeting_definition(pool, community_id, meeting_id)
+    if matters is not None:
+        unknown = [m for m in matters if m not in definition.matters]
+        if not matters or unknown or len(set(matters)) != len(matters):
+            raise ValidationFailed("委托的议题有误：" + ("、".join(map(str, unknown[:5])) or "不能为空或重复"),
+                                   code="bad_matters", fields={"matters": unknown[:5]})
+        matters = [m for m in definition.matters if m in set(matters)]   # meeting order
+    async with pool.acquire() as conn, conn.transaction():
+        clock = await repo.meeting_clock(conn, community_id, meeting_id)
+        if clock is None:
+            raise NotFound("找不到该会议", code="meeting_not_found")
+        if clock["state"] not in AUTHORIZABLE_STATES:
+            raise Conflict("会议不在公告或投票期间，不能登记委托", code="meeting_not_open",
+                           fields={"state": clock["state"]})
+        if valid_until <= clock["now"]:
+            raise ValidationFailed("委托有效期已过", code="authorization_expired",
+                                   fields={"valid_until": valid_until.isoformat()})
+        for who in (owner_voter_id, proxy_voter_id):
+            if not await repo.in_electorate(conn, community_id, meeting_id, who):
+                raise NotFound(f"{who[:40]} 不在本次会议的表决名单中", code="voter_not_found",
+                               fields={"voter_id": who[:40]})
+        await repo.lock_proxy(conn, community_id, meeting_id, proxy_voter_id)
+        if await repo.holds_live_authorization(conn, community_id, meeting_id, proxy_voter_id):
+            raise Conflict("该代理人本人已委托他人投票，不能再代理别人", code="proxy_has_delegated")
+        held = await repo.live_count_for_proxy(conn, community_id, meeting_id, proxy_voter_id)
+        if held >= cap:
+            raise Conflict(f"该代理人已代理 {held} 户，已达上限 {cap} 户，不能再接受委托", code="proxy_cap_reached",
+                           fields={"cap": cap, "held": held})
+        try:
+            async with conn.transaction():
+                row = await repo.insert_authorization(
+                    conn, community_id, meeting_id, owner_voter_id=owner_voter_id, proxy_voter_id=proxy_voter_id,
+                    kind=kind, matters=matters, valid_until=valid_until, document_ref=document_ref.strip(),
+                    note=note, created_by=actor)
+        except asyncpg.UniqueViolationError:
+            raise Conflict("该业主已有有效的委托，请先撤销原委托", code="already_authorized") from None
+        await audit.append(conn, community_id=community_id, actor=actor, action="proxy.authorize",
+                           detail={"meeting_id": meeting_id, "authorization_id": row["authorization_id"],
+                                   "owner": owner_voter_id, "proxy": proxy_voter_id, "kind": kind,
+                                   "matters": matters, "valid_until": valid_until.isoformat(),
+                                   "document_ref": document_ref.strip()})
+        return authorization_doc(row, clock["now"])
+
+
+async def revoke_authorization(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str,
+                               authorization_id: int, reason: str) -> dict:
+    async with pool.acquire() as conn, conn.transaction():
+        if await repo.get_authorization(conn, community_id, meeting_id, authorization_id) is None:
+            raise NotFound("找不到该委托", code="authorization_not_found")
+        row = await repo.revoke_authorization(conn, community_id, meeting_id, authorization_id, actor=actor,
+                                              reason=reason)
+        if row is None:
+            raise Conflict("该委托已经撤销", code="already_revoked")
+        await audit.append(conn, community_id=community_id, actor=actor, action="proxy.revoke",
+                           detail={"meeting_id": meeting_id, "authorization_id": authorization_id,
+                                   "reason": reason})
+        return authorization_doc(row, await conn.fetchval("SELECT clock_timestamp()"))
+
+
+def _matter_status(auth: asyncpg.Record, matter_ids: Iterable[str], subs: list[asyncpg.Record]) -> list[dict]:
+    covered = set(auth["matters"]) if auth["matters"] is not None else None
+    out = []
+    for matter_id in matter_ids:
+        if covered is not None and matter_id not in covered:
+            continue
+        mine = [s for s in subs if s["voter_id"] == auth["owner_voter_id"] and s["matter_id"] == matter_id]
+        personal = [s for s in mine if s["proxy_voter_id"] is None]
+        by_proxy = [s for s in mine if s["proxy_voter_id"] is not None]
+        if personal and (not by_proxy or personal[0]["received_at"] < by_proxy[0]["received_at"]):
+            status, text = "owner_voted", "业主已亲自投票，委托对此议题失效"
+        elif by_proxy:
+            status, text = "proxy_voted", "代理人已代为投票"
+        else:
+            status, text = "open", "可代为投票"
+        out.append({"matter_id": matter_id, "status": status, "status_text": text})
+    return out
+
+
+async def list_for_meeting(pool: asyncpg.Pool, *, community_id: str, meeting_id: str) -> dict:
+    definition = await casting.meeting_definition(pool, community_id, meeting_id)
+    async with pool.acquire() as conn:
+        rows = await repo.list_authorizations(conn, community_id, meeting_id)
+        subs = await repo.owners_submissions(conn, community_id, meeting_id, [r["owner_voter_id"] for r in rows])
+        now = await conn.fetchval("SELECT clock_timestamp()")
+    return {"community_id": community_id, "meeting_id": meeting_id, "authorizations": [
+        {**authorization_doc(r, now), "matter_status": _matter_status(r, definition.matters, subs)} for r in rows]}
+
+
+# ================================================================ the proxy's side (ballot token)
+
+async def held_by(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
+    """The owners the signed-in voter may vote for, and where each matter stands."""
+    definition = await casting.meeting_definition(pool, principal.community_id, principal.meeting_id)
+    async with pool.acquire() as conn:
+        rows = await repo.list_authorizations(conn, principal.community_id, principal.meeting_id,
+                                              proxy_voter_id=principal.voter_id)
+        subs = await repo.owners_submissions(conn, principal.community_id, principal.meeting_id,
+                                             [r["owner_voter_id"] for r in rows])
+        members = {r["owner_voter_id"]: await casting.repo.electorate_member(
+            conn, principal.community_id, principal.meeting_id, r["owner_voter_id"]) for r in rows}
+        now = await conn.fetchval("SELECT clock_timestamp()")
+    owners = []
+    for r in rows:
+        member = members[r["owner_voter_id"]]
+        owners.append({
+            "owner_voter_id": r["owner_voter_id"], "authorization_id": r["authorization_id"], "kind": r["kind"],
+            "kind_name": KIND_NAMES[r["kind"]], "valid_until": _iso(r["valid_until"]),
+            "live": r["valid_until"] > now,
+            "units": list(member["units"]) if member else [], "area": format_area(member["area"]) if member else None,
+            "matters": _matter_status(r, definition.matters, subs)})
+    return {"meeting_id": principal.meeting_id, "proxy_voter_id": principal.voter_id, "owners": owners}
+
+
+def _replay(previous: list[asyncpg.Record], votes: list[casting.Vote]) -> casting.CastResult:
+    by_matter = {r["matter_id"]: {"matter_id": r["matter_id"], "ballot_id": str(r["ballot_id"]),
+                                  "receipt": receipt_code(bytes(r["receipt"])),
+                                  "received_at": format_cast_at(r["received_at"])} for r in previous}
+    if set(by_matter) != {v.matter_id for v in votes}:
+        raise Conflict("该提交编号已用于另一次投票，请刷新页面后重新提交", code="idempotency_key_reused",
+                       fields={"matters": sorted(by_matter)})
+    receipts = [by_matter[v.matter_id] for v in votes]
+    return casting.CastResult(False, datetime.fromisoformat(receipts[0]["received_at"]), receipts)
+
+
+def build_rows(community_id: str, meeting_id: str, voter_id: str, channel: str, now: datetime,
+               votes: list[casting.Vote]) -> tuple[list[tuple], list[tuple], list[dict]]:
+    """Submission rows (ballot_id, matter, salt, receipt), choice rows and receipts for ``votes``."""
+    rows, choices, receipts = [], [], []
+    for vote in votes:
+        ballot_id = uuid.uuid4()
+        salt = new_salt()
+        receipt = receipt_for(canonical_submission(
+            community_id=community_id, meeting_id=meeting_id, ballot_id=str(ballot_id), voter_id=voter_id,
+            matter_id=vote.matter_id, channel=channel, cast_at=now, choices=vote.choices), salt)
+        rows.append((ballot_id, vote.matter_id, salt, receipt))
+        choices.extend((ballot_id, candidate_id, choice) for candidate_id, choice in vote.choices)
+        receipts.append({"matter_id": vote.matter_id, "ballot_id": str(ballot_id), "receipt": receipt_code(receipt),
+                         "received_at": format_cast_at(now)})
+    return rows, choices, receipts
+
+
+class OwnerVotedPersonally(Conflict):
+    code = "owner_voted_personally"
+
+
+async def cast_for_owner(pool: asyncpg.Pool, principal: BallotPrincipal, *, owner_voter_id: Any, votes_raw: Any,
+                         idempotency_key: str | None) -> casting.CastResult:
+    """The proxy (``principal``) votes for ``owner_voter_id``; counted under the owner's area and person."""
+    cid, mid, proxy = principal.community_id, principal.meeting_id, principal.voter_id
+    if not isinstance(owner_voter_id, str) or not owner_voter_id or len(owner_voter_id) > 200:
+        raise ValidationFailed("请写明代哪位业主投票 on_behalf_of", code="bad_on_behalf_of",
+                               fields={"on_behalf_of": "业主编号"})
+    if owner_voter_id == proxy:
+        raise ValidationFailed("为自己投票请直接投票，不需要 on_behalf_of", code="proxy_is_owner",
+                               fields={"on_behalf_of": "不能是自己"})
+    definition = await casting.meeting_definition(pool, cid, mid)
+    votes = casting.parse_votes(definition, votes_raw)
+    matter_ids = [v.matter_id for v in votes]
+    async with pool.acquire() as conn, conn.transaction():
+        clock = await repo.meeting_clock(conn, cid, mid)
+        if clock is None:
+            raise NotFound("找不到该会议", code="meeting_not_found")
+        live = await conn.fetchval("SELECT revoked_at IS NULL FROM ballot_session "
+                                   "WHERE community_id = $1 AND meeting_id = $2 AND jti = $3", cid, mid, principal.jti)
+        if not live:
+            raise Unauthorized("该选票凭证已失效，请重新扫码登录", code="ballot_session_revoked")
+        await repo.lock_voter(conn, cid, mid, owner_voter_id)
+        auth = await repo.live_authorization(conn, cid, mid, owner_voter_id, proxy)
+        if auth is None:
+            raise Forbidden("您没有该业主有效的书面委托，不能代为投票", code="proxy_not_authorized")
+        existing = await repo.voter_matter_submissions(conn, cid, mid, owner_voter_id, list(definition.matters))
+        if idempotency_key is not None:
+            previous = [r for r in existing if r["idempotency_key"] == idempotency_key and r["proxy_voter_id"] == proxy]
+            if previous:
+                return _replay(previous, votes)
+        now: datetime = clock["now"]
+        casting._refuse_outside_window(clock)
+        if auth["valid_until"] <= now:
+            raise Forbidden("该业主的书面委托已过期，不能再代为投票", code="proxy_authorization_expired",
+                            fields={"valid_until": auth["valid_until"].isoformat()})
+        if auth["matters"] is not None:
+            outside = [m for m in matter_ids if m not in set(auth["matters"])]
+            if outside:
+                raise Forbidden(f"书面委托不包括议题 {'、'.join(outside)}，不能代为投票", code="proxy_matter_not_covered",
+                                fields={"matters": outside})
+        personal = sorted({r["matter_id"] for r in existing if r["matter_id"] in matter_ids
+                           and r["proxy_voter_id"] is None})
+        if personal:
+            raise OwnerVotedPersonally(f"业主本人已对议题 {'、'.join(personal)} 投票，委托对这些议题已失效，不能代为投票",
+                                       fields={"matters": personal})
+        done = sorted({r["matter_id"] for r in existing if r["matter_id"] in matter_ids and r["channel"] == "electronic"})
+        if done and not definition.allow_revision:
+            raise Conflict(f"已代该业主对议题 {'、'.join(done)} 投过票，每个议题只能投一次", code="already_voted",
+                           fields={"matters": done})
+        rows, choices, receipts = build_rows(cid, mid, owner_voter_id, "electronic", now, votes)
+        try:
+            async with conn.transaction():
+                inserted = await repo.insert_submissions(
+                    conn, community_id=cid, meeting_id=mid, voter_id=owner_voter_id, channel="electronic",
+                    received_at=now, allow_revision=definition.allow_revision, paper_date=None,
+                    proxy_voter_id=proxy, idempotency_key=idempotency_key, rows=rows, choices=choices)
+        except asyncpg.UniqueViolationError:
+            raise Conflict("该业主的另一次投票正在处理，请稍后刷新查看", code="concurrent_submission") from None
+        if len(inserted) != len(rows):
+            # The owner's own vote committed between our check and the INSERT: the owner wins.
+            raise OwnerVotedPersonally("业主本人刚刚已投票，委托对该议题已失效，不能代为投票")
+        await repo.link_proxy_submissions(conn, cid, mid, auth["authorization_id"], [r[0] for r in rows])
+        await audit.append(conn, community_id=cid, actor=principal.actor, action="proxy.vote",
+                           detail={"meeting_id": mid, "owner": owner_voter_id, "authorization_id":
+                                   auth["authorization_id"], "kind": auth["kind"], "matters": matter_ids,
+                                   "ballot_ids": [str(r[0]) for r in rows]})
+    return casting.CastResult(True, now, receipts)
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+__all__ = ["channel_split", "check_record_extension", "record_extension", "ExtensionProblem", "register_authorization",
+           "revoke_authorization", "list_for_meeting", "held_by", "cast_for_owner", "build_rows", "PROXIES_FILE",
+           "PAPER_FILE", "ApiError"]

@@ -1,0 +1,236 @@
+"""Paper ballots: printing with the owner's code, double entry by two staff, mismatches, duplicate policy."""
+from __future__ import annotations
+
+import asyncpg
+import pytest
+
+from server.ballot.amounts import format_area
+from tests.helpers_meetings import ballot_token, cast, open_meeting
+from tests.helpers_paper import areas, clerks, counted, double_entry, enter, matter, reissue_code
+
+RESOLUTION_ONLY = [{"matter_id": "M1", "kind": "resolution", "title": "表决通过《管理规约》", "category": 2}]
+
+
+async def test_printed_ballot_carries_the_owners_code_as_qr(client, db_pool, staff_headers, imported_community):
+    pdfium = pytest.importorskip("pypdfium2")
+    zxingcpp = pytest.importorskip("zxingcpp")
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12)
+    voter = m.voter_ids[0]
+    resp = await client.post(f"{m.base}/paper/ballots", json={"voter_ids": [voter]}, headers=m.headers)
+    assert resp.status == 200, await resp.text()
+    assert resp.content_type == "application/pdf" and resp.headers["X-Ballots"] == "1"
+    pdf = pdfium.PdfDocument(await resp.read())
+    image = pdf[0].render(scale=3).to_pil()
+    found = zxingcpp.read_barcodes(image)
+    assert len(found) == 1 and "/b/" in found[0].text
+    scanned = found[0].text
+    # The scanned text is what a clerk's scanner gives: it identifies the owner for entry.
+    c1, c2 = await clerks(staff_headers, m.community_id)
+    first = await (await enter(client, m, c1, code=scanned, votes=[{"matter_id": "M1", "choice": "yes"}])).json()
+    assert first["voter_id"] == voter and first["status"] == "pending"
+    text = "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    assert "业主大会书面表决票" in text and "签名" in text and "同意" in text and "王芳" in text
+
+
+async def test_print_for_a_building_reissues_their_codes(client, db_pool, staff_headers, imported_community):
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12)
+    old = await reissue_code(client, m, m.voter_ids[0])
+    async with db_pool.acquire() as conn:
+        building = await conn.fetchval("SELECT building FROM electorate WHERE community_id = $1 AND meeting_id = $2 "
+                                       "AND voter_id = $3", m.community_id, m.meeting_id, m.voter_ids[0])
+        in_building = await conn.fetchval("SELECT count(*) FROM electorate WHERE community_id = $1 AND "
+                                          "meeting_id = $2 AND building = $3", m.community_id, m.meeting_id, building)
+    resp = await client.post(f"{m.base}/paper/ballots", json={"building": building}, headers=m.headers)
+    assert resp.status == 200, await resp.text()
+    assert int(resp.headers["X-Ballots"]) == in_building
+    c1, _ = await clerks(staff_headers, m.community_id)
+    resp = await enter(client, m, c1, code=old["code"], votes=[{"matter_id": "M1", "choice": "yes"}], expect=409)
+    assert (await resp.json())["error"]["code"] == "code_revoked"
+
+
+async def test_double_entry_counts_with_receipt_time_and_paper_date(client, db_pool, staff_headers,
+                                                                     imported_community):
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12)
+    voter = m.voter_ids[1]
+    code = (await reissue_code(client, m, voter))["code"]
+    c1, c2 = await clerks(staff_headers, m.community_id)
+    votes = [{"matter_id": "M1", "choice": "yes"}, {"matter_id": "M2", "choice": "no"},
+             {"matter_id": "E1", "marks": {"C1": "yes", "C2": "no"}}]
+    first = await (await enter(client, m, c1, code=code.lower(), votes=votes, paper_date="2026-02-27")).json()
+    assert first["status"] == "pending" and first["receipts"] == []
+    result, chosen = await counted(db_pool, m.community_id, m.meeting_id)
+    assert matter(result, "M1")["participating"]["persons"] == 0     # one entry never counts
+    second = await (await enter(client, m, c2, voter_id=voter, votes=list(reversed(votes)),
+                                paper_date="2026-02-27", scan_ref="")).json()
+    assert second["status"] == "matched" and len(second["receipts"]) == 3
+    async with db_pool.acquire() as conn:
+        rows = await conn.fetch("SELECT channel, paper_date, received_at, proxy_voter_id FROM submission "
+                                "WHERE community_id = $1 AND meeting_id = $2 AND voter_id = $3",
+                                m.community_id, m.meeting_id, voter)
+        entered_at = await conn.fetchval("SELECT entered_at FROM paper_entry WHERE community_id = $1 AND "
+                                         "meeting_id = $2 AND paper_id = $3 AND entry_no = 2",
+                                         m.community_id, m.meeting_id, second["paper_id"])
+        audit = await conn.fetchval("SELECT count(*) FROM audit_log WHERE community_id = $1 AND action = "
+                                    "'paper.entry'", m.community_id)
+    assert len(rows) == 3 and {r["channel"] for r in rows} == {"paper"}
+    assert {r["paper_date"].isoformat() for r in rows} == {"2026-02-27"}
+    assert {r["received_at"] for r in rows} == {entered_at}            # the matching entry's server time
+    assert audit == 2
+    result, _ = await counted(db_pool, m.community_id, m.meeting_id)
+    area = format_area((await areas(db_pool, m.community_id, m.meeting_id))[voter])
+    assert matter(result, "M1")["yes"] == {"area": area, "persons": 1}
+    assert matter(result, "M2")["no"] == {"area": area, "persons": 1}
+    listing = await (await client.get(f"{m.base}/paper?status=matched", headers=c1)).json()
+    assert listing["counts"]["matched"] == 1
+    sheet = listing["sheets"][0]
+    assert [e["entry_no"] for e in sheet["entries"]] == [1, 2] and sheet["entries"][0]["scan_ref"] == "scan/0001.jpg"
+    assert {s["paper_date"] for s in sheet["submissions"]} == {"2026-02-27"}
+
+
+async def test_same_staff_member_cannot_enter_a_sheet_twice(client, db_pool, staff_headers, imported_community):
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12)
+    c1, _ = await clerks(staff_headers, m.community_id)
+    votes = [{"matter_id": "M1", "choice": "yes"}]
+    first = await (await enter(client, m, c1, voter_id=m.voter_ids[0], votes=votes)).json()
+    resp = await enter(client, m, c1, voter_id=m.voter_ids[0], votes=votes, expect=409)
+    body = await resp.json()
+    assert body["error"]["code"] == "same_staff_twice" and "两位不同的工作人员" in body["error"]["message"]
+    # The database itself refuses it too.
+    async with db_pool.acquire() as conn:
+        staff_id = await conn.fetchval("SELECT staff_id FROM paper_entry WHERE community_id = $1 AND paper_id = $2",
+                                       m.community_id, first["paper_id"])
+        with pytest.raises(asyncpg.UniqueViolationError):
+            await conn.execute(
+                """INSERT INTO paper_entry (community_id, meeting_id, paper_id, entry_no, staff_id, entered_by, votes)
+                   VALUES ($1, $2, $3, 2, $4, 'staff:x', '{}')""", m.community_id, m.meeting_id, first["paper_id"],
+                staff_id)
+    result, _ = await counted(db_pool, m.community_id, m.meeting_id)
+    assert matter(result, "M1")["participating"]["persons"] == 0
+
+
+async def test_mismatch_is_held_shown_and_settled_by_a_third_entry(client, db_pool, staff_headers,
+                                                                   imported_community):
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12)
+    c1, c2, c3 = await clerks(staff_headers, m.community_id, 3)
+    voter = m.voter_ids[2]
+    await enter(client, m, c1, voter_id=voter, votes=[{"matter_id": "M1", "choice": "yes"},
+                                                      {"matter_id": "M2", "choice": "no"}])
+    second = await (await enter(client, m, c2, voter_id=voter, votes=[{"matter_id": "M1", "choice": "no"},
+                                                                      {"matter_id": "M2", "choice": "no"}])).json()
+    assert second["status"] == "mismatch" and second["differences"] == ["M1"] and second["receipts"] == []
+    held = await (await client.get(f"{m.base}/paper?status=mismatch", headers=c3)).json()
+    assert held["counts"]["mismatch"] == 1
+    sheet = held["sheets"][0]
+    assert sheet["voter_id"] == voter and sheet["differences"] == ["M1"]
+    assert [e["votes"]["M1"] for e in sheet["entries"]] == [[["", "yes"]], [["", "no"]]]
+    result, _ = await counted(db_pool, m.community_id, m.meeting_id)
+    assert matter(result, "M1")["participating"]["persons"] == 0       # held: not counted
+    third = await (await enter(client, m, c3, voter_id=voter, votes=[{"matter_id": "M1", "choice": "yes"},
+                                                                     {"matter_id": "M2", "choice": "no"}])).json()
+    assert third["status"] == "resolved" and len(third["receipts"]) == 2
+    result, _ = await counted(db_pool, m.community_id, m.meeting_id)
+    assert matter(result, "M1")["yes"]["persons"] == 1
+
+
+async def test_supervisor_decides_a_mismatch(client, db_pool, staff_headers, imported_community):
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12)
+    c1, c2 = await clerks(staff_headers, m.community_id)
+    committee = await staff_headers("committee", communities=[m.community_id])
+    for voter in m.voter_ids[:2]:
+        await enter(client, m, c1, voter_id=voter, votes=[{"matter_id": "M1", "choice": "yes"}])
+        await enter(client, m, c2, voter_id=voter, votes=[{"matter_id": "M1", "choice": "abstain"}])
+    sheets = (await (await client.get(f"{m.base}/paper?status=mismatch", headers=c1)).json())["sheets"]
+    first, second = sheets[0]["paper_id"], sheets[1]["paper_id"]
+    resp = await client.post(f"{m.base}/paper/{first}/resolve", json={"decision": "entry2", "note": "核对原件"},
+                             headers=committee)
+    assert resp.status == 403
+    resp = await client.post(f"{m.base}/paper/{first}/resolve", json={"decision": "entry2", "note": "核对原件"},
+                             headers=c1)
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "entered_this_sheet"
+    resp = await client.post(f"{m.base}/paper/{first}/resolve", json={"decision": "entry2", "note": ""},
+                             headers=m.headers)
+    assert resp.status == 422
+    resp = await client.post(f"{m.base}/paper/{first}/resolve",
+                             json={"decision": "entry2", "note": "核对原件，勾的是弃权"}, headers=m.headers)
+    assert resp.status == 200, await resp.text()
+    resp = await client.post(f"{m.base}/paper/{second}/resolve", json={"decision": "void", "note": "字迹无法辨认"},
+                             headers=m.headers)
+    assert resp.status == 200, await resp.text()
+    result, _ = await counted(db_pool, m.community_id, m.meeting_id)
+    assert matter(result, "M1")["abstain"]["persons"] == 1 and matter(result, "M1")["participating"]["persons"] == 1
+    async with db_pool.acquire() as conn:
+        decisions = await conn.fetch("SELECT detail->>'decision' AS d FROM audit_log WHERE community_id = $1 "
+                                     "AND action = 'paper.resolve' ORDER BY seq", m.community_id)
+    assert [r["d"] for r in decisions] == ["entry2", "void"]
+
+
+async def test_overmarked_paper_election_is_a_valid_spoiled_ballot(client, db_pool, staff_headers,
+                                                                   imported_community):
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12)
+    c1, c2 = await clerks(staff_headers, m.community_id)
+    six = {f"C{i}": "yes" for i in range(1, 7)}          # 6 ticks, 5 seats
+    token = await ballot_token(db_pool, client, m.community_id, m.meeting_id, m.voter_ids[0])
+    resp = await cast(client, token, [{"matter_id": "E1", "marks": six}])
+    assert resp.status == 422                             # the electronic path prevents it
+    await double_entry(client, m, [c1, c2], m.voter_ids[0], [{"matter_id": "E1", "marks": six},
+                                                             {"matter_id": "M1", "choice": "invalid"}])
+    result, chosen = await counted(db_pool, m.community_id, m.meeting_id)
+    e1 = matter(result, "E1")
+    assert e1["participating"]["persons"] == 1
+    assert all(c["yes"]["persons"] == 0 for c in e1["candidates"])
+    assert matter(result, "M1")["participating"]["persons"] == 0   # "invalid" is kept in the entry, not counted
+
+
+@pytest.mark.parametrize("policy,allow_revision,counted_channel", [
+    ("electronic_prevails", False, "electronic"),
+    ("electronic_prevails", True, "electronic"),
+    ("first_received", False, "electronic"),     # the earlier one
+    ("first_received", True, "paper"),           # the later one
+])
+async def test_paper_ballot_of_an_owner_who_voted_electronically(client, db_pool, staff_headers, imported_community,
+                                                                 policy, allow_revision, counted_channel):
+    rules = {"duplicate_policy": policy, "allow_revision": allow_revision}
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12, matters=RESOLUTION_ONLY,
+                           rules=rules)
+    voter = m.voter_ids[3]
+    token = await ballot_token(db_pool, client, m.community_id, m.meeting_id, voter)
+    assert (await cast(client, token, [{"matter_id": "M1", "choice": "yes"}])).status == 201
+    c1, c2 = await clerks(staff_headers, m.community_id)
+    await double_entry(client, m, [c1, c2], voter, [{"matter_id": "M1", "choice": "no"}])
+    result, chosen = await counted(db_pool, m.community_id, m.meeting_id)
+    assert chosen[(voter, "M1")].channel == counted_channel
+    m1 = matter(result, "M1")
+    assert m1["participating"]["persons"] == 1                         # counted once, whichever way
+    expected = "yes" if counted_channel == "electronic" else "no"
+    assert m1[expected]["persons"] == 1 and m1["no" if expected == "yes" else "yes"]["persons"] == 0
+
+
+async def test_second_paper_ballot_refused_without_revision(client, db_pool, staff_headers, imported_community):
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12, matters=RESOLUTION_ONLY)
+    c1, c2 = await clerks(staff_headers, m.community_id)
+    await double_entry(client, m, [c1, c2], m.voter_ids[0], [{"matter_id": "M1", "choice": "yes"}])
+    resp = await enter(client, m, c1, voter_id=m.voter_ids[0], votes=[{"matter_id": "M1", "choice": "no"}],
+                       expect=409)
+    assert (await resp.json())["error"]["code"] == "paper_already_counted"
+
+
+async def test_bad_paper_input_and_access(client, db_pool, staff_headers, imported_community, make_community):
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12)
+    c1, _ = await clerks(staff_headers, m.community_id)
+    resp = await enter(client, m, c1, voter_id=m.voter_ids[0], votes=[{"matter_id": "X9", "choice": "yes"}],
+                       expect=422)
+    assert (await resp.json())["error"]["code"] == "unknown_matter"
+    resp = await enter(client, m, c1, code="NOT-A-CODE", votes=[{"matter_id": "M1", "choice": "yes"}], expect=404)
+    assert (await resp.json())["error"]["code"] == "code_invalid"
+    resp = await enter(client, m, c1, voter_id=m.voter_ids[0], votes=[{"matter_id": "M1", "choice": "yes"}],
+                       paper_date="3/1", expect=422)
+    auditor = await staff_headers("auditor", communities=[m.community_id])
+    await enter(client, m, auditor, voter_id=m.voter_ids[0], votes=[{"matter_id": "M1", "choice": "yes"}],
+                expect=403)
+    other = await staff_headers("prep_group", communities=[await make_community()])
+    await enter(client, m, other, voter_id=m.voter_ids[0], votes=[{"matter_id": "M1", "choice": "yes"}], expect=403)
+    resp = await client.post(f"{m.base}/close", headers=m.headers)
+    assert resp.status == 200
+    resp = await enter(client, m, c1, voter_id=m.voter_ids[0], votes=[{"matter_id": "M1", "choice": "yes"}],
+                       expect=409)
+    assert (await resp.json())["error"]["code"] == "voting_closed"
