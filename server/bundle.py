@@ -27,6 +27,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from server.ballot.amounts import format_area
+from server.ballot.receipts import format_cast_at
 from server.ballot.rules import threshold_for_category
 from server.ballot.tally import (
     CHANNELS,
@@ -195,7 +196,7 @@ def bundle_files(
     ballots = _csv_text(
         BALLOT_COLUMNS,
         (
-            (s.ballot_id, s.voter_id, s.matter_id, candidate_id, choice, s.channel, s.cast_at.isoformat())
+            (s.ballot_id, s.voter_id, s.matter_id, candidate_id, choice, s.channel, format_cast_at(s.cast_at))
             for s in submissions
             for candidate_id, choice in s.choices
         ),

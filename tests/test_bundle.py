@@ -173,7 +173,7 @@ def test_round_trip_through_write_bundle_is_canonical(tmp_path):
     for name, content in files.items():
         assert (tmp_path / "b" / name).read_bytes() == content
     assert files["register.csv"].decode().splitlines()[1] == "1-101,1号楼,dwelling,88.50,registry,owner,O1,1"
-    assert files["ballots.csv"].decode().splitlines()[-1] == "b6,DEV,E1,C1,yes,electronic,2026-01-11T09:00:00+00:00"
+    assert files["ballots.csv"].decode().splitlines()[-1] == "b6,DEV,E1,C1,yes,electronic,2026-01-11T09:00:00.000000+00:00"
 
 
 def test_canonical_json():
