@@ -166,7 +166,8 @@ def zip_bytes(folder: str, files: dict[str, bytes]) -> bytes:
     """The record as a .zip with one folder (what record.zip serves); fixed timestamps, so stable."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name in RECORD_FILES:
+        # extension files beyond RECORD_FILES (e.g. proxies.csv, paper.csv) follow, sorted
+        for name in RECORD_FILES + tuple(sorted(set(files) - set(RECORD_FILES))):
             if name in files:
                 info = zipfile.ZipInfo(f"{folder}/{name}", date_time=(2020, 1, 1, 0, 0, 0))
                 info.compress_type = zipfile.ZIP_DEFLATED

@@ -127,6 +127,7 @@ async def fetch_electorate(conn: asyncpg.Connection, community_id: str, meeting_
 # a submission is its choice rows (bundle-format.md), so one without any choice row is not counted.
 SUBMISSIONS_SINCE = """
 SELECT s.ballot_id, s.voter_id, s.matter_id, s.channel, s.received_at,
+       s.proxy_voter_id IS NOT NULL AS by_proxy,
        array_agg(c.candidate_id ORDER BY c.candidate_id) AS candidate_ids,
        array_agg(c.choice ORDER BY c.candidate_id) AS choices
   FROM submission s
@@ -402,8 +403,10 @@ class LiveMeeting:
         previous = self.counted_channel.get(key)
         if previous is not None:
             channels[previous] -= 1
-        channels[submission.channel] += 1
-        self.counted_channel[key] = submission.channel
+        # proxy = an electronic ballot cast by a proxy for the owner (docs/paper-and-proxy.md)
+        label = "proxy" if row["by_proxy"] else submission.channel
+        channels[label] += 1
+        self.counted_channel[key] = label
 
     async def refresh(self, *, full: bool = False) -> bool:
         """Bring the count up to the database; publish if the figures changed. Returns whether published."""
@@ -455,7 +458,7 @@ class LiveMeeting:
         buildings, sort_by = building_rows(electorate, self.building_of, voted, short)
         channels: dict[str, dict[str, Any]] = {}
         ballots = Counter(self.counted_channel.values())
-        for channel in ("electronic", "paper"):
+        for channel in ("electronic", "paper", "proxy"):
             users = [v for v, c in self.voter_channels.items() if c.get(channel, 0) > 0]
             channels[channel] = figure(sum(electorate.subjects[v].area for v in users), len(users))
             channels[channel]["ballots"] = ballots.get(channel, 0)

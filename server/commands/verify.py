@@ -7,7 +7,9 @@ Checks, in this order, and stops at the first that fails (exit 1, one line namin
 3. a recount of meeting.json + register.csv + ballots.csv (the tally engine) equals result.json;
 4. receipts.csv: every ballot has exactly one receipt and every receipt a ballot,
    and the Merkle root and leaf count equal the signed ones;
-5. the sha256 of each file equals the one signed.
+5. the sha256 of each file equals the one signed;
+6. the paper/proxy extension (proxies.csv, paper.csv, the signed channel split):
+   server.services.proxies.check_record_extension, docs/paper-and-proxy.md.
 
 Exit 0 prints a short "OK" summary; exit 2 means the bundle cannot be read
 (the same one-line errors as `evote tally`).
@@ -29,6 +31,7 @@ from server.ballot.merkle import merkle_root, sorted_leaves
 from server.ballot.signing import SignatureProblem, load_public_key, sha256_hex, verify_signed
 from server.bundle import MEETING_FILE, BundleError, read_bundle
 from server.export import RECEIPT_COLUMNS, RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE
+from server.services.proxies import ExtensionProblem, check_record_extension
 
 EXTENSION_FILES = (RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE)
 
@@ -195,6 +198,12 @@ def verify_bundle(path: str | Path, public_key_data: bytes | None = None) -> Ver
             raise VerifyFailed(f"{name}: 文件缺失（签名的结果列出了它）")
         if sha256_hex(files[name]) != digest:
             raise VerifyFailed(f"{name}: 内容在签名后被改动（sha256 与签名的不符）")
+
+    # 6. paper and proxy details (docs/paper-and-proxy.md)
+    try:
+        check_record_extension(bundle, files, payload)
+    except ExtensionProblem as exc:
+        raise VerifyFailed(str(exc)) from None
 
     return VerifyReport(key_id=document["key_id"], meeting_id=bundle.meeting_id, ballots=len(bundle.submissions),
                         receipts=len(leaves), root=root, pinned_key=pinned is not None, result=recount)

@@ -40,6 +40,7 @@ from ..export import (
     SIGNATURE_FILE,
     RecordNotFound,
     load_record_inputs,
+    pseudonym,
     record_files as build_record_files,
     stored_files,
 )
@@ -48,6 +49,7 @@ from ..repositories import results as repo
 from ..settings import Settings, load_settings
 from . import counting as counting_service
 from . import meetings as meetings_service
+from . import proxies as proxies_service
 
 log = logging.getLogger("evote.results")
 
@@ -92,6 +94,13 @@ async def sign_result(pool: asyncpg.Pool, settings: Settings, community_id: str,
             raise RuntimeError(f"{community_id}/{meeting_id}: the record's recount differs from the counting "
                                "service; not signing")
         files[RESULT_FILE] = canonical_json(result).encode("utf-8")
+        # Paper and proxy details (proxies.csv, paper.csv; none for an all-electronic meeting) and the
+        # participation split by channel: server/services/proxies.py, docs/paper-and-proxy.md.
+        extension, channels = await proxies_service.record_extension(
+            conn, community_id, meeting_id, lambda owner_id: pseudonym(pseudonym_key, owner_id),
+            rules=inputs.rules, submissions=inputs.submissions,
+            areas={v: s.area for v, s in electorate.subjects.items()})
+        files.update(extension)
         leaves = sorted_leaves([receipt for _, receipt in inputs.receipts])
         root = merkle_root(leaves)
         head = await repo.audit_head(conn, community_id)
@@ -103,7 +112,8 @@ async def sign_result(pool: asyncpg.Pool, settings: Settings, community_id: str,
                         "noticed_at": _iso(frozen["noticed_at"]), "opened_at": _iso(frozen["opened_at"]),
                         "closed_at": _iso(frozen["closed_at"])},
             "result": result,
-            "files": {name: sha256_hex(files[name]) for name in HASHED_FILES},
+            "files": {name: sha256_hex(files[name]) for name in HASHED_FILES + tuple(sorted(extension))},
+            "channels": channels,
             "receipts": {"algorithm": TREE_ALGORITHM, "root": root.hex(), "leaves": len(leaves)},
             # The chain alone cannot show that its last rows were removed; signing its head can.
             "audit_head": {"chain": community_id, "seq": head["seq"] if head else 0,

@@ -208,7 +208,8 @@
     $("turnout-need").textContent = t.shortfall.text;
     var ch = doc.channels;
     $("channels").textContent = "渠道：电子投票 " + ch.electronic.persons + " 户（" + ch.electronic.area + " m²），纸质票 " +
-      ch.paper.persons + " 户（" + ch.paper.area + " m²）";
+      ch.paper.persons + " 户（" + ch.paper.area + " m²）" +
+      (ch.proxy ? "，代理投票 " + ch.proxy.persons + " 户（" + ch.proxy.area + " m²）" : "");
 
     $("results-note").textContent = doc.view === "results"
       ? (doc.state === "open" ? "以下为投票中的即时结果，以投票结束后的正式计票为准" : "")
