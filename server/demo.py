@@ -63,6 +63,11 @@ from .demo_meeting import demo_meeting_step  # noqa: E402
 
 DEMO_STEPS.append(demo_meeting_step)
 
+# Ballot codes for a few sample owners of the demo meeting (server.demo_codes).
+from .demo_codes import demo_codes_step  # noqa: E402
+
+DEMO_STEPS.append(demo_codes_step)
+
 # The live dashboard's link (server.live): keep it after the step that makes the demo meeting.
 from .live import demo_dashboard_step  # noqa: E402
 
