@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from server.ballot.tally import Rules, Submission, select_counted
+from server.ballot.tally import Submission, select_counted
 from server.services import counting
 
 
@@ -86,5 +86,4 @@ def matter(result: dict, matter_id: str) -> dict:
     return next(x for x in result["matters"] if x["id"] == matter_id)
 
 
-__all__ = ["clerks", "reissue_code", "enter", "double_entry", "authorize", "proxy_vote", "counted", "areas", "matter",
-           "Rules"]
+__all__ = ["clerks", "reissue_code", "enter", "double_entry", "authorize", "proxy_vote", "counted", "areas", "matter"]

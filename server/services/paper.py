@@ -22,6 +22,7 @@ kept in the entry, not counted.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -106,8 +107,6 @@ def differences(first: asyncpg.Record, second: asyncpg.Record) -> list[str]:
 
 
 def _votes_of(entry: asyncpg.Record) -> dict:
-    import json
-
     value = entry["votes"]
     return json.loads(value) if isinstance(value, str) else value
 

@@ -27,7 +27,7 @@ import io
 import json
 import uuid
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -37,7 +37,8 @@ from ..ballot.amounts import format_area
 from ..ballot.receipts import canonical_submission, format_cast_at, new_salt, receipt_code, receipt_for
 from ..ballot.tally import Rules, Submission, select_counted
 from ..ballot_auth import BallotPrincipal
-from ..errors import ApiError, Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from ..errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from ..repositories import meetings as meetings_repo
 from ..repositories import paper as repo
 from . import casting
 
@@ -344,7 +345,7 @@ async def held_by(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
                                               proxy_voter_id=principal.voter_id)
         subs = await repo.owners_submissions(conn, principal.community_id, principal.meeting_id,
                                              [r["owner_voter_id"] for r in rows])
-        members = {r["owner_voter_id"]: await casting.repo.electorate_member(
+        members = {r["owner_voter_id"]: await meetings_repo.electorate_member(
             conn, principal.community_id, principal.meeting_id, r["owner_voter_id"]) for r in rows}
         now = await conn.fetchval("SELECT clock_timestamp()")
     owners = []
@@ -460,10 +461,6 @@ async def cast_for_owner(pool: asyncpg.Pool, principal: BallotPrincipal, *, owne
     return casting.CastResult(True, now, receipts)
 
 
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 __all__ = ["channel_split", "check_record_extension", "record_extension", "ExtensionProblem", "register_authorization",
            "revoke_authorization", "list_for_meeting", "held_by", "cast_for_owner", "build_rows", "PROXIES_FILE",
-           "PAPER_FILE", "ApiError"]
+           "PAPER_FILE"]
