@@ -9,7 +9,10 @@ commented SQL statement below.
 Steps: community + generated register (several buildings, multi-unit owners,
 co-owned units, developer units, parking) imported through the API; a meeting
 with resolutions of several art. 278 categories and a committee election,
-created, noticed and opened through the API; codes issued (codes service, as
+created through the API; the election's candidates go the real way (the
+preparatory group nominates nine owners of the register, refuses one with a
+reason, qualifies eight, attaches them; the refused one is turned away), then
+the meeting is noticed and opened through the API; codes issued (codes service, as
 ``evote codes issue`` does); every participating owner redeems a code at
 POST /api/ballot/redeem (with the last 4 digits of the registered phone) and
 votes at POST /api/ballot/votes, some revising a vote; close, publish, export
@@ -48,7 +51,7 @@ from .services import results as results_service
 from .services import staff as staff_service
 from .settings import Settings
 
-CANDIDATE_NAMES = ["王建国", "李秀英", "张伟", "刘芳", "陈静", "杨磊", "黄丽", "赵敏"]
+CANDIDATES = 8          # owners nominated by the preparatory group and qualified (one more is refused)
 MATTERS = [
     {"matter_id": "M1", "kind": "resolution", "title": "表决通过《业主大会议事规则》", "category": 1},
     {"matter_id": "M2", "kind": "resolution", "title": "表决通过《管理规约》", "category": 2},
@@ -57,9 +60,7 @@ MATTERS = [
     {"matter_id": "M5", "kind": "resolution", "title": "筹集外墙维修资金", "category": 6},
     {"matter_id": "M6", "kind": "resolution", "title": "利用小区广场开展经营活动", "category": 8},
     {"matter_id": "E1", "kind": "election", "title": "选举第一届业主委员会委员", "category": 3,
-     "body": "committee", "seats": 5,
-     "candidates": [{"candidate_id": f"C{i}", "name": name, "unit_label": f"{i}号楼"}
-                    for i, name in enumerate(CANDIDATE_NAMES, start=1)]},
+     "body": "committee", "seats": 5, "candidates": []},   # candidates: nominate -> qualify -> attach
 ]
 # How likely each candidate / resolution gets a yes: a spread, so outcomes differ.
 YES_BIAS = {"M1": 0.85, "M2": 0.75, "M3": 0.55, "M4": 0.7, "M5": 0.72, "M6": 0.35}
@@ -134,6 +135,38 @@ async def _expect(resp: aiohttp.ClientResponse, status: int, what: str) -> Any:
     return await resp.read()
 
 
+async def _committee_candidates(http: aiohttp.ClientSession, staff: dict, admin: str, mbase: str, rows: list[dict],
+                                rng: random.Random) -> dict:
+    """The committee election's candidates the real way: the preparatory group nominates owners of the
+    register, refuses one (with a reason) and qualifies the rest, attaches the qualified nominees to E1
+    (a refused one is turned away), and the candidate check agrees.  Returns E1 as the API shows it."""
+    owners = sorted({r["owner_id"] for r in rows if r["holder"] == "owner" and r["representative"] == "1"
+                     and r["kind"] == "dwelling"})
+    if len(owners) < CANDIDATES + 1:
+        raise SimulationFailed(f"the register has {len(owners)} owners; at least {CANDIDATES + 1} are needed")
+    nominees = rng.sample(owners, CANDIDATES + 1)
+    ids = []
+    for owner_id in nominees:
+        nomination = await _expect(await http.post(f"{admin}/nominations", headers=staff, json={
+            "body": "committee", "owner_id": owner_id, "party_member": rng.random() < 0.5,
+            "statement": "愿为业主服务"}), 201, f"nominate {owner_id}")
+        ids.append(nomination["nomination_id"])
+    refused, qualified = ids[0], ids[1:]
+    await _expect(await http.post(f"{admin}/nominations/{refused}/refuse", headers=staff,
+                                  json={"reason": "不符合候选人条件（模拟）"}), 200, "refuse a nomination")
+    for nomination_id in qualified:
+        await _expect(await http.post(f"{admin}/nominations/{nomination_id}/qualify", headers=staff), 200,
+                      f"qualify nomination {nomination_id}")
+    await _expect(await http.post(f"{mbase}/matters/E1/nominees", headers=staff, json={"nomination_ids": [refused]}),
+                  409, "attaching a refused nomination must be turned away")
+    election = await _expect(await http.post(f"{mbase}/matters/E1/nominees", headers=staff,
+                                             json={"nomination_ids": qualified}), 201, "attach nominees")
+    check = await _expect(await http.get(f"{mbase}/candidate-check", headers=staff), 200, "candidate check")
+    if not check["all_vetted"]:
+        raise SimulationFailed(f"candidate check: {check['unvetted']}")
+    return election
+
+
 async def run_simulation(settings: Settings, *, units: int, turnout: float, out: Path, seed: int = 2026,
                          progress: Callable[[str], None] = lambda _: None, concurrency: int = 8) -> SimulationReport:
     rng = random.Random(seed)
@@ -185,6 +218,8 @@ async def run_simulation(settings: Settings, *, units: int, turnout: float, out:
                     "closes_at": (opens_at + timedelta(days=7)).isoformat()}
             await _expect(await http.post(f"{admin}/meetings", json=body, headers=staff), 201, "create meeting")
             mbase = f"{admin}/meetings/{meeting_id}"
+            election = await _committee_candidates(http, staff, admin, mbase, rows, rng)
+            matters = [election if m["matter_id"] == election["matter_id"] else m for m in MATTERS]
             await _expect(await http.post(f"{mbase}/notice", headers=staff), 200, "publish notice")
             async with pool.acquire() as conn:
                 # SIMULATOR ONLY: pretend the notice went out 16 days ago so voting may open now
@@ -203,9 +238,9 @@ async def run_simulation(settings: Settings, *, units: int, turnout: float, out:
             participants = rng.sample(issued.codes, round(turnout * len(issued.codes)))
             plans = []
             for code in participants:
-                matters = [m for m in MATTERS if rng.random() < 0.95] or MATTERS[:1]
-                votes = [_choices(rng, m) for m in matters]
-                revision = _choices(rng, rng.choice(matters)) if rng.random() < 0.1 else None
+                chosen = [m for m in matters if rng.random() < 0.95] or matters[:1]
+                votes = [_choices(rng, m) for m in chosen]
+                revision = _choices(rng, rng.choice(chosen)) if rng.random() < 0.1 else None
                 plans.append((code, votes, revision))
             ledger: list[Submission] = []
             receipts: list[str] = []
@@ -258,11 +293,11 @@ async def run_simulation(settings: Settings, *, units: int, turnout: float, out:
         register = [RegisterRow(r["unit_id"], r["building"], r["kind"], parse_area(r["area"]), r["area_source"],
                                 r["holder"], r["owner_id"], r["representative"] == "1") for r in rows]
         rules = Rules(allow_revision=True)
-        matters = [Matter(m["matter_id"], m["title"], m["kind"], m["category"], seats=m.get("seats", 0),
+        counted = [Matter(m["matter_id"], m["title"], m["kind"], m["category"], seats=m.get("seats", 0),
                           alternates=(4 * m["seats"] + 5) // 10 if m["kind"] == "election" else 0,
                           candidates=tuple((c["candidate_id"], c["name"]) for c in m.get("candidates", ())))
-                   for m in MATTERS]
-        own = tally(meeting_id, rules, matters, compute_electorate(register, False), ledger)
+                   for m in matters]
+        own = tally(meeting_id, rules, counted, compute_electorate(register, False), ledger)
         published = read_bundle(out).tally()
         if own != published or own != report_verify.result:
             raise SimulationFailed("the simulator's own recount differs from the published result")

@@ -78,17 +78,102 @@ async def backdate_notice(db_pool, community_id: str, meeting_id: str, *, days: 
             community_id, meeting_id, days, closes_in)
 
 
+VETTED_BODIES = ("committee", "supervisory")
+
+
+async def vet_inline_candidates_for_tests(db_pool, community_id: str, meeting_id: str) -> dict[str, str]:
+    """TEST ONLY: put a qualified nomination behind every candidate typed straight into a committee or
+    supervisory-board matter of a DRAFT meeting, so that its notice is accepted.
+
+    Production goes nominate -> qualify -> attach (POST .../nominations, .../qualify, .../nominees),
+    which names candidates ``N<nomination_id>`` after the register.  Tests that rely on the fixed ids
+    C1..C7 and names of ``DEFAULT_MATTERS`` use this shortcut instead: each unvetted candidate is mapped
+    to a distinct owner of the latest register version (in owner_id order), and gets a ``nomination``
+    row (prep group, qualified by ``staff:test``; an owner's existing qualified nomination for the body
+    is reused, owners with a pending one are skipped) and a ``candidate_source`` row, written with SQL.
+    Returns {candidate key "matter_id/candidate_id": owner_id}.
+    """
+    from server.repositories import elections as election_repo
+
+    mapping: dict[str, str] = {}
+    async with db_pool.acquire() as conn, conn.transaction():
+        unvetted = await election_repo.unvetted_candidates(conn, community_id, meeting_id)
+        if not unvetted:
+            return mapping
+        version = await conn.fetchval("SELECT max(version) FROM register_version WHERE community_id = $1",
+                                      community_id)
+        assert version is not None, "vet_inline_candidates_for_tests: import a register first"
+        owners = [r["owner_id"] for r in await conn.fetch(
+            "SELECT owner_id FROM owner WHERE community_id = $1 AND version = $2 ORDER BY owner_id",
+            community_id, version)]
+        candidates = {(c["matter_id"], c["candidate_id"]): c for c in await conn.fetch(
+            """SELECT matter_id, candidate_id, name, unit_label, party_member, statement FROM candidate
+                WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)}
+        await election_repo.lock_nominations(conn, community_id)
+        by_matter: dict[str, list] = {}
+        for row in unvetted:
+            by_matter.setdefault(row["matter_id"], []).append(row)
+        for matter_id, rows in by_matter.items():
+            body = rows[0]["body"]
+            used = {r["owner_id"] for r in await conn.fetch(
+                """SELECT owner_id FROM candidate_source WHERE community_id = $1 AND meeting_id = $2
+                      AND matter_id = $3""", community_id, meeting_id, matter_id)}
+            free = iter(o for o in owners if o not in used)
+            for row in rows:
+                nomination = None
+                for owner in free:
+                    live = await conn.fetchrow(
+                        """SELECT nomination_id, status FROM nomination WHERE community_id = $1 AND body = $2
+                              AND owner_id = $3 AND status IN ('pending', 'qualified')""", community_id, body, owner)
+                    if live is None:
+                        c = candidates[(matter_id, row["candidate_id"])]
+                        inserted = await election_repo.insert_nomination(
+                            conn, community_id=community_id, body=body, owner_id=owner, register_version=version,
+                            name=c["name"], unit_label=c["unit_label"], party_member=c["party_member"],
+                            statement=c["statement"], source="prep_group", nominated_by="staff:test")
+                        await election_repo.decide_nomination(conn, community_id, inserted["nomination_id"],
+                                                               status="qualified", reason="", decided_by="staff:test")
+                        nomination = (inserted["nomination_id"], owner)
+                    elif live["status"] == "qualified":
+                        nomination = (live["nomination_id"], owner)
+                    if nomination:
+                        break
+                assert nomination, (f"vet_inline_candidates_for_tests: the register of {community_id} has too few "
+                                    f"owners for the candidates of {matter_id}")
+                await election_repo.insert_candidate_sources(conn, [
+                    (community_id, meeting_id, matter_id, row["candidate_id"], nomination[0], nomination[1])])
+                mapping[f"{matter_id}/{row['candidate_id']}"] = nomination[1]
+    return mapping
+
+
+async def _owner_count(db_pool, community_id: str) -> int:
+    async with db_pool.acquire() as conn:
+        return await conn.fetchval(
+            """SELECT count(*) FROM owner WHERE community_id = $1
+                  AND version = (SELECT max(version) FROM register_version WHERE community_id = $1)""",
+            community_id)
+
+
 async def noticed_meeting(db_pool, client, staff_headers, imported_community, *, units: int = 40,
                           matters: list | None = None, rules: dict | None = None, show_live_results: bool = False,
                           count_parking_area: bool = False, community: tuple | None = None) -> MeetingFixture:
-    """A community with a register and a meeting whose notice is published (not yet open)."""
+    """A community with a register and a meeting whose notice is published (not yet open).
+
+    Committee / supervisory candidates given inline are vetted first with
+    :func:`vet_inline_candidates_for_tests` (TEST ONLY).  With the default matters and a register of
+    fewer owners than the 7 default candidates, the election keeps the first ones only (one owner each).
+    """
     community_id, rows = community or await imported_community(units, count_parking_area=count_parking_area)
     headers = await staff_headers("district_admin")
+    if matters is None and (owners := await _owner_count(db_pool, community_id)) < len(CANDIDATES):
+        matters = [dict(m, candidates=m["candidates"][:owners]) if m.get("body") in VETTED_BODIES else m
+                   for m in DEFAULT_MATTERS]
     body = meeting_body(matters=matters, rules=rules, show_live_results=show_live_results)
     base = f"/api/admin/communities/{community_id}/meetings"
     resp = await client.post(base, json=body, headers=headers)
     assert resp.status == 201, await resp.text()
     meeting_id = body["meeting_id"]
+    await vet_inline_candidates_for_tests(db_pool, community_id, meeting_id)
     resp = await client.post(f"{base}/{meeting_id}/notice", headers=headers)
     assert resp.status == 200, await resp.text()
     document = await resp.json()

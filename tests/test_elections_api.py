@@ -4,19 +4,37 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
+from tests import helpers_elections
 from tests.helpers_elections import (
     close,
     community_with_areas,
     draft_meeting,
     election_matter,
-    notice_and_open,
     paper_ballot,
     spread,
     vote_electronically,
 )
-from tests.helpers_meetings import ballot_token, bearer
+from tests.helpers_meetings import ballot_token, bearer, vet_inline_candidates_for_tests
 
 TEN = ["100"] * 10
+
+
+async def notice_and_open(db_pool, client, headers, cid: str, meeting_id: str) -> None:
+    """helpers_elections.notice_and_open, tolerating the app's own scheduler (every 0.2 s in tests)
+    opening the backdated meeting before the explicit POST .../open does."""
+    base = f"{admin(cid)}/meetings/{meeting_id}"
+    try:
+        await helpers_elections.notice_and_open(db_pool, client, headers, cid, meeting_id)
+    except AssertionError:
+        doc = await (await client.get(base, headers=headers)).json()
+        assert doc["state"] == "open", doc
+
+
+async def vetted_notice_and_open(db_pool, client, headers, cid: str, meeting_id: str) -> None:
+    """The candidates C1..C7 typed into these committee elections get qualified nominations of owners
+    O01..O07 first (TEST ONLY shortcut, tests/helpers_meetings.py), else the notice is refused."""
+    await vet_inline_candidates_for_tests(db_pool, cid, meeting_id)
+    await notice_and_open(db_pool, client, headers, cid, meeting_id)
 
 
 def admin(cid: str) -> str:
@@ -34,7 +52,8 @@ async def test_nomination_qualification_and_only_qualified_candidates(client, db
     cid, owners = await community_with_areas(db_pool, make_community, TEN)
     headers = await staff_headers("prep_group", communities=[cid])
     # an owner with a ballot token of a meeting of the community nominates themself
-    await draft_meeting(client, headers, cid, [election_matter()], meeting_id="first")
+    # (its election is free-form, body 'other': no nomination needed; O01 is not nominated yet)
+    await draft_meeting(client, headers, cid, [election_matter(body="other")], meeting_id="first")
     await notice_and_open(db_pool, client, headers, cid, "first")
     token = await ballot_token(db_pool, client, cid, "first", owners[0])
     resp = await client.post("/api/ballot/nominations", headers=bearer(token),
@@ -46,6 +65,10 @@ async def test_nomination_qualification_and_only_qualified_candidates(client, db
     assert own["name"] == "王芳1" and own["unit_label"] == "1-001"  # from the register, not the request
     again = await client.post("/api/ballot/nominations", headers=bearer(token), json={"body": "committee"})
     assert again.status == 409 and (await again.json())["error"]["code"] == "already_nominated"
+    # a NUL character (found by schemathesis) is refused, not a server error
+    resp = await client.post("/api/ballot/nominations", headers=bearer(token),
+                             json={"body": "supervisory", "statement": "a\x00b"})
+    assert resp.status == 422 and (await resp.json())["error"]["fields"] == {"statement": "无效字符"}
     # the prep group nominates two more; an unknown owner is refused
     ids = [own["nomination_id"]]
     for owner in ("O02", "O03"):
@@ -86,7 +109,12 @@ async def test_nomination_qualification_and_only_qualified_candidates(client, db
     resp = await client.post(f"{base}/E1/nominees", headers=headers, json={"nomination_ids": [ids[0]]})
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "duplicate_candidate"
     check = await (await client.get(f"{admin(cid)}/meetings/first/candidate-check", headers=headers)).json()
+    assert check["all_vetted"]                                       # body 'other' is free-form
+    await draft_meeting(client, headers, cid, [election_matter()], meeting_id="third")
+    check = await (await client.get(f"{admin(cid)}/meetings/third/candidate-check", headers=headers)).json()
     assert not check["all_vetted"] and len(check["unvetted"]) == 7  # added directly, not from nominations
+    resp = await client.post(f"{admin(cid)}/meetings/third/notice", headers=headers)
+    assert resp.status == 409 and (await resp.json())["error"]["code"] == "candidates_not_qualified"
     check = await (await client.get(f"{admin(cid)}/meetings/second/candidate-check", headers=headers)).json()
     assert check["all_vetted"]
     resp = await client.post(f"{admin(cid)}/meetings/first/matters/E1/nominees", headers=headers,
@@ -109,7 +137,7 @@ async def test_tie_at_last_seat_runoff_formation_and_after_the_vote(client, db_p
                                              prep_group_formed_on=date.today() - timedelta(days=50))
     headers = await staff_headers("prep_group", communities=[cid])
     await draft_meeting(client, headers, cid, [election_matter(seats=5)], meeting_id="first")
-    await notice_and_open(db_pool, client, headers, cid, "first")
+    await vetted_notice_and_open(db_pool, client, headers, cid, "first")
     # C1..C4 distinct; C5 and C6 exactly tied for seat 5; C7 fails
     marks = spread({"C1": 10, "C2": 9, "C3": 8, "C4": 7, "C5": 6, "C6": 6, "C7": 2}, owners, 5)
     await vote_electronically(client, db_pool, cid, "first", marks)
@@ -143,7 +171,7 @@ async def test_tie_at_last_seat_runoff_formation_and_after_the_vote(client, db_p
     assert [c["candidate_id"] for c in matter["candidates"]] == ["C5", "C6"]
     again = await client.post(f"{admin(cid)}/meetings/first/matters/E1/runoff", headers=headers, json={})
     assert again.status == 409 and (await again.json())["error"]["code"] == "runoff_exists"
-    await notice_and_open(db_pool, client, headers, cid, "first-R1")
+    await notice_and_open(db_pool, client, headers, cid, "first-R1")  # carried-over candidates: vetted
     # C6: 8 of 10; C5: 6 of 10 — both pass, C6 ranks first
     marks = {o: (["C6", "C5"] if i < 4 else ["C6"] if i < 8 else ["C5"]) for i, o in enumerate(owners)}
     await vote_electronically(client, db_pool, cid, "first-R1", marks)
@@ -196,7 +224,7 @@ async def test_alternate_promoted_in_vote_order_when_a_member_leaves(client, db_
     cid, owners = await community_with_areas(db_pool, make_community, TEN)
     headers = await staff_headers("district_admin")
     await draft_meeting(client, headers, cid, [election_matter(seats=5)], meeting_id="m")
-    await notice_and_open(db_pool, client, headers, cid, "m")
+    await vetted_notice_and_open(db_pool, client, headers, cid, "m")
     marks = spread({"C1": 10, "C2": 10, "C3": 9, "C4": 8, "C5": 7, "C6": 6, "C7": 0}, owners, 5)
     await vote_electronically(client, db_pool, cid, "m", marks)
     await close(client, headers, cid, "m")
@@ -229,7 +257,7 @@ async def test_too_few_passing_persons_not_area_and_a_spoiled_ballot(client, db_
     cid, owners = await community_with_areas(db_pool, make_community, ["500"] + ["100"] * 9)
     headers = await staff_headers("district_admin")
     await draft_meeting(client, headers, cid, [election_matter(seats=5)], meeting_id="m")
-    await notice_and_open(db_pool, client, headers, cid, "m")
+    await vetted_notice_and_open(db_pool, client, headers, cid, "m")
     everyone = {o: ["C1", "C2", "C3"] for o in owners[:9]}
     for o in owners[1:7]:            # C4: 6 of 10 persons, but 600 of 1400 m² without O01
         everyone[o].append("C4")
@@ -257,7 +285,7 @@ async def test_too_few_passing_persons_not_area_and_a_spoiled_ballot(client, db_
     assert (runoff["matters"][0]["seats"], runoff["matters"][0]["alternates"]) == (4, 0)
     assert runoff["matters"][0]["candidates"] == []
     nid = (await (await client.post(f"{admin(cid)}/nominations", headers=headers,
-                                    json={"body": "committee", "owner_id": "O05"})).json())["nomination_id"]
+                                    json={"body": "committee", "owner_id": "O08"})).json())["nomination_id"]
     await client.post(f"{admin(cid)}/nominations/{nid}/qualify", headers=headers)
     resp = await client.post(f"{admin(cid)}/meetings/m-R1/matters/E1/nominees", headers=headers,
                              json={"nomination_ids": [nid]})
@@ -269,7 +297,7 @@ async def test_tie_at_last_alternate_place_forms_with_note_and_runoff_for_altern
     cid, owners = await community_with_areas(db_pool, make_community, TEN)
     headers = await staff_headers("district_admin")
     await draft_meeting(client, headers, cid, [election_matter(seats=5, alternates=1)], meeting_id="m")
-    await notice_and_open(db_pool, client, headers, cid, "m")
+    await vetted_notice_and_open(db_pool, client, headers, cid, "m")
     marks = spread({"C1": 8, "C2": 7, "C3": 7, "C4": 7, "C5": 7, "C6": 6, "C7": 6}, owners, 5)
     await vote_electronically(client, db_pool, cid, "m", marks)
     await close(client, headers, cid, "m")
@@ -289,7 +317,7 @@ async def test_no_quorum_and_no_runoff_when_seats_are_filled(client, db_pool, st
     cid, owners = await community_with_areas(db_pool, make_community, TEN)
     headers = await staff_headers("district_admin")
     await draft_meeting(client, headers, cid, [election_matter(seats=5)], meeting_id="m")
-    await notice_and_open(db_pool, client, headers, cid, "m")
+    await vetted_notice_and_open(db_pool, client, headers, cid, "m")
     await vote_electronically(client, db_pool, cid, "m", {o: ["C1", "C2", "C3", "C4", "C5"] for o in owners[:6]})
     await close(client, headers, cid, "m")
     [committee] = await _committee(client, headers, cid)
@@ -309,7 +337,7 @@ async def test_deadline_states_for_a_street(client, db_pool, staff_headers, make
     idle = await make_community(street_id=street, prep_group_formed_on=date.today() - timedelta(days=61))
     headers = await staff_headers("street_admin", street_id=street)
     await draft_meeting(client, headers, cid, [election_matter(seats=5)], meeting_id="m")
-    await notice_and_open(db_pool, client, headers, cid, "m")
+    await vetted_notice_and_open(db_pool, client, headers, cid, "m")
     await vote_electronically(client, db_pool, cid, "m",
                               spread({"C1": 10, "C2": 9, "C3": 8, "C4": 7, "C5": 7, "C6": 6, "C7": 3}, owners, 5))
     await close(client, headers, cid, "m")

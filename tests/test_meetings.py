@@ -15,6 +15,7 @@ from tests.helpers_meetings import (
     meeting_body,
     noticed_meeting,
     open_meeting,
+    vet_inline_candidates_for_tests,
 )
 
 
@@ -117,6 +118,10 @@ async def test_draft_can_be_edited_then_the_notice_freezes_everything(client, db
     assert resp.status == 201 and (await resp.json())["candidates"][-1]["candidate_id"] == "C8"
     assert (await client.delete(f"{base}/matters/E1/candidates/C8", headers=headers)).status == 204
 
+    # committee candidates typed in directly stop the notice until a qualified nomination stands behind them
+    error = await _error(await client.post(f"{base}/notice", headers=headers), 409)
+    assert error["code"] == "candidates_not_qualified" and "王芳" in error["message"]
+    await vet_inline_candidates_for_tests(db_pool, community_id, doc["meeting_id"])
     resp = await client.post(f"{base}/notice", headers=headers)
     assert resp.status == 200, await resp.text()
     noticed = await resp.json()
@@ -331,4 +336,185 @@ async def test_demo_step_makes_an_open_meeting_once(db_pool, settings, imported_
     assert sorted(m["category"] for m in doc["matters"]) == [2, 3, 5, 6, 7, 9]
     election = next(m for m in doc["matters"] if m["kind"] == "election")
     assert (election["seats"], len(election["candidates"]), election["alternates"]) == (5, 7, 2)
+    # the candidates went nominate -> qualify -> attach: ids N<nomination>, names from the register
+    assert all(c["candidate_id"].startswith("N") for c in election["candidates"])
+    async with db_pool.acquire() as conn:
+        names = {r["owner_id"]: r["name"] for r in await conn.fetch(
+            "SELECT owner_id, name FROM owner WHERE community_id = $1", community_id)}
+        sources = await conn.fetch(
+            """SELECT s.candidate_id, s.owner_id, n.status FROM candidate_source s
+                 JOIN nomination n USING (community_id, nomination_id)
+                WHERE s.community_id = $1 AND s.meeting_id = $2""", community_id, DEMO_MEETING)
+    assert len(sources) == 7 and {r["status"] for r in sources} == {"qualified"}
+    by_id = {c["candidate_id"]: c["name"] for c in election["candidates"]}
+    assert all(by_id[r["candidate_id"]] == names[r["owner_id"]] for r in sources)
     assert info["meeting_id"] == DEMO_MEETING and info["links"][0][0] == "meeting:"
+
+
+# ---------------------------------------------------------------- only qualified candidates (issue 6)
+
+async def _nominate_and_qualify(client, headers, community_id: str, body: str, owner_id: str) -> int:
+    resp = await client.post(f"/api/admin/communities/{community_id}/nominations", headers=headers,
+                             json={"body": body, "owner_id": owner_id})
+    assert resp.status == 201, await resp.text()
+    nomination_id = (await resp.json())["nomination_id"]
+    resp = await client.post(f"/api/admin/communities/{community_id}/nominations/{nomination_id}/qualify",
+                             headers=headers)
+    assert resp.status == 200 and (await resp.json())["status"] == "qualified"
+    return nomination_id
+
+
+async def test_only_qualified_candidates_reach_a_committee_or_supervisory_ballot(client, db_pool, staff_headers,
+                                                                                 imported_community):
+    community_id, rows = await imported_community(20)
+    owners = sorted({r["owner_id"] for r in rows if r["holder"] == "owner" and r["representative"] == "1"})
+    headers = await staff_headers("prep_group", communities=[community_id])
+    doc = await _draft(client, headers, community_id, matters=[
+        {"matter_id": "E1", "kind": "election", "title": "选举业主委员会", "body": "committee", "seats": 5,
+         "candidates": [{"name": "甲一"}, {"name": "乙二"}]},
+        {"matter_id": "S1", "kind": "election", "title": "选举监事会", "body": "supervisory", "seats": 3,
+         "candidates": [{"name": "丙三"}]},
+        {"matter_id": "X1", "kind": "election", "title": "推选业主代表", "body": "other", "seats": 1,
+         "candidates": [{"name": "丁四"}]},
+    ])
+    base = f"{_base(community_id)}/{doc['meeting_id']}"
+    error = await _error(await client.post(f"{base}/notice", headers=headers), 409)
+    assert error["code"] == "candidates_not_qualified"
+    assert [(c["matter_id"], c["candidate_id"], c["name"]) for c in error["fields"]["candidates"]] == [
+        ("E1", "C1", "甲一"), ("E1", "C2", "乙二"), ("S1", "C1", "丙三")]
+    assert "选举业主委员会：甲一、乙二" in error["message"] and "选举监事会：丙三" in error["message"]
+    assert "丁四" not in error["message"]          # body 'other' stays free-form
+    check = await (await client.get(f"{base}/candidate-check", headers=headers)).json()
+    assert not check["all_vetted"] and [c["name"] for c in check["unvetted"]] == ["甲一", "乙二", "丙三"]
+    async with db_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT state FROM meeting WHERE community_id = $1 AND meeting_id = $2",
+                                   community_id, doc["meeting_id"]) == "draft"
+
+    # the real flow: nominate owners of the register, qualify, attach; typed-in candidates removed
+    for matter_id, candidate_ids in (("E1", ("C1", "C2")), ("S1", ("C1",))):
+        for candidate_id in candidate_ids:
+            resp = await client.delete(f"{base}/matters/{matter_id}/candidates/{candidate_id}", headers=headers)
+            assert resp.status == 204
+    committee = [await _nominate_and_qualify(client, headers, community_id, "committee", o) for o in owners[:2]]
+    board = await _nominate_and_qualify(client, headers, community_id, "supervisory", owners[2])
+    resp = await client.post(f"{base}/matters/E1/nominees", headers=headers, json={"nomination_ids": committee})
+    assert resp.status == 201, await resp.text()
+    resp = await client.post(f"{base}/matters/S1/nominees", headers=headers, json={"nomination_ids": [board]})
+    assert resp.status == 201, await resp.text()
+    # a committee nominee on a matter whose body was changed to the supervisory board is not qualified for it
+    resp = await client.patch(f"{base}/matters/E1", headers=headers, json={"body": "supervisory", "seats": 3})
+    assert resp.status == 200, await resp.text()
+    error = await _error(await client.post(f"{base}/notice", headers=headers), 409)
+    assert error["code"] == "candidates_not_qualified"
+    assert {c["candidate_id"] for c in error["fields"]["candidates"]} == {f"N{n}" for n in committee}
+    resp = await client.patch(f"{base}/matters/E1", headers=headers, json={"body": "committee", "seats": 5})
+    assert resp.status == 200, await resp.text()
+    check = await (await client.get(f"{base}/candidate-check", headers=headers)).json()
+    assert check == {"meeting_id": doc["meeting_id"], "all_vetted": True, "unvetted": []}
+    resp = await client.post(f"{base}/notice", headers=headers)
+    assert resp.status == 200, await resp.text()
+    noticed = {m["matter_id"]: m for m in (await resp.json())["matters"]}
+    assert [c["candidate_id"] for c in noticed["E1"]["candidates"]] == [f"N{n}" for n in committee]
+    assert [c["name"] for c in noticed["X1"]["candidates"]] == ["丁四"]
+
+
+async def test_a_runoff_of_vetted_candidates_needs_no_new_nomination(client, db_pool, staff_headers,
+                                                                      imported_community):
+    """The tied candidates carried into a runoff (另行选举) came from a counted election: they stay vetted,
+    also when their source row has no nomination (as the brief for runoff rows allows)."""
+    community_id, _ = await imported_community(20)
+    headers = await staff_headers("district_admin")
+    doc = await _draft(client, headers, community_id, matters=[
+        {"matter_id": "E1", "kind": "election", "title": "另行选举：业主委员会", "body": "committee", "seats": 5,
+         "candidates": [{"candidate_id": "C5", "name": "候选人5"},
+                                         {"candidate_id": "C6", "name": "候选人6"},
+                                         {"candidate_id": "C9", "name": "新人"}]}])
+    origin = await _draft(client, headers, community_id, matters=[
+        {"matter_id": "E1", "kind": "election", "title": "选举业主委员会", "body": "committee", "seats": 5,
+         "candidates": []}])
+    base = f"{_base(community_id)}/{doc['meeting_id']}"
+    async with db_pool.acquire() as conn:
+        owner = await conn.fetchval("SELECT min(owner_id) FROM owner WHERE community_id = $1", community_id)
+        # link it as a runoff of the origin election (as create_runoff does), C6 with a source row without nomination
+        await conn.execute(
+            """INSERT INTO election_runoff (community_id, meeting_id, matter_id, origin_meeting_id, origin_matter_id,
+                                            plan, created_by)
+               VALUES ($1, $2, 'E1', $3, 'E1', $4::jsonb, 'test')""", community_id, doc["meeting_id"],
+            origin["meeting_id"], '{"kind": "tie", "candidates": ["C5"], "continuation": []}')
+        await conn.execute(
+            """INSERT INTO candidate_source (community_id, meeting_id, matter_id, candidate_id, nomination_id, owner_id)
+               VALUES ($1, $2, 'E1', 'C6', NULL, $3)""", community_id, doc["meeting_id"], owner)
+    error = await _error(await client.post(f"{base}/notice", headers=headers), 409)
+    assert [c["candidate_id"] for c in error["fields"]["candidates"]] == ["C9"]   # added by hand: not vetted
+    assert (await client.delete(f"{base}/matters/E1/candidates/C9", headers=headers)).status == 204
+    # a runoff's places come from the plan: its text may be edited, its seats and body not
+    resp = await client.patch(f"{base}/matters/E1", headers=headers, json={"seats": 7})
+    assert (await _error(resp, 409))["code"] == "runoff_places_fixed"
+    resp = await client.patch(f"{base}/matters/E1", headers=headers, json={"title": "另行选举：第 5 席"})
+    assert resp.status == 200 and (await resp.json())["title"] == "另行选举：第 5 席"
+    assert ((await resp.json())["seats"], (await resp.json())["alternates"]) == (5, 2)
+    resp = await client.post(f"{base}/notice", headers=headers)
+    assert resp.status == 200, await resp.text()
+
+
+# ---------------------------------------------------------------- editing a draft matter (issue 6)
+
+async def test_a_draft_matter_can_be_edited_and_is_checked_again(client, db_pool, staff_headers, imported_community):
+    community_id, _ = await imported_community(20)
+    headers = await staff_headers("district_admin")
+    doc = await _draft(client, headers, community_id)
+    base = f"{_base(community_id)}/{doc['meeting_id']}"
+    e1 = next(m for m in doc["matters"] if m["matter_id"] == "E1")
+    assert (e1["seats"], e1["alternates"]) == (5, 2)
+
+    async def patch(matter_id: str, body: dict):
+        return await client.patch(f"{base}/matters/{matter_id}", json=body, headers=headers)
+
+    resp = await patch("E1", {"alternates": 1})
+    assert resp.status == 200, await resp.text()
+    assert ((await resp.json())["seats"], (await resp.json())["alternates"]) == (5, 1)
+    resp = await patch("E1", {"seats": 7})                       # alternates back to the default 40 %: 2.8 -> 3
+    assert resp.status == 200 and ((await resp.json())["seats"], (await resp.json())["alternates"]) == (7, 3)
+    resp = await patch("E1", {"seats": 9, "alternates": 0, "title": "选举业主委员会（9 人）"})
+    matter = await resp.json()
+    assert (matter["seats"], matter["alternates"], matter["title"]) == (9, 0, "选举业主委员会（9 人）")
+    assert [c["candidate_id"] for c in matter["candidates"]] == [c["candidate_id"] for c in CANDIDATES]
+    resp = await patch("M1", {"category": 7, "description": "改建南门"})
+    matter = await resp.json()
+    assert (matter["category"], matter["threshold"], matter["description"]) == (7, "three_quarters", "改建南门")
+
+    for matter_id, body, status, code in (
+            ("E1", {"seats": 4}, 422, "bad_seats"),                         # committee: 5–11, odd
+            ("E1", {"seats": 13}, 422, "bad_seats"),
+            ("E1", {"body": "supervisory"}, 422, "bad_seats"),              # 9 seats: supervisory is 3–5
+            ("E1", {"alternates": -1}, 422, "validation_failed"),
+            ("E1", {"kind": "resolution"}, 422, "kind_unchangeable"),
+            ("M1", {"seats": 3}, 422, "validation_failed"),                 # a resolution has no seats
+            ("M1", {"category": 10}, 422, "bad_category"),
+            ("M1", {"matter_id": "M9"}, 422, "validation_failed"),
+            ("M1", {}, 422, "validation_failed"),
+            ("NOPE", {"title": "x"}, 404, "matter_not_found")):
+        assert (await _error(await patch(matter_id, body), status))["code"] == code, (matter_id, body)
+    auditor = await staff_headers("auditor", communities=[community_id])
+    resp = await client.patch(f"{base}/matters/E1", json={"alternates": 2}, headers=auditor)
+    assert (await _error(resp, 403))["code"] == "role_forbidden"
+    current = await (await client.get(base, headers=headers)).json()
+    e1 = next(m for m in current["matters"] if m["matter_id"] == "E1")
+    assert (e1["seats"], e1["alternates"]) == (9, 0)               # refused edits changed nothing
+
+    async with db_pool.acquire() as conn:
+        entries = await conn.fetch(
+            """SELECT detail FROM audit_log WHERE community_id = $1 AND action = 'meeting.matter.update'
+                ORDER BY seq""", community_id)
+    import json
+    first = json.loads(entries[0]["detail"]) if isinstance(entries[0]["detail"], str) else entries[0]["detail"]
+    assert len(entries) == 4 and first["changes"] == {"alternates": [2, 1]} and first["matter_id"] == "E1"
+
+    # after the notice: refused by the API, and by the database whatever path tries
+    await vet_inline_candidates_for_tests(db_pool, community_id, doc["meeting_id"])
+    assert (await client.post(f"{base}/notice", headers=headers)).status == 200
+    assert (await _error(await patch("E1", {"alternates": 2}), 409))["code"] == "meeting_not_draft"
+    async with db_pool.acquire() as conn:
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute("UPDATE matter SET alternates = 2 WHERE community_id = $1 AND meeting_id = $2",
+                               community_id, doc["meeting_id"])

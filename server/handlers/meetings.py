@@ -59,6 +59,16 @@ async def add_matter(request: web.Request) -> web.Response:
     return json_response(doc, status=201)
 
 
+async def update_matter(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    data = await read_json(request)
+    doc = await meetings_service.update_matter(pool(request), community_id=community_id, meeting_id=meeting_id,
+                                               matter_id=request.match_info["matter_id"], data=data,
+                                               actor=principal.actor)
+    return json_response(doc)
+
+
 async def remove_matter(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
@@ -128,6 +138,7 @@ def setup(app: web.Application) -> None:
     app.router.add_get(one, get_one)
     app.router.add_patch(one, update)
     app.router.add_post(one + "/matters", add_matter)
+    app.router.add_patch(one + "/matters/{matter_id}", update_matter)
     app.router.add_delete(one + "/matters/{matter_id}", remove_matter)
     app.router.add_post(one + "/matters/{matter_id}/candidates", add_candidates)
     app.router.add_delete(one + "/matters/{matter_id}/candidates/{candidate_id}", remove_candidate)

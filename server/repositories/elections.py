@@ -104,6 +104,33 @@ async def candidate_sources(conn: asyncpg.Connection, community_id: str, meeting
             WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)
 
 
+async def unvetted_candidates(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> list[asyncpg.Record]:
+    """Candidates of committee / supervisory election matters that no qualified nomination stands behind.
+
+    Vetted: a ``candidate_source`` row whose nomination is qualified for the matter's body; or, in a
+    runoff matter, a candidate carried over from the counted election it continues (listed in the
+    runoff plan, or a source row without a nomination).  Elections of body 'other' are free-form.
+    Rows: matter_id, matter_title, body, candidate_id, name; in ballot order.
+    """
+    return await conn.fetch(
+        """SELECT c.matter_id, m.title AS matter_title, m.body, c.candidate_id, c.name
+             FROM candidate c
+             JOIN matter m ON m.community_id = c.community_id AND m.meeting_id = c.meeting_id
+                          AND m.matter_id = c.matter_id
+             LEFT JOIN candidate_source s ON s.community_id = c.community_id AND s.meeting_id = c.meeting_id
+                                         AND s.matter_id = c.matter_id AND s.candidate_id = c.candidate_id
+             LEFT JOIN nomination n ON n.community_id = s.community_id AND n.nomination_id = s.nomination_id
+             LEFT JOIN election_runoff r ON r.community_id = c.community_id AND r.meeting_id = c.meeting_id
+                                        AND r.matter_id = c.matter_id
+            WHERE c.community_id = $1 AND c.meeting_id = $2
+              AND m.kind = 'election' AND m.body IN ('committee', 'supervisory')
+              AND NOT coalesce(n.status = 'qualified' AND n.body = m.body, false)
+              AND NOT (r.matter_id IS NOT NULL
+                       AND ((s.candidate_id IS NOT NULL AND s.nomination_id IS NULL)
+                            OR coalesce(r.plan -> 'candidates' ? c.candidate_id, false)))
+            ORDER BY m.position, c.position""", community_id, meeting_id)
+
+
 # ---------------------------------------------------------------- runoffs
 
 async def insert_runoff(conn: asyncpg.Connection, *, community_id: str, meeting_id: str, matter_id: str,

@@ -182,6 +182,15 @@ async def insert_matter(conn: asyncpg.Connection, community_id: str, meeting_id:
         matter.get("body"))
 
 
+async def update_matter(conn: asyncpg.Connection, community_id: str, meeting_id: str, matter: dict) -> None:
+    """Rewrite a matter's editable columns (title, description, category, seats, alternates, body)."""
+    await conn.execute(
+        """UPDATE matter SET title = $4, description = $5, category = $6, seats = $7, alternates = $8, body = $9
+            WHERE community_id = $1 AND meeting_id = $2 AND matter_id = $3""",
+        community_id, meeting_id, matter["matter_id"], matter["title"], matter["description"], matter["category"],
+        matter.get("seats"), matter.get("alternates"), matter.get("body"))
+
+
 async def insert_candidates(conn: asyncpg.Connection, community_id: str, meeting_id: str, matter_id: str,
                             candidates: list[dict], first_position: int) -> None:
     await conn.executemany(

@@ -62,6 +62,8 @@ def _text(data: dict, name: str, *, required: bool = False, max_length: int = 20
         raise ValidationFailed(f"{label or name}应为文字", fields={name: "应为文字"})
     if len(value) > max_length:
         raise ValidationFailed(f"{label or name}过长（最多 {max_length} 字）", fields={name: f"最多 {max_length} 字"})
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL
+        raise ValidationFailed(f"{label or name}含有无效字符", fields={name: "无效字符"})
     return value.strip()
 
 
@@ -228,18 +230,13 @@ async def attach_nominees(pool: asyncpg.Pool, community_id: str, meeting_id: str
 
 
 async def candidate_check(pool: asyncpg.Pool, community_id: str, meeting_id: str) -> dict:
-    """Candidates of committee / supervisory matters with no qualified nomination behind them."""
+    """Candidates of committee / supervisory matters with no qualified nomination behind them
+    (the same rule the notice enforces: ``meetings.refuse_unvetted_candidates``)."""
     async with pool.acquire() as conn:
         if await meetings_repo.get_meeting(conn, community_id, meeting_id) is None:
             raise NotFound("找不到该会议", code="meeting_not_found")
-        bodies = {m["matter_id"]: m["body"] for m in await meetings_repo.list_matters(conn, community_id, meeting_id)
-                  if m["kind"] == "election"}
-        sources = {(r["matter_id"], r["candidate_id"]) for r in await repo.candidate_sources(conn, community_id,
-                                                                                             meeting_id)}
-        candidates = await meetings_repo.list_candidates(conn, community_id, meeting_id)
-    unvetted = [{"matter_id": c["matter_id"], "candidate_id": c["candidate_id"], "name": c["name"]}
-                for c in candidates if bodies.get(c["matter_id"]) in BODIES
-                and (c["matter_id"], c["candidate_id"]) not in sources]
+        rows = await repo.unvetted_candidates(conn, community_id, meeting_id)
+    unvetted = [{"matter_id": r["matter_id"], "candidate_id": r["candidate_id"], "name": r["name"]} for r in rows]
     return {"meeting_id": meeting_id, "all_vetted": not unvetted, "unvetted": unvetted}
 
 

@@ -30,6 +30,7 @@ from ..ballot.tally import Rules
 from ..ballot.weights import RegisterInvalid, compute_electorate
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..repositories import communities as community_repo
+from ..repositories import elections as election_repo
 from ..repositories import meetings as repo
 from ..repositories import register as register_repo
 
@@ -82,6 +83,8 @@ def _text(data: dict, name: str, *, where: str, required: bool = True, max_lengt
         raise ValidationFailed(f"{where}{name} 应为非空文字", fields={name: "应为文字"})
     if len(value) > max_length:
         raise ValidationFailed(f"{where}{name} 过长（最多 {max_length} 字）", fields={name: f"最多 {max_length} 字"})
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL
+        raise ValidationFailed(f"{where}{name} 含有无效字符", fields={name: "无效字符"})
     return value
 
 
@@ -381,6 +384,66 @@ async def add_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, 
     return next(m for m in doc["matters"] if m["matter_id"] == matter_id)
 
 
+MATTER_EDITABLE = ("title", "description", "category", "seats", "alternates", "body")
+
+
+async def update_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, matter_id: str, data: dict,
+                        actor: str) -> dict:
+    """Change a draft matter's title, description, category, seats, alternates or body.
+
+    The result is checked again with :func:`check_matter` (committee 5–11 odd, supervisory 3–5).
+    When ``seats`` changes and ``alternates`` is not given, alternates become the default 40 %.
+    The kind (resolution / election) and the id cannot change; candidates have their own routes.
+    """
+    if not isinstance(data, dict):
+        raise ValidationFailed("请求内容应为对象")
+    kind = data.get("kind")
+    unknown = sorted(set(data) - set(MATTER_EDITABLE) - {"kind"})
+    if unknown:
+        raise ValidationFailed(f"不能修改：{', '.join(unknown)}", fields={k: "不可修改" for k in unknown})
+    if not set(data) & {*MATTER_EDITABLE, "kind"}:
+        raise ValidationFailed("没有要修改的内容", fields={"matter": "至少修改一项"})
+    async with pool.acquire() as conn, conn.transaction():
+        await _locked_draft(conn, community_id, meeting_id)
+        matters = await repo.list_matters(conn, community_id, meeting_id)
+        index, current = next(((i, m) for i, m in enumerate(matters, start=1) if m["matter_id"] == matter_id),
+                              (None, None))
+        if current is None:
+            raise NotFound("找不到该议题", code="matter_not_found")
+        if kind is not None and kind != current["kind"]:
+            raise ValidationFailed("议题类型（决议或选举）不能修改，请删除后重新添加", code="kind_unchangeable",
+                                   fields={"kind": "不可修改"})
+        merged = {"kind": current["kind"], "title": current["title"], "description": current["description"],
+                  "category": current["category"]}
+        if current["kind"] == "election" and await election_repo.get_runoff(conn, community_id, meeting_id,
+                                                                            matter_id) is not None:
+            fixed = sorted(set(data) & {"seats", "alternates", "body"})
+            if fixed:
+                raise Conflict("另行选举的席位和机构由原选举结果决定，不能修改", code="runoff_places_fixed",
+                               fields={k: "不可修改" for k in fixed})
+            # Its places come from the runoff plan (maybe fewer than 5): check only the text and category.
+            text = {k: v for k, v in data.items() if k in ("title", "description", "category")}
+            checked = check_matter(merged | text | {"kind": "resolution"}, index=index, matter_id=matter_id)
+            matter = {**checked, "kind": "election", "seats": current["seats"], "alternates": current["alternates"],
+                      "body": current["body"]}
+        else:
+            matter = None
+        if matter is None:
+            if current["kind"] == "election":
+                merged.update(seats=current["seats"], body=current["body"])
+                if "seats" not in data or "alternates" in data:
+                    merged["alternates"] = current["alternates"]   # else check_matter gives the default 40 %
+            merged.update({k: v for k, v in data.items() if k in MATTER_EDITABLE})
+            matter = check_matter(merged, index=index, matter_id=matter_id)
+        changes = {k: [current[k], matter.get(k)] for k in MATTER_EDITABLE if current[k] != matter.get(k)}
+        if changes:
+            await repo.update_matter(conn, community_id, meeting_id, matter)
+            await audit.append(conn, community_id=community_id, actor=actor, action="meeting.matter.update",
+                               detail={"meeting_id": meeting_id, "matter_id": matter_id, "changes": changes})
+        doc = await load_document(conn, community_id, meeting_id)
+    return next(m for m in doc["matters"] if m["matter_id"] == matter_id)
+
+
 async def remove_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, matter_id: str,
                         actor: str) -> None:
     async with pool.acquire() as conn, conn.transaction():
@@ -431,6 +494,25 @@ async def remove_candidate(pool: asyncpg.Pool, *, community_id: str, meeting_id:
 
 # ---------------------------------------------------------------- transitions
 
+async def refuse_unvetted_candidates(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> None:
+    """Only qualified candidates reach a committee or supervisory-board ballot (issue 6).
+
+    The preparatory group checks candidates (《业主大会和业主委员会指导规则》); a candidate typed
+    straight into such a matter, with no qualified nomination behind it, stops the notice.
+    """
+    unvetted = await election_repo.unvetted_candidates(conn, community_id, meeting_id)
+    if unvetted:
+        by_matter: dict[str, list[str]] = {}
+        for r in unvetted:
+            by_matter.setdefault(r["matter_title"], []).append(r["name"])
+        listed = "；".join(f"{title}：{'、'.join(names[:20])}{f' 等 {len(names)} 人' if len(names) > 20 else ''}"
+                          for title, names in by_matter.items())
+        raise Conflict(f"以下候选人未经资格审查，不能列入选票（{listed}）。"
+                       f"请先提名并通过资格审查，再从提名中添加候选人", code="candidates_not_qualified",
+                       fields={"candidates": [{"matter_id": r["matter_id"], "candidate_id": r["candidate_id"],
+                                               "name": r["name"]} for r in unvetted]})
+
+
 async def publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str) -> dict:
     """draft -> noticed: freeze the latest register version, the electorate, the totals and the matters."""
     async with pool.acquire() as conn, conn.transaction():
@@ -462,6 +544,7 @@ async def publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: s
             if any(p.code == "empty_electorate" for p in exc.problems):
                 raise Conflict("登记册中没有任何有表决权的业主，不能发布通知", code="electorate_empty") from None
             raise Conflict(f"登记册有问题：{exc}", code="register_invalid") from None
+        await refuse_unvetted_candidates(conn, community_id, meeting_id)
         await repo.copy_electorate(conn, [
             (community_id, meeting_id, s.owner_id, s.area, s.buildings[0], list(s.units))
             for s in electorate.subjects.values()])
