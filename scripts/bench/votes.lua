@@ -44,11 +44,11 @@ function init(args)
          table.insert(tokens, token)
          local c1 = CHOICES[index % 5 + 1]
          local c2 = CHOICES[(index + 2) % 5 + 1]
+         local c3 = CHOICES[(index + 4) % 5 + 1]
          bodies[#tokens] = string.format(
             '{"idempotency_key":"b%d","votes":[{"matter_id":"M1","choice":"%s"},' ..
-            '{"matter_id":"M2","choice":"%s"},' ..
-            '{"matter_id":"E1","marks":{"C1":"yes","C2":"%s","C3":"no"}}]}',
-            index, c1, c2, c1)
+            '{"matter_id":"M2","choice":"%s"},{"matter_id":"M3","choice":"%s"}]}',
+            index, c1, c2, c3)
       end
    end
    acked_file = io.open(prefix .. "." .. tid .. ".acked", "w")
