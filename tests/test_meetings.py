@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import datetime, timedelta, timezone
 
 import asyncpg
@@ -506,7 +507,6 @@ async def test_a_draft_matter_can_be_edited_and_is_checked_again(client, db_pool
         entries = await conn.fetch(
             """SELECT detail FROM audit_log WHERE community_id = $1 AND action = 'meeting.matter.update'
                 ORDER BY seq""", community_id)
-    import json
     first = json.loads(entries[0]["detail"]) if isinstance(entries[0]["detail"], str) else entries[0]["detail"]
     assert len(entries) == 4 and first["changes"] == {"alternates": [2, 1]} and first["matter_id"] == "E1"
 

@@ -72,7 +72,8 @@ async def test_the_document_is_served_and_covers_every_owner_route(client):
 def test_the_owner_websocket_is_documented_as_an_upgrade_with_its_messages():
     op = yaml.safe_load(SPEC.read_text("utf-8"))["paths"]["/api/ballot/live/ws"]["get"]
     assert "101" in op["responses"] and op.get("x-websocket") is True
-    for text in ("WebSocket", "snapshot", "update", "heartbeat", "pong", "last_event_id", "4000", "ballot_login_required"):
+    for text in ("WebSocket", "snapshot", "update", "heartbeat", "pong", "last_event_id", "4000",
+                 "ballot_login_required"):
         assert text in op["description"], text
 
 

@@ -416,7 +416,7 @@ async def _merge_runoff(conn: asyncpg.Connection, community_id: str, meeting_id:
     if not formation.quorum_met:
         changes = {"reason": "另行选举" + formation.reason} if not committee["formed"] else {}
         await repo.update_committee(conn, community_id, committee["committee_id"], changes)
-        await _event(conn, committee, "runoff_result", f"另行选举未达参与表决法定比例，需重新另行选举",
+        await _event(conn, committee, "runoff_result", "另行选举未达参与表决法定比例，需重新另行选举",
                      {"meeting_id": meeting_id, "matter_id": matter_id, "formation": formation.as_json()}, actor)
         return await repo.get_committee(conn, community_id, committee["committee_id"])
     tied = formation.runoff.candidates if formation.runoff and formation.runoff.kind == "tie" else ()

@@ -427,8 +427,6 @@ async def update_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: st
             matter = {**checked, "kind": "election", "seats": current["seats"], "alternates": current["alternates"],
                       "body": current["body"]}
         else:
-            matter = None
-        if matter is None:
             if current["kind"] == "election":
                 merged.update(seats=current["seats"], body=current["body"])
                 if "seats" not in data or "alternates" in data:
