@@ -58,7 +58,11 @@ async def notice_and_open(db_pool, client, headers, community_id: str, meeting_i
     assert resp.status == 200, await resp.text()
     await backdate_notice(db_pool, community_id, meeting_id)
     resp = await client.post(f"{base}/open", headers=headers)
-    assert resp.status == 200, await resp.text()
+    if resp.status != 200:
+        # The app's own scheduler (every 0.2 s in tests) may have opened it first: that is fine.
+        resp = await client.get(base, headers=headers)
+    doc = await resp.json()
+    assert doc["state"] == "open", doc
 
 
 async def close(client, headers, community_id: str, meeting_id: str) -> None:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from datetime import date, datetime, timedelta, timezone
 
-from tests import helpers_elections
 from tests.helpers_elections import (
     close,
     community_with_areas,
     draft_meeting,
     election_matter,
+    notice_and_open,
     paper_ballot,
     spread,
     vote_electronically,
@@ -17,17 +17,6 @@ from tests.helpers_elections import (
 from tests.helpers_meetings import ballot_token, bearer, vet_inline_candidates_for_tests
 
 TEN = ["100"] * 10
-
-
-async def notice_and_open(db_pool, client, headers, cid: str, meeting_id: str) -> None:
-    """helpers_elections.notice_and_open, tolerating the app's own scheduler (every 0.2 s in tests)
-    opening the backdated meeting before the explicit POST .../open does."""
-    base = f"{admin(cid)}/meetings/{meeting_id}"
-    try:
-        await helpers_elections.notice_and_open(db_pool, client, headers, cid, meeting_id)
-    except AssertionError:
-        doc = await (await client.get(base, headers=headers)).json()
-        assert doc["state"] == "open", doc
 
 
 async def vetted_notice_and_open(db_pool, client, headers, cid: str, meeting_id: str) -> None:
