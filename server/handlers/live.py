@@ -66,6 +66,44 @@ def _last_event_id(request: web.Request) -> str | None:
     return value
 
 
+class _EncodedFrames:
+    """Each published document encoded once, not once per watcher (2,000 watchers x 20 KiB each).
+
+    Keyed by the identity of the document text every watcher's queue shares; the text is kept in
+    the entry, so an id cannot be reused while its entry lives.  A few recent events suffice.
+    """
+
+    def __init__(self, size: int = 16) -> None:
+        self.size = size
+        self.entries: dict[tuple[int, str], tuple[str, bytes]] = {}
+
+    def get(self, kind: str, data: str, build) -> bytes:
+        key = (id(data), kind)
+        entry = self.entries.get(key)
+        if entry is not None and entry[0] is data:
+            return entry[1]
+        frame = build()
+        if len(self.entries) >= self.size:
+            self.entries.pop(next(iter(self.entries)))
+        self.entries[key] = (data, frame)
+        return frame
+
+
+_FRAMES = _EncodedFrames()
+
+
+async def _next_item(queue: asyncio.Queue, timeout: float):
+    """The next queued item, or raise TimeoutError after ``timeout`` (heartbeat time).
+
+    ``asyncio.timeout`` rather than ``wait_for``: no extra task per message (8 % of the server's
+    time with 2,000 watchers).
+    """
+    if not queue.empty():
+        return queue.get_nowait()
+    async with asyncio.timeout(timeout):
+        return await queue.get()
+
+
 def _abort_transport(request: web.Request):
     def abort() -> None:
         transport = request.transport
@@ -118,14 +156,15 @@ async def _sse(request: web.Request, live: LiveMeeting, *, organiser: bool) -> w
         await resp.write(b"retry: 2000\n\n")
         while True:
             try:
-                item = await asyncio.wait_for(watcher.queue.get(), timeout=hub.heartbeat_s)
-            except asyncio.TimeoutError:
+                item = await _next_item(watcher.queue, hub.heartbeat_s)
+            except TimeoutError:
                 await resp.write(b": heartbeat\n\n")
                 continue
             if item is None or watcher.dropped:
                 break
             event_id, kind, data = item
-            await resp.write(f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n".encode())
+            await resp.write(_FRAMES.get(f"sse:{event_id}:{kind}", data, lambda: (
+                f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n".encode())))
     except (ConnectionError, RuntimeError, asyncio.CancelledError):
         pass  # the client went away (or was dropped for being slow)
     finally:
@@ -195,13 +234,14 @@ async def _ws_stream(request: web.Request, ws: web.WebSocketResponse, live: Live
     try:
         while not ws.closed:
             try:
-                item = await asyncio.wait_for(watcher.queue.get(), timeout=hub.heartbeat_s)
-            except asyncio.TimeoutError:
+                item = await _next_item(watcher.queue, hub.heartbeat_s)
+            except TimeoutError:
                 await ws.send_str('{"type":"heartbeat"}')
                 continue
             if item is None or watcher.dropped:
                 break
-            await ws.send_str(item[2])
+            data = item[2]
+            await ws.send_frame(_FRAMES.get("ws", data, lambda: data.encode("utf-8")), WSMsgType.TEXT)
     except (ConnectionError, RuntimeError, asyncio.CancelledError):
         pass
     finally:
