@@ -62,7 +62,7 @@ class Settings:
     # How often the scheduler looks for meetings to open or close.
     scheduler_interval_s: float = 5.0
     # Live views (server.live): coalescing delay, safety-net poll, heartbeat, per-stream queue, resume ring.
-    live_debounce_s: float = 0.25
+    live_debounce_s: float = 0.1
     live_poll_s: float = 10.0
     live_heartbeat_s: float = 15.0
     live_queue_size: int = 32
@@ -152,7 +152,7 @@ def load_settings(env: dict | None = None, **overrides) -> Settings:
         log_json=_bool(env, "EVOTE_LOG_JSON", True),
         objection_days=_int(env, "EVOTE_OBJECTION_DAYS", 7),
         scheduler_interval_s=_float(env, "EVOTE_SCHEDULER_INTERVAL_S", 5.0),
-        live_debounce_s=_float(env, "EVOTE_LIVE_DEBOUNCE_S", 0.25),
+        live_debounce_s=_float(env, "EVOTE_LIVE_DEBOUNCE_S", 0.1),
         live_poll_s=_float(env, "EVOTE_LIVE_POLL_S", 10.0),
         live_heartbeat_s=_float(env, "EVOTE_LIVE_HEARTBEAT_S", 15.0),
         live_queue_size=_int(env, "EVOTE_LIVE_QUEUE_SIZE", 32),

@@ -33,7 +33,9 @@ async def votes(request: web.Request) -> web.Response:
     if result.created:
         await publish_meeting_event(request.app, principal.community_id, principal.meeting_id, {
             "type": "submissions", "matters": [r["matter_id"] for r in result.receipts],
-            "count": len(result.receipts)})
+            "count": len(result.receipts),
+            # Live views read exactly these rows by id instead of re-scanning recent submissions.
+            "ballot_ids": [r["ballot_id"] for r in result.receipts]})
     return json_response(result.as_dict(), status=201 if result.created else 200)
 
 
