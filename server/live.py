@@ -440,16 +440,19 @@ class LiveMeeting:
         channels[label] += 1
         self.counted_channel[key] = label
 
-    async def refresh(self, *, full: bool = False, scan: bool = True) -> bool:
-        """Bring the count up to the database; publish if the figures changed. Returns whether published.
+    async def refresh(self, *, full: bool = False, scan: bool | None = None) -> bool:
+        """Bring the count up to what was announced; publish if the figures changed. Returns whether published.
 
-        Incrementally, the ballots named by casting events are read by id (primary key).  ``scan``
-        (the default; the safety-net poll, events that name no ballots, snapshots) also checks that
-        nothing else is missing: if the meeting has more counted submissions than were seen, the rows
-        since the watermark (with the overlap) are read, and if that is not enough, all of them.
-        Re-reading the overlap on every refresh cost 140 ms at 6,000 votes a minute (docs/performance.md).
+        Incrementally, the ballots named by casting events are read by id (primary key).  A scan
+        (``scan=True``, or by default when an event named no ballots or the safety-net poll is due)
+        also checks that nothing else is missing: if the meeting has more counted submissions than
+        were seen, the rows since the watermark (with the overlap) are read, and if that is not
+        enough, all of them.  Re-reading the overlap on every refresh cost 140 ms at 6,000 votes a
+        minute, and on every stream connect after a rush (docs/performance.md).
         """
         async with self._lock:
+            if scan is None:
+                scan, self._pending_scan = self._pending_scan, False
             full = full or self._need_full
             pool = self.hub.pool
             async with pool.acquire() as conn:
@@ -655,9 +658,8 @@ class LiveMeeting:
             await asyncio.sleep(max(0.0, self._last_refresh_at + self.hub.debounce_s - loop.time()))
             self._last_refresh_at = loop.time()
             self._dirty = False
-            scan, self._pending_scan = self._pending_scan, False
             try:
-                await self.refresh(scan=scan)
+                await self.refresh()
             except (NotFound, Conflict):
                 self._close_watchers()
                 return
