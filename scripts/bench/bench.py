@@ -85,6 +85,7 @@ MATTERS = [
 ]
 CHOICES = ["yes", "yes", "yes", "no", "abstain"]
 TURNOUT_PERSONS = re.compile(rb'"turnout": \{"area": "[0-9.]+", "persons": (\d+)')
+TURNOUT_PERSONS_TEXT = re.compile(r'"turnout": \{"area": "[0-9.]+", "persons": (\d+)')
 
 
 def log(message: str) -> None:
@@ -572,7 +573,7 @@ async def ws_watcher(session: aiohttp.ClientSession, url: str, w: WatcherLog, st
                 if stop.is_set():
                     break
                 if msg.type == aiohttp.WSMsgType.TEXT:
-                    m = TURNOUT_PERSONS.search(msg.data.encode())
+                    m = TURNOUT_PERSONS_TEXT.search(msg.data)
                     if m:
                         w.seen.append((time.time(), int(m.group(1))))
                         w.ready.set()

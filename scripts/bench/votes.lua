@@ -5,9 +5,10 @@
 --
 -- TOKENS_FILE has one "index<TAB>token" line per voter; thread i uses lines with
 -- index % THREADS == i, each exactly once.  Every 201 response's ballot ids are
--- written to OUT_PREFIX.<thread>.acked (one per line), every other status is counted
--- in OUT_PREFIX.<thread>.status, so the bench can check that each acknowledged vote
--- is in the database.  When a thread has used all its tokens it stops.
+-- written to OUT_PREFIX.<thread>.acked (one per line, then "#<TAB>time" for the
+-- request), every other status goes to OUT_PREFIX.<thread>.status with the start time
+-- and, when the thread has used all its tokens, "done" (bench.py then stops wrk with
+-- SIGINT, since wrk itself always sleeps the whole -d).
 
 local ffi = require("ffi")
 ffi.cdef[[
