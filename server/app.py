@@ -56,9 +56,9 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(token_keys_ctx)
     app.cleanup_ctx.append(wechat_ctx)
-    app.cleanup_ctx.append(scheduler_ctx)
     # Meeting-event broker (Redis or in-process), then the live tallies that listen to it.
     app.cleanup_ctx.append(broker_ctx)
     app.cleanup_ctx.append(live_ctx)
+    app.cleanup_ctx.append(scheduler_ctx)
     setup_routes(app)
     return app
