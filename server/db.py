@@ -37,14 +37,11 @@ def resolve_database_url(settings: Settings) -> tuple[str, object | None]:
     return server.get_uri(), server
 
 
-async def _init_connection(conn: asyncpg.Connection) -> None:
-    # Legal times are stored as timestamptz; keep sessions in UTC so text output is stable.
-    await conn.execute("SET TIME ZONE 'UTC'")
-
-
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asyncpg.Pool:
+    # Legal times are stored as timestamptz; sessions run in UTC so text output is stable.  A
+    # start-up parameter, not a SET: the pool's RESET ALL on release would undo a SET.
     return await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection, command_timeout=60
+        dsn, min_size=min_size, max_size=max_size, command_timeout=60, server_settings={"timezone": "UTC"}
     )
 
 

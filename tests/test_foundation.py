@@ -68,3 +68,16 @@ async def test_register_history_cannot_be_rewritten(db_pool, imported_community)
     async with db_pool.acquire() as conn:
         with pytest.raises(asyncpg.PostgresError):
             await conn.execute("UPDATE unit SET area = area + 1 WHERE community_id = $1", community_id)
+
+
+async def test_sessions_stay_in_utc_after_the_pool_resets_them(database_url):
+    from server.db import create_pool
+
+    pool = await create_pool(database_url, min_size=1, max_size=1)
+    try:
+        for _ in range(3):  # the pool runs RESET ALL on every release
+            async with pool.acquire() as conn:
+                assert await conn.fetchval("SHOW timezone") == "UTC"
+                await conn.execute("SET TIME ZONE 'Asia/Shanghai'")
+    finally:
+        await pool.close()
