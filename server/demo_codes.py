@@ -22,6 +22,11 @@ async def demo_codes_step(pool: asyncpg.Pool, settings, info: dict) -> None:
         return
     async with pool.acquire() as conn:
         meeting = await meetings_repo.get_meeting(conn, community_id, meeting_id)
+        if meeting["state"] not in ("noticed", "open"):
+            # Closed in an earlier demo run: no more codes; show where its result is published.
+            info.setdefault("links", []).append(
+                ("results:", f"{settings.public_url}/r/{community_id}/{meeting_id}  (演示会议已结束)"))
+            return
         voters = await conn.fetch(
             """SELECT e.voter_id FROM electorate e
                 JOIN owner o ON o.community_id = e.community_id AND o.version = $3 AND o.owner_id = e.voter_id
