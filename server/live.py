@@ -48,9 +48,10 @@ from .ballot.amounts import format_area
 from .ballot.rules import (MAJORITY, Shortfall, quorum_met, quorum_shortfall, yes_shortfall_converts,
                            yes_shortfall_new_voters)
 from .ballot.tally import (ELECTION, Matter, MeetingTally, Rules, Submission, decide_election)
-from .ballot.weights import Electorate, Subject
+from .ballot.weights import Electorate
 from .errors import Conflict, NotFound
 from .events import meeting_channel
+from .services import counting
 
 log = logging.getLogger("evote.live")
 
@@ -84,44 +85,20 @@ async def fetch_meeting(conn: asyncpg.Connection, community_id: str, meeting_id:
 
 async def fetch_matters(conn: asyncpg.Connection, community_id: str, meeting_id: str
                         ) -> tuple[list[Matter], dict[str, str], dict[tuple[str, str], str]]:
-    """Matters in meeting order, their titles, and candidate names by (matter, candidate)."""
-    matter_rows = await conn.fetch(
-        """SELECT matter_id, position, kind, title, category, seats, alternates
-             FROM matter WHERE community_id = $1 AND meeting_id = $2 ORDER BY position""",
-        community_id, meeting_id)
-    candidate_rows = await conn.fetch(
-        """SELECT matter_id, candidate_id, position, name
-             FROM candidate WHERE community_id = $1 AND meeting_id = $2 ORDER BY matter_id, position""",
-        community_id, meeting_id)
-    candidates: dict[str, list[tuple[str, str]]] = {}
-    names: dict[tuple[str, str], str] = {}
-    for row in candidate_rows:
-        candidates.setdefault(row["matter_id"], []).append((row["candidate_id"], row["name"]))
-        names[(row["matter_id"], row["candidate_id"])] = row["name"]
-    matters, titles = [], {}
-    for row in matter_rows:
-        if row["kind"] == ELECTION:
-            matter = Matter(row["matter_id"], row["title"], ELECTION, row["category"], seats=row["seats"],
-                            alternates=row["alternates"], candidates=tuple(candidates.get(row["matter_id"], ())))
-        else:
-            matter = Matter(row["matter_id"], row["title"], row["kind"], row["category"])
-        matters.append(matter)
-        titles[matter.id] = row["title"]
+    """Matters in meeting order (as the counting service reads them), their titles, and candidate
+    names by (matter, candidate)."""
+    matters = await counting.load_matters(conn, community_id, meeting_id)
+    titles = {m.id: m.title for m in matters}
+    names = {(m.id, candidate_id): name for m in matters for candidate_id, name in m.candidates}
     return matters, titles, names
 
 
-async def fetch_electorate(conn: asyncpg.Connection, community_id: str, meeting_id: str
+async def fetch_electorate(conn: asyncpg.Connection, meeting: asyncpg.Record
                            ) -> tuple[Electorate, dict[str, str]]:
-    """The frozen electorate of the meeting and each voter's building."""
-    rows = await conn.fetch(
-        """SELECT voter_id, area, building FROM electorate
-            WHERE community_id = $1 AND meeting_id = $2 ORDER BY voter_id""",
-        community_id, meeting_id)
-    subjects = {r["voter_id"]: Subject(r["voter_id"], r["area"], (), (r["building"],)) for r in rows}
-    building_of = {r["voter_id"]: r["building"] for r in rows}
-    electorate = Electorate(subjects=subjects, total_area=sum(r["area"] for r in rows),
-                            total_persons=len(rows), by_building={})
-    return electorate, building_of
+    """The frozen electorate of the meeting (as the counting service reads it) and each voter's building."""
+    electorate = await counting.load_electorate(conn, meeting["community_id"], meeting["meeting_id"],
+                                                meeting["total_area"], meeting["total_persons"])
+    return electorate, {voter_id: s.buildings[0] for voter_id, s in electorate.subjects.items()}
 
 
 # Same shape and semantics as the counting service's query (server.repositories.meetings.all_submissions):
@@ -510,7 +487,7 @@ class LiveMeeting:
                 if full:
                     self._pending_ids.clear()
                     matters, titles, names = await fetch_matters(conn, cid, mid)
-                    electorate, building_of = await fetch_electorate(conn, cid, mid)
+                    electorate, building_of = await fetch_electorate(conn, meeting)
                     rows = await fetch_submissions_since(conn, cid, mid, EPOCH_START)
                     self._reset(meeting, matters, titles, names, electorate, building_of)
                     self._need_full = False
