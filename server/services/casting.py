@@ -32,6 +32,7 @@ from ..ballot.receipts import canonical_submission, format_cast_at, new_salt, re
 from ..ballot.tally import CHOICES
 from ..ballot_auth import BallotPrincipal
 from ..errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from ..repositories import casting as casting_repo
 from ..repositories import meetings as repo
 from . import meetings as meetings_service
 
@@ -181,43 +182,6 @@ class CastResult:
         return {"received_at": format_cast_at(self.received_at), "receipts": self.receipts}
 
 
-_PRECHECK = """
-SELECT m.state, m.opens_at, m.closes_at, clock_timestamp() AS now,
-       (SELECT b.revoked_at IS NULL FROM ballot_session b
-         WHERE b.community_id = $1 AND b.meeting_id = $2 AND b.jti = $3) AS session_live,
-       ARRAY(SELECT s.matter_id FROM submission s
-              WHERE s.community_id = $1 AND s.meeting_id = $2 AND s.voter_id = $4
-                AND s.matter_id = any($5::text[]) AND s.channel = 'electronic') AS voted,
-       ARRAY(SELECT s.matter_id || ' ' || s.ballot_id::text || ' ' || encode(s.receipt, 'hex') || ' '
-                    || to_char(s.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')
-               FROM submission s
-              WHERE $6::text IS NOT NULL AND s.community_id = $1 AND s.meeting_id = $2 AND s.voter_id = $4
-                AND s.idempotency_key = $6) AS previous
-  FROM meeting m
- WHERE m.community_id = $1 AND m.meeting_id = $2
-   FOR SHARE OF m
-"""
-
-_INSERT = """
-WITH s AS (
-    INSERT INTO submission (community_id, meeting_id, ballot_id, voter_id, matter_id, channel, revision,
-                            received_at, idempotency_key, salt, receipt)
-    SELECT $1, $2, t.ballot_id, $3, t.matter_id, 'electronic',
-           CASE WHEN $5 THEN coalesce((SELECT max(p.revision) FROM submission p
-                                        WHERE p.community_id = $1 AND p.meeting_id = $2 AND p.voter_id = $3
-                                          AND p.matter_id = t.matter_id AND p.channel = 'electronic'), 0) + 1
-                ELSE 0 END,
-           $4, $6, t.salt, t.receipt
-      FROM unnest($7::uuid[], $8::text[], $9::bytea[], $10::bytea[]) AS t(ballot_id, matter_id, salt, receipt)
-    RETURNING ballot_id
-)
-INSERT INTO submission_choice (community_id, meeting_id, ballot_id, candidate_id, choice)
-SELECT $1, $2, c.ballot_id, c.candidate_id, c.choice
-  FROM unnest($11::uuid[], $12::text[], $13::text[]) AS c(ballot_id, candidate_id, choice)
-  JOIN s ON s.ballot_id = c.ballot_id
-"""
-
-
 def _replay(previous: list[str], votes: list[Vote]) -> CastResult:
     by_matter = {}
     for item in previous:
@@ -245,8 +209,8 @@ async def _attempt(conn: asyncpg.Connection, definition: MeetingDefinition, prin
                    votes: list[Vote], idempotency_key: str | None) -> CastResult:
     cid, mid, voter = principal.community_id, principal.meeting_id, principal.voter_id
     async with conn.transaction():
-        row = await conn.fetchrow(_PRECHECK, cid, mid, principal.jti, voter, [v.matter_id for v in votes],
-                                  idempotency_key)
+        row = await casting_repo.precheck(conn, cid, mid, jti=principal.jti, voter_id=voter,
+                                          matter_ids=[v.matter_id for v in votes], idempotency_key=idempotency_key)
         if row is None:
             raise NotFound("找不到该会议", code="meeting_not_found")
         if not row["session_live"]:
@@ -256,10 +220,8 @@ async def _attempt(conn: asyncpg.Connection, definition: MeetingDefinition, prin
         _refuse_outside_window(row)
         if row["voted"] and not definition.allow_revision:
             voted = sorted(set(row["voted"]))
-            by_proxy = await conn.fetchval(  # refusal path only: say so when a proxy (书面委托) voted
-                """SELECT array_agg(DISTINCT matter_id ORDER BY matter_id) FROM submission
-                    WHERE community_id = $1 AND meeting_id = $2 AND voter_id = $3 AND matter_id = any($4::text[])
-                      AND channel = 'electronic' AND proxy_voter_id IS NOT NULL""", cid, mid, voter, voted)
+            # refusal path only: say so when a proxy (书面委托) voted
+            by_proxy = await casting_repo.matters_voted_by_proxy(conn, cid, mid, voter, voted)
             if by_proxy:
                 raise Conflict(f"您委托的代理人已代您对议题 {'、'.join(by_proxy)} 投票，委托已行使，不能再投",
                                code="voted_by_proxy", fields={"matters": list(by_proxy)})
@@ -285,9 +247,9 @@ async def _attempt(conn: asyncpg.Connection, definition: MeetingDefinition, prin
                 choice_values.append(choice)
             out.append({"matter_id": vote.matter_id, "ballot_id": str(ballot_id), "receipt": receipt_code(receipt),
                         "received_at": format_cast_at(now)})
-        await conn.execute(_INSERT, cid, mid, voter, now, definition.allow_revision, idempotency_key,
-                           ballot_ids, matter_ids, salts, receipts, choice_ballots, choice_candidates,
-                           choice_values)
+        await casting_repo.insert_votes(conn, cid, mid, voter, now, definition.allow_revision, idempotency_key,
+                                        ballot_ids, matter_ids, salts, receipts, choice_ballots, choice_candidates,
+                                        choice_values)
     return CastResult(True, now, out)
 
 
