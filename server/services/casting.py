@@ -195,7 +195,7 @@ def _replay(previous: list[str], votes: list[Vote]) -> CastResult:
     return CastResult(False, datetime.fromisoformat(receipts[0]["received_at"]), receipts)
 
 
-def _refuse_outside_window(row: asyncpg.Record) -> None:
+def refuse_outside_window(row: asyncpg.Record) -> None:
     state, now = row["state"], row["now"]
     if state in ("draft", "noticed") or (state == "open" and row["opens_at"] and now < row["opens_at"]):
         raise Conflict("投票尚未开始，请在投票开始后再来", code="voting_not_started",
@@ -217,7 +217,7 @@ async def _attempt(conn: asyncpg.Connection, definition: MeetingDefinition, prin
             raise Unauthorized("该选票凭证已失效，请重新扫码登录", code="ballot_session_revoked")
         if row["previous"]:
             return _replay(row["previous"], votes)
-        _refuse_outside_window(row)
+        refuse_outside_window(row)
         if row["voted"] and not definition.allow_revision:
             voted = sorted(set(row["voted"]))
             # refusal path only: say so when a proxy (书面委托) voted

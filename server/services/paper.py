@@ -178,7 +178,7 @@ async def _enter_once(pool, principal, definition, community_id, meeting_id, cod
         clock = await repo.meeting_clock(conn, community_id, meeting_id)
         if clock is None:
             raise NotFound("找不到该会议", code="meeting_not_found")
-        casting._refuse_outside_window(clock)
+        casting.refuse_outside_window(clock)
         now = clock["now"]
         voter, identified_by = await _identify(conn, community_id, meeting_id, code, voter_id)
         await repo.lock_voter(conn, community_id, meeting_id, voter)
@@ -269,7 +269,7 @@ async def resolve(pool: asyncpg.Pool, principal: StaffPrincipal, *, community_id
             chosen = existing.get(int(decision[-1]))
             if chosen is None:
                 raise ValidationFailed(f"该选票没有第 {decision[-1]} 次录入", code="no_such_entry")
-            casting._refuse_outside_window(clock)
+            casting.refuse_outside_window(clock)
             receipts = await _count_sheet(conn, definition, community_id, meeting_id, paper_id, sheet["voter_id"],
                                           _votes_of(chosen), chosen["paper_date"], now)
             await repo.set_paper_status(conn, community_id, meeting_id, paper_id, status="resolved",

@@ -423,7 +423,7 @@ async def cast_for_owner(pool: asyncpg.Pool, principal: BallotPrincipal, *, owne
             if previous:
                 return _replay(previous, votes)
         now: datetime = clock["now"]
-        casting._refuse_outside_window(clock)
+        casting.refuse_outside_window(clock)
         if auth["valid_until"] <= now:
             raise Forbidden("该业主的书面委托已过期，不能再代为投票", code="proxy_authorization_expired",
                             fields={"valid_until": auth["valid_until"].isoformat()})
