@@ -182,17 +182,40 @@ class CastResult:
         return {"received_at": format_cast_at(self.received_at), "receipts": self.receipts}
 
 
+def replay_receipts(by_matter: dict[str, dict], votes: list[Vote]) -> CastResult:
+    """The earlier answer to a retried request (same idempotency key), if it was for the same matters."""
+    if set(by_matter) != {v.matter_id for v in votes}:
+        raise Conflict("该提交编号已用于另一次投票，请刷新页面后重新提交", code="idempotency_key_reused",
+                       fields={"matters": sorted(by_matter)})
+    receipts = [by_matter[v.matter_id] for v in votes]
+    return CastResult(False, datetime.fromisoformat(receipts[0]["received_at"]), receipts)
+
+
 def _replay(previous: list[str], votes: list[Vote]) -> CastResult:
     by_matter = {}
     for item in previous:
         matter_id, ballot_id, receipt, received_at = item.split(" ")
         by_matter[matter_id] = {"matter_id": matter_id, "ballot_id": ballot_id, "receipt": receipt,
                                 "received_at": received_at}
-    if set(by_matter) != {v.matter_id for v in votes}:
-        raise Conflict("该提交编号已用于另一次投票，请刷新页面后重新提交", code="idempotency_key_reused",
-                       fields={"matters": sorted(by_matter)})
-    receipts = [by_matter[v.matter_id] for v in votes]
-    return CastResult(False, datetime.fromisoformat(receipts[0]["received_at"]), receipts)
+    return replay_receipts(by_matter, votes)
+
+
+def build_rows(community_id: str, meeting_id: str, voter_id: str, channel: str, now: datetime,
+               votes: list[Vote]) -> tuple[list[tuple], list[tuple], list[dict]]:
+    """Submission rows (ballot_id, matter, salt, receipt), choice rows (ballot_id, candidate, choice) and
+    the receipts to acknowledge, for ``votes`` received at ``now`` (every channel builds them here)."""
+    rows, choices, receipts = [], [], []
+    for vote in votes:
+        ballot_id = uuid.uuid4()
+        salt = new_salt()
+        receipt = receipt_for(canonical_submission(
+            community_id=community_id, meeting_id=meeting_id, ballot_id=str(ballot_id), voter_id=voter_id,
+            matter_id=vote.matter_id, channel=channel, cast_at=now, choices=vote.choices), salt)
+        rows.append((ballot_id, vote.matter_id, salt, receipt))
+        choices.extend((ballot_id, candidate_id, choice) for candidate_id, choice in vote.choices)
+        receipts.append({"matter_id": vote.matter_id, "ballot_id": str(ballot_id), "receipt": receipt_code(receipt),
+                         "received_at": format_cast_at(now)})
+    return rows, choices, receipts
 
 
 def refuse_outside_window(row: asyncpg.Record) -> None:
@@ -228,28 +251,11 @@ async def _attempt(conn: asyncpg.Connection, definition: MeetingDefinition, prin
             raise Conflict(f"您已对议题 {'、'.join(voted)} 投过票，每个议题只能投一次", code="already_voted",
                            fields={"matters": voted})
         now: datetime = row["now"]
-        ballot_ids, matter_ids, salts, receipts = [], [], [], []
-        choice_ballots, choice_candidates, choice_values = [], [], []
-        out = []
-        for vote in votes:
-            ballot_id = uuid.uuid4()
-            salt = new_salt()
-            receipt = receipt_for(canonical_submission(
-                community_id=cid, meeting_id=mid, ballot_id=str(ballot_id), voter_id=voter,
-                matter_id=vote.matter_id, channel=CHANNEL, cast_at=now, choices=vote.choices), salt)
-            ballot_ids.append(ballot_id)
-            matter_ids.append(vote.matter_id)
-            salts.append(salt)
-            receipts.append(receipt)
-            for candidate_id, choice in vote.choices:
-                choice_ballots.append(ballot_id)
-                choice_candidates.append(candidate_id)
-                choice_values.append(choice)
-            out.append({"matter_id": vote.matter_id, "ballot_id": str(ballot_id), "receipt": receipt_code(receipt),
-                        "received_at": format_cast_at(now)})
+        rows, choices, out = build_rows(cid, mid, voter, CHANNEL, now, votes)
         await casting_repo.insert_votes(conn, cid, mid, voter, now, definition.allow_revision, idempotency_key,
-                                        ballot_ids, matter_ids, salts, receipts, choice_ballots, choice_candidates,
-                                        choice_values)
+                                        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
+                                        [r[3] for r in rows], [c[0] for c in choices], [c[1] for c in choices],
+                                        [c[2] for c in choices])
     return CastResult(True, now, out)
 
 

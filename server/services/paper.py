@@ -36,7 +36,6 @@ from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..repositories import paper as repo
 from . import casting
 from . import codes as codes_service
-from .proxies import build_rows
 
 STATUS_NAMES = {"pending": "待第二人录入", "matched": "两次录入一致，已计入", "mismatch": "两次录入不一致，待复核",
                 "resolved": "已复核"}
@@ -139,7 +138,7 @@ async def _count_sheet(conn: asyncpg.Connection, definition: casting.MeetingDefi
     votes = votes_from_entry(definition, normalised)
     if not votes:
         return []
-    rows, choices, receipts = build_rows(community_id, meeting_id, voter_id, "paper", now, votes)
+    rows, choices, receipts = casting.build_rows(community_id, meeting_id, voter_id, "paper", now, votes)
     try:
         async with conn.transaction():
             await repo.insert_submissions(conn, community_id=community_id, meeting_id=meeting_id, voter_id=voter_id,

@@ -25,7 +25,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -34,10 +33,10 @@ import asyncpg
 
 from .. import audit
 from ..ballot.amounts import format_area
-from ..ballot.receipts import canonical_submission, format_cast_at, new_salt, receipt_code, receipt_for
+from ..ballot.receipts import format_cast_at, receipt_code
 from ..ballot.tally import Rules, Submission, select_counted
-from ..ballot_auth import BallotPrincipal
-from ..errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from ..ballot_auth import BallotPrincipal, ensure_session_live
+from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ..repositories import meetings as meetings_repo
 from ..repositories import paper as repo
 from . import casting
@@ -361,31 +360,10 @@ async def held_by(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
 
 
 def _replay(previous: list[asyncpg.Record], votes: list[casting.Vote]) -> casting.CastResult:
-    by_matter = {r["matter_id"]: {"matter_id": r["matter_id"], "ballot_id": str(r["ballot_id"]),
-                                  "receipt": receipt_code(bytes(r["receipt"])),
-                                  "received_at": format_cast_at(r["received_at"])} for r in previous}
-    if set(by_matter) != {v.matter_id for v in votes}:
-        raise Conflict("该提交编号已用于另一次投票，请刷新页面后重新提交", code="idempotency_key_reused",
-                       fields={"matters": sorted(by_matter)})
-    receipts = [by_matter[v.matter_id] for v in votes]
-    return casting.CastResult(False, datetime.fromisoformat(receipts[0]["received_at"]), receipts)
-
-
-def build_rows(community_id: str, meeting_id: str, voter_id: str, channel: str, now: datetime,
-               votes: list[casting.Vote]) -> tuple[list[tuple], list[tuple], list[dict]]:
-    """Submission rows (ballot_id, matter, salt, receipt), choice rows and receipts for ``votes``."""
-    rows, choices, receipts = [], [], []
-    for vote in votes:
-        ballot_id = uuid.uuid4()
-        salt = new_salt()
-        receipt = receipt_for(canonical_submission(
-            community_id=community_id, meeting_id=meeting_id, ballot_id=str(ballot_id), voter_id=voter_id,
-            matter_id=vote.matter_id, channel=channel, cast_at=now, choices=vote.choices), salt)
-        rows.append((ballot_id, vote.matter_id, salt, receipt))
-        choices.extend((ballot_id, candidate_id, choice) for candidate_id, choice in vote.choices)
-        receipts.append({"matter_id": vote.matter_id, "ballot_id": str(ballot_id), "receipt": receipt_code(receipt),
-                         "received_at": format_cast_at(now)})
-    return rows, choices, receipts
+    return casting.replay_receipts(
+        {r["matter_id"]: {"matter_id": r["matter_id"], "ballot_id": str(r["ballot_id"]),
+                          "receipt": receipt_code(bytes(r["receipt"])),
+                          "received_at": format_cast_at(r["received_at"])} for r in previous}, votes)
 
 
 class OwnerVotedPersonally(Conflict):
@@ -409,10 +387,7 @@ async def cast_for_owner(pool: asyncpg.Pool, principal: BallotPrincipal, *, owne
         clock = await repo.meeting_clock(conn, cid, mid)
         if clock is None:
             raise NotFound("找不到该会议", code="meeting_not_found")
-        live = await conn.fetchval("SELECT revoked_at IS NULL FROM ballot_session "
-                                   "WHERE community_id = $1 AND meeting_id = $2 AND jti = $3", cid, mid, principal.jti)
-        if not live:
-            raise Unauthorized("该选票凭证已失效，请重新扫码登录", code="ballot_session_revoked")
+        await ensure_session_live(conn, principal)
         await repo.lock_voter(conn, cid, mid, owner_voter_id)
         auth = await repo.live_authorization(conn, cid, mid, owner_voter_id, proxy)
         if auth is None:
@@ -441,7 +416,7 @@ async def cast_for_owner(pool: asyncpg.Pool, principal: BallotPrincipal, *, owne
         if done and not definition.allow_revision:
             raise Conflict(f"已代该业主对议题 {'、'.join(done)} 投过票，每个议题只能投一次", code="already_voted",
                            fields={"matters": done})
-        rows, choices, receipts = build_rows(cid, mid, owner_voter_id, "electronic", now, votes)
+        rows, choices, receipts = casting.build_rows(cid, mid, owner_voter_id, "electronic", now, votes)
         try:
             async with conn.transaction():
                 inserted = await repo.insert_submissions(
@@ -462,5 +437,5 @@ async def cast_for_owner(pool: asyncpg.Pool, principal: BallotPrincipal, *, owne
 
 
 __all__ = ["channel_split", "check_record_extension", "record_extension", "ExtensionProblem", "register_authorization",
-           "revoke_authorization", "list_for_meeting", "held_by", "cast_for_owner", "build_rows", "PROXIES_FILE",
+           "revoke_authorization", "list_for_meeting", "held_by", "cast_for_owner", "PROXIES_FILE",
            "PAPER_FILE"]
