@@ -209,6 +209,18 @@ def yes_shortfall_doc(threshold: str, yes_area: int, yes_persons: int, part_area
     return doc
 
 
+def participation_view(part, quorum: bool, electorate: Electorate) -> dict[str, Any]:
+    """How far a matter's participation is, on both axes: shared by the turnout and results views."""
+    return {
+        "participating": figure(part.area, part.persons),
+        "participating_share": {"area": percent(part.area, electorate.total_area),
+                                "persons": percent(part.persons, electorate.total_persons)},
+        "quorum_met": quorum,
+        "quorum_shortfall": quorum_shortfall_doc(part.area, part.persons, electorate.total_area,
+                                                 electorate.total_persons),
+    }
+
+
 def matter_view(matter: Matter, result: dict[str, Any], figures, electorate: Electorate, rules: Rules,
                 title: str, candidate_names: dict[tuple[str, str], str]) -> dict[str, Any]:
     """One matter for the results view: the result object plus shares and distances."""
@@ -216,12 +228,7 @@ def matter_view(matter: Matter, result: dict[str, Any], figures, electorate: Ele
     doc = {
         "id": matter.id, "title": title, "kind": matter.kind, "category": matter.category,
         "threshold": matter.threshold, "threshold_text": THRESHOLD_TEXT[matter.threshold],
-        "participating": figure(part.area, part.persons),
-        "participating_share": {"area": percent(part.area, electorate.total_area),
-                                "persons": percent(part.persons, electorate.total_persons)},
-        "quorum_met": result["quorum_met"],
-        "quorum_shortfall": quorum_shortfall_doc(part.area, part.persons, electorate.total_area,
-                                                 electorate.total_persons),
+        **participation_view(part, result["quorum_met"], electorate),
         "outcome": result["outcome"],
         "status_text": STATUS_TEXT.get(result["outcome"], "未选出" if matter.kind == ELECTION else "未通过"),
     }
@@ -552,15 +559,9 @@ class LiveMeeting:
         turnout_matters, result_matters = [], []
         for matter, matter_result in zip(self.matters, result["matters"]):
             f = figures[matter.id]
-            part = f.participating
             turnout_matters.append({
                 "id": matter.id, "title": self.titles[matter.id], "kind": matter.kind,
-                "participating": figure(part.area, part.persons),
-                "participating_share": {"area": percent(part.area, electorate.total_area),
-                                        "persons": percent(part.persons, electorate.total_persons)},
-                "quorum_met": matter_result["quorum_met"],
-                "quorum_shortfall": quorum_shortfall_doc(part.area, part.persons, electorate.total_area,
-                                                         electorate.total_persons),
+                **participation_view(f.participating, matter_result["quorum_met"], electorate),
             })
             result_matters.append(matter_view(matter, matter_result, f, electorate, self.rules,
                                               self.titles[matter.id], self.names))
