@@ -7,6 +7,7 @@ Redis (EVOTE_REDIS_URL; without it each worker has its own in-process broker).
 """
 from __future__ import annotations
 
+import argparse
 import os
 import signal
 import subprocess
@@ -24,20 +25,15 @@ from ._runtime import CommandFailed, settings_from_env
 def register(sub) -> None:
     parser = sub.add_parser("serve", help="run the HTTP service (运行服务)")
     add_server_arguments(parser)
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
+    # Set by the parent of several workers on each child: they share the port.
+    parser.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
     parser.set_defaults(func=main)
 
 
 def add_server_arguments(parser) -> None:
     parser.add_argument("--host", default=None, help="listen address (EVOTE_HOST, default 127.0.0.1)")
     parser.add_argument("--port", type=int, default=None, help="listen port (EVOTE_PORT, default 8080)")
-    parser.add_argument("--workers", type=int, default=1, help="worker processes (default 1)")
-    parser.add_argument("--reuse-port", action="store_true", help=argparse_suppress())
-
-
-def argparse_suppress():
-    import argparse
-
-    return argparse.SUPPRESS
 
 
 def run_single(settings: Settings, *, reuse_port: bool = False, print_ready=None) -> None:
