@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import asyncpg  # noqa: E402
 
-from server.db import create_pool, migrate, resolve_database_url  # noqa: E402
-from server.demo_data import generate_register_rows, register_csv  # noqa: E402
+from server.db.pool import create_pool, migrate, resolve_database_url  # noqa: E402
+from server.devtools.demo_data import generate_register_rows, register_csv  # noqa: E402
 from server.repositories import communities as community_repo  # noqa: E402
 from server.services import register as register_service  # noqa: E402
 from server.settings import load_settings  # noqa: E402

@@ -10,16 +10,16 @@ import logging
 
 from aiohttp import web
 
-from . import appkeys
-from .broker import broker_ctx
-from .db import create_pool, migrate, resolve_database_url
-from .live import live_ctx
-from .middleware import error_middleware
-from .routes import setup_routes
-from .scheduler import scheduler_ctx
-from .settings import Settings
-from .tokens import TokenKeys, load_or_create_private_key
-from .wechat import wechat_ctx
+from server import appkeys
+from server.live.broker import broker_ctx
+from server.db.pool import create_pool, migrate, resolve_database_url
+from server.live.hub import live_ctx
+from server.web.middleware import error_middleware
+from server.web.routes import setup_routes
+from server.services.scheduler import scheduler_ctx
+from server.settings import Settings
+from server.auth.tokens import TokenKeys, load_or_create_private_key
+from server.auth.wechat import wechat_ctx
 
 log = logging.getLogger("evote.app")
 

@@ -6,18 +6,18 @@ from typing import TYPE_CHECKING, Any
 import asyncpg
 from aiohttp import web
 
-from .settings import Settings
+from server.settings import Settings
 
 if TYPE_CHECKING:
-    from .tokens import TokenKeys
+    from server.auth.tokens import TokenKeys
 
 SETTINGS = web.AppKey("settings", Settings)
 DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
 # The pgserver handle when running on the embedded PostgreSQL (else None).
 EMBEDDED_PG = web.AppKey("embedded_pg", object)
-TOKEN_KEYS = web.AppKey("token_keys", Any)        # server.tokens.TokenKeys
-BROKER = web.AppKey("broker", Any)                # server.broker.Broker
-LIVE = web.AppKey("live", Any)                    # server.live.LiveHub
+TOKEN_KEYS = web.AppKey("token_keys", Any)        # server.auth.tokens.TokenKeys
+BROKER = web.AppKey("broker", Any)                # server.live.broker.Broker
+LIVE = web.AppKey("live", Any)                    # server.live.hub.LiveHub
 BACKGROUND_TASKS = web.AppKey("background_tasks", list)
-WECHAT = web.AppKey("wechat", Any)                # server.wechat.WeChatClient
+WECHAT = web.AppKey("wechat", Any)                # server.auth.wechat.WeChatClient
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -2,7 +2,7 @@
 
 Every refusal a client can see is an ``ApiError`` with a stable ``code`` (for
 programs) and a Chinese ``message`` (for owners and staff).  The error
-middleware in ``server.middleware`` turns them into
+middleware in ``server.web.middleware`` turns them into
 ``{"error": {"code", "message", "fields"}}`` with the right HTTP status.
 """
 from __future__ import annotations

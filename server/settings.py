@@ -61,7 +61,7 @@ class Settings:
     objection_days: int = 7
     # How often the scheduler looks for meetings to open or close.
     scheduler_interval_s: float = 5.0
-    # Live views (server.live): coalescing delay, safety-net poll, heartbeat, per-stream queue, resume ring.
+    # Live views (server.live.hub): coalescing delay, safety-net poll, heartbeat, per-stream queue, resume ring.
     live_debounce_s: float = 0.1
     live_poll_s: float = 10.0
     live_heartbeat_s: float = 15.0

@@ -21,7 +21,7 @@ import pytest
 import pytest_asyncio
 
 from server.app import create_app
-from server.db import create_pool, migrate
+from server.db.pool import create_pool, migrate
 from server.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,7 +31,7 @@ def _server_url() -> tuple[str, object | None]:
     url = os.environ.get("EVOTE_TEST_DATABASE_URL") or os.environ.get("EVOTE_DATABASE_URL")
     if url:
         return url, None
-    from server.db import embedded_server
+    from server.db.pool import embedded_server
 
     server = embedded_server((ROOT / ".evote-test" / "pg").resolve())
     return server.get_uri(), server
@@ -157,7 +157,7 @@ async def make_community(db_pool):
 @pytest_asyncio.fixture
 async def imported_community(db_pool, make_community):
     """A community with a generated register imported; returns (community_id, register rows)."""
-    from server.demo_data import generate_register_rows, register_csv
+    from server.devtools.demo_data import generate_register_rows, register_csv
     from server.services import register as register_service
 
     async def make(units: int = 60, *, seed: int = 7, count_parking_area: bool = False):

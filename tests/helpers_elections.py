@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from server.demo_data import register_csv
+from server.devtools.demo_data import register_csv
 from server.services import register as register_service
 from tests.helpers_live import insert_submission
 from tests.helpers_meetings import backdate_notice, ballot_token, cast

@@ -5,9 +5,9 @@
 entry endpoint yet, so paper ballots (and spoiled election ballots, which the
 endpoint refuses) are inserted with SQL by :func:`cast` (0003 schema; salt and
 receipt are random test bytes) and announced exactly as the casting handler
-does, through ``server.events.publish_meeting_event``.  ``recount`` reads every
+does, through ``server.live.events.publish_meeting_event``.  ``recount`` reads every
 committed submission with its own SQL and runs the pure engine's ``tally`` over
-them: a reference independent of both server.live and server.services.counting.
+them: a reference independent of both server.live.hub and server.services.counting.
 """
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ from pathlib import Path
 
 from server.ballot.tally import ELECTION, Matter, Rules, Submission, tally
 from server.ballot.weights import Electorate, compute_electorate, parse_register_record
-from server.events import publish_meeting_event
+from server.live.events import publish_meeting_event
 
 
 def electorate_of(rows: Sequence[dict], count_parking_area: bool = False) -> Electorate:
@@ -116,7 +116,7 @@ async def cast(app, db_pool, community_id: str, meeting_id: str, voter_id: str, 
 
 
 async def recount(db_pool, community_id: str, meeting_id: str) -> dict:
-    """``tally()`` over every committed submission, read independently of server.live."""
+    """``tally()`` over every committed submission, read independently of server.live.hub."""
     async with db_pool.acquire() as conn:
         meeting = await conn.fetchrow("SELECT rules FROM meeting WHERE community_id = $1 AND meeting_id = $2",
                                       community_id, meeting_id)

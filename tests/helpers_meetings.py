@@ -23,7 +23,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from server import appkeys
-from server.ballot_auth import issue_ballot_token
+from server.auth.ballot import issue_ballot_token
 
 CANDIDATES = [{"candidate_id": f"C{i}", "name": name, "unit_label": f"{i}-{100 + i}", "party_member": i % 2 == 1,
                "statement": "愿为业主服务"}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from server.ballot import codes as core
-from server.qr import qr_png, qr_svg
+from server.printing.qr import qr_png, qr_svg
 from tests.helpers_codes import issue_codes, make_meeting, person_voter, phone_last4, voter_identity
 
 # WeChat's scene parameter: at most 32 visible characters from this set.
@@ -240,7 +240,7 @@ async def test_cli_issue_and_reissue_write_sheets_csv_and_qr(imported_community,
 
 @pytest.mark.parametrize("units", [[], ["1-101"], [f"P{i}" for i in range(30)]])
 def test_sheet_pdf_renders_any_number_of_units(units):
-    from server.pdf_sheets import building_pdf
+    from server.printing.code_sheets import building_pdf
     from server.services.codes import IssuedCode
 
     code = core.generate_code()

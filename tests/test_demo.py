@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from server.demo_codes import demo_codes_step
-from server.demo_meeting import DEMO_MEETING, demo_meeting_step
+from server.devtools.demo_codes import demo_codes_step
+from server.devtools.demo_meeting import DEMO_MEETING, demo_meeting_step
 
 
 async def test_demo_codes_sign_in_and_survive_a_closed_meeting(client, db_pool, settings, imported_community):

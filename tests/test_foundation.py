@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncpg
 import pytest
 
-from server.db import migrate, migration_files
+from server.db.pool import migrate, migration_files
 from server.settings import SettingsError, load_settings
 
 
@@ -71,7 +71,7 @@ async def test_register_history_cannot_be_rewritten(db_pool, imported_community)
 
 
 async def test_sessions_stay_in_utc_after_the_pool_resets_them(database_url):
-    from server.db import create_pool
+    from server.db.pool import create_pool
 
     pool = await create_pool(database_url, min_size=1, max_size=1)
     try:

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, timezone
 import asyncpg
 import pytest
 
-from server import scheduler
+from server.services import scheduler
 from server.services import meetings as meetings_service
 from tests.helpers_meetings import (
     CANDIDATES,
@@ -325,7 +325,7 @@ async def test_unknown_meeting_is_404(client, staff_headers, make_community):
 
 
 async def test_demo_step_makes_an_open_meeting_once(db_pool, settings, imported_community):
-    from server.demo_meeting import DEMO_MEETING, demo_meeting_step
+    from server.devtools.demo_meeting import DEMO_MEETING, demo_meeting_step
 
     community_id, _ = await imported_community(20)
     info: dict = {"community_id": community_id}

@@ -10,9 +10,9 @@ import pytest
 from server.ballot.amounts import format_area
 from server.ballot.tally import Rules, Submission
 from server.ballot.weights import Electorate, Subject
-from server.bundle import read_bundle
+from server.record.bundle import read_bundle
 from server.commands.verify import VerifyFailed, verify_bundle
-from server.export import write_directory
+from server.services.export import write_directory
 from server.services import results as results_service
 from server.services.proxies import ExtensionProblem, channel_split, check_record_extension
 from tests.helpers_meetings import CANDIDATES, ballot_token, cast, open_meeting

@@ -32,7 +32,7 @@ async def _readable_chinese(context) -> None:
 
     Phones have their own; a bare server image may have none, and the screenshot would show boxes.
     """
-    from server.pdf_sheets import font_path
+    from server.printing.code_sheets import font_path
 
     await context.route("**/__test-font/cjk.otf", lambda route: route.fulfill(path=font_path()))
     await context.add_init_script("""document.addEventListener('DOMContentLoaded', function () {

@@ -10,7 +10,7 @@ import asyncpg
 import openpyxl
 import pytest
 
-from server.demo_data import HEADER, generate_register_rows, register_csv
+from server.devtools.demo_data import HEADER, generate_register_rows, register_csv
 
 CSV_HEADER = "unit_id,building,kind,area,area_source,holder,owner_id,representative,owner_name,phone,id_number\n"
 

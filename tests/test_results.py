@@ -10,14 +10,14 @@ import zipfile
 
 import pytest
 
-from server import result_keys
+from server.services import result_keys
 from server.ballot.merkle import verify_inclusion
 from server.ballot.signing import public_key_from_raw, verify_signed
-from server.bundle import read_bundle
+from server.record.bundle import read_bundle
 from server.cli import main as evote
 from server.commands.verify import verify_bundle
-from server.demo_data import generate_register_rows
-from server.export import write_directory
+from server.devtools.demo_data import generate_register_rows
+from server.services.export import write_directory
 from server.services import counting
 from server.services import results as results_service
 from tests.helpers_meetings import bearer

@@ -11,7 +11,7 @@ import pytest_asyncio
 
 from server.app import create_app
 from server.ballot.codes import code_hash
-from server.ballot_auth import BallotPrincipal, ensure_session_live
+from server.auth.ballot import BallotPrincipal, ensure_session_live
 from server.errors import Unauthorized
 from server.services import codes as codes_service
 from tests import fake_wechat

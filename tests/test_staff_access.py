@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import jwt
 
-from server.demo_data import generate_register_rows, register_csv
+from server.devtools.demo_data import generate_register_rows, register_csv
 
 
 async def test_login_returns_an_eddsa_token_and_bad_passwords_are_refused(client, make_staff):

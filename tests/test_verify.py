@@ -12,7 +12,7 @@ import pytest
 
 from server.ballot.signing import public_key_pem
 from server.cli import main as evote
-from server.export import write_directory
+from server.services.export import write_directory
 from server.services import results as results_service
 from tests.helpers_results import voted_meeting
 

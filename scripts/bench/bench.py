@@ -64,13 +64,13 @@ import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 
 from server.ballot.receipts import canonical_submission, new_salt, receipt_for  # noqa: E402
-from server.db import create_pool, migrate, resolve_database_url  # noqa: E402
-from server.demo_data import generate_register_rows, register_csv  # noqa: E402
+from server.db.pool import create_pool, migrate, resolve_database_url  # noqa: E402
+from server.devtools.demo_data import generate_register_rows, register_csv  # noqa: E402
 from server.repositories import communities as community_repo  # noqa: E402
 from server.services import meetings as meetings_service  # noqa: E402
 from server.services import register as register_service  # noqa: E402
 from server.settings import load_settings  # noqa: E402
-from server.tokens import BALLOT_AUDIENCE, BALLOT_TYP, TokenKeys, load_or_create_private_key  # noqa: E402
+from server.auth.tokens import BALLOT_AUDIENCE, BALLOT_TYP, TokenKeys, load_or_create_private_key  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "votes.lua"

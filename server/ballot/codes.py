@@ -15,7 +15,7 @@ import hmac
 import re
 import secrets
 
-from .masking import last4
+from server.ballot.masking import last4
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"   # Crockford base32
 CODE_LENGTH = 20                                 # 20 × 5 bits = 100 bits; ≤ 32 for WeChat's scene

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .weights import REGISTER_COLUMNS, RegisterRow, parse_register_record, validate_register
+from server.ballot.weights import REGISTER_COLUMNS, RegisterRow, parse_register_record, validate_register
 
 OPTIONAL_COLUMNS = ("owner_name", "phone", "id_number", "possession_evidence")
 

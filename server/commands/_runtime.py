@@ -7,8 +7,8 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 
-from ..db import create_pool, migrate, resolve_database_url
-from ..settings import Settings, SettingsError, load_settings
+from server.db.pool import create_pool, migrate, resolve_database_url
+from server.settings import Settings, SettingsError, load_settings
 
 
 class CommandFailed(Exception):

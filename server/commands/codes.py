@@ -10,10 +10,10 @@ import json
 import sys
 from pathlib import Path
 
-from ..errors import ApiError
-from ..pdf_sheets import building_pdf, by_building, safe_filename
-from ..services import codes as codes_service
-from ._runtime import CommandFailed, database, run, settings_from_env
+from server.errors import ApiError
+from server.printing.code_sheets import building_pdf, by_building, safe_filename
+from server.services import codes as codes_service
+from server.commands._runtime import CommandFailed, database, run, settings_from_env
 
 
 def register(sub) -> None:
@@ -51,7 +51,7 @@ def _write_outputs(out: Path, result: codes_service.IssueResult) -> int:
     """PDFs (per building, with a progress bar on stderr), codes.csv and QR PNGs; returns files written."""
     from tqdm import tqdm
 
-    from ..qr import qr_png
+    from server.printing.qr import qr_png
 
     written = 0
     groups = by_building(result.codes)

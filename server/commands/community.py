@@ -5,9 +5,9 @@ import datetime as dt
 
 import asyncpg
 
-from .. import audit
-from ..repositories import communities as community_repo
-from ._runtime import CommandFailed, database, run, settings_from_env
+from server.services import audit
+from server.repositories import communities as community_repo
+from server.commands._runtime import CommandFailed, database, run, settings_from_env
 
 
 def register(sub) -> None:

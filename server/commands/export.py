@@ -9,10 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from ..errors import ApiError
-from ..export import write_directory
-from ..services import results as results_service
-from ._runtime import CommandFailed, database, run, settings_from_env
+from server.errors import ApiError
+from server.services.export import write_directory
+from server.services import results as results_service
+from server.commands._runtime import CommandFailed, database, run, settings_from_env
 
 
 def register(sub) -> None:

@@ -1,8 +1,8 @@
 """`evote migrate`: apply the numbered SQL migrations."""
 from __future__ import annotations
 
-from ..db import migrate
-from ._runtime import database, run, settings_from_env
+from server.db.pool import migrate
+from server.commands._runtime import database, run, settings_from_env
 
 
 def register(sub) -> None:

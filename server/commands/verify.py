@@ -29,8 +29,8 @@ from typing import Any
 
 from server.ballot.merkle import merkle_root, sorted_leaves
 from server.ballot.signing import SignatureProblem, load_public_key, sha256_hex, verify_signed
-from server.bundle import MEETING_FILE, BundleError, read_bundle
-from server.export import RECEIPT_COLUMNS, RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE
+from server.record.bundle import MEETING_FILE, BundleError, read_bundle
+from server.services.export import RECEIPT_COLUMNS, RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE
 from server.services.proxies import ExtensionProblem, check_record_extension
 
 EXTENSION_FILES = (RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncpg
 
-from ..ballot.weights import RegisterRow
+from server.ballot.weights import RegisterRow
 
 
 async def next_version(conn: asyncpg.Connection, community_id: str) -> int:

@@ -27,14 +27,14 @@ from typing import Any
 
 import asyncpg
 
-from ..ballot.amounts import format_area
-from ..ballot.receipts import canonical_submission, format_cast_at, new_salt, receipt_code, receipt_for
-from ..ballot.tally import CHOICES
-from ..ballot_auth import BallotPrincipal
-from ..errors import Conflict, NotFound, Unauthorized, ValidationFailed
-from ..repositories import casting as casting_repo
-from ..repositories import meetings as repo
-from . import meetings as meetings_service
+from server.ballot.amounts import format_area
+from server.ballot.receipts import canonical_submission, format_cast_at, new_salt, receipt_code, receipt_for
+from server.ballot.tally import CHOICES
+from server.auth.ballot import BallotPrincipal
+from server.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from server.repositories import casting as casting_repo
+from server.repositories import meetings as repo
+from server.services import meetings as meetings_service
 
 CHANNEL = "electronic"
 MAX_IDEMPOTENCY_KEY = 128

@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from .. import audit
-from ..ballot.codes import code_hash, code_url, generate_code
-from ..ballot.masking import mask_name
-from ..errors import Conflict, NotFound
-from ..repositories import codes as codes_repo
+from server.services import audit
+from server.ballot.codes import code_hash, code_url, generate_code
+from server.ballot.masking import mask_name
+from server.errors import Conflict, NotFound
+from server.repositories import codes as codes_repo
 
 # Codes are issued once the electorate is frozen (at notice) and until voting closes.
 ISSUABLE_STATES = ("noticed", "open")
@@ -161,8 +161,8 @@ def output_files(result: IssueResult) -> list[tuple[str, bytes]]:
 
     CPU-bound (QR and PDF rendering): call it in a thread from the event loop.
     """
-    from ..pdf_sheets import building_pdf, by_building, safe_filename
-    from ..qr import qr_png
+    from server.printing.code_sheets import building_pdf, by_building, safe_filename
+    from server.printing.qr import qr_png
 
     files: list[tuple[str, bytes]] = []
     used: set[str] = set()

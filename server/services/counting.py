@@ -19,10 +19,10 @@ from typing import Any
 
 import asyncpg
 
-from ..ballot.tally import Matter, Rules, Submission, tally
-from ..ballot.weights import BuildingTotals, Electorate, Subject
-from ..errors import Conflict, NotFound
-from ..repositories import meetings as repo
+from server.ballot.tally import Matter, Rules, Submission, tally
+from server.ballot.weights import BuildingTotals, Electorate, Subject
+from server.errors import Conflict, NotFound
+from server.repositories import meetings as repo
 
 
 @dataclass(frozen=True)

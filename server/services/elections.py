@@ -28,14 +28,14 @@ from typing import Any
 
 import asyncpg
 
-from .. import audit
-from ..ballot import elections as rules
-from ..ballot_auth import BallotPrincipal, ensure_session_live
-from ..errors import Conflict, NotFound, ValidationFailed
-from ..repositories import elections as repo
-from ..repositories import meetings as meetings_repo
-from . import counting
-from . import meetings as meetings_service
+from server.services import audit
+from server.ballot import elections as rules
+from server.auth.ballot import BallotPrincipal, ensure_session_live
+from server.errors import Conflict, NotFound, ValidationFailed
+from server.repositories import elections as repo
+from server.repositories import meetings as meetings_repo
+from server.services import counting
+from server.services import meetings as meetings_service
 
 log = logging.getLogger("evote.elections")
 

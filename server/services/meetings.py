@@ -23,16 +23,16 @@ from typing import Any
 
 import asyncpg
 
-from .. import audit
-from ..ballot.amounts import format_area
-from ..ballot.rules import threshold_for_category
-from ..ballot.tally import Rules
-from ..ballot.weights import RegisterInvalid, compute_electorate
-from ..errors import Conflict, NotFound, ValidationFailed
-from ..repositories import communities as community_repo
-from ..repositories import elections as election_repo
-from ..repositories import meetings as repo
-from ..repositories import register as register_repo
+from server.services import audit
+from server.ballot.amounts import format_area
+from server.ballot.rules import threshold_for_category
+from server.ballot.tally import Rules
+from server.ballot.weights import RegisterInvalid, compute_electorate
+from server.errors import Conflict, NotFound, ValidationFailed
+from server.repositories import communities as community_repo
+from server.repositories import elections as election_repo
+from server.repositories import meetings as repo
+from server.repositories import register as register_repo
 
 log = logging.getLogger("evote.meetings")
 

@@ -31,15 +31,15 @@ from typing import Any
 
 import asyncpg
 
-from .. import audit
-from ..ballot.amounts import format_area
-from ..ballot.receipts import format_cast_at, receipt_code
-from ..ballot.tally import Rules, Submission, select_counted
-from ..ballot_auth import BallotPrincipal, ensure_session_live
-from ..errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ..repositories import meetings as meetings_repo
-from ..repositories import paper as repo
-from . import casting
+from server.services import audit
+from server.ballot.amounts import format_area
+from server.ballot.receipts import format_cast_at, receipt_code
+from server.ballot.tally import Rules, Submission, select_counted
+from server.auth.ballot import BallotPrincipal, ensure_session_live
+from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.repositories import meetings as meetings_repo
+from server.repositories import paper as repo
+from server.services import casting
 
 KINDS = ("proxy", "guardian")
 KIND_NAMES = {"proxy": "委托代理人", "guardian": "监护人"}

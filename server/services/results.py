@@ -1,7 +1,7 @@
 """Signed results, publication (公告) with an objection period, and the public record.
 
 - :func:`sign_result` (also the ON_CLOSE hook): builds the record of a closed
-  meeting from the database (server.export), recounts it with the tally engine
+  meeting from the database (server.services.export), recounts it with the tally engine
   exactly as ``evote tally`` would, builds the receipt Merkle tree, signs the
   payload with the community's result key and stores result, signature and
   files in one transaction, with an audit entry.  Idempotent.
@@ -25,14 +25,15 @@ from typing import Any
 
 import asyncpg
 
-from .. import appkeys, audit, result_keys
-from ..ballot.merkle import TREE_ALGORITHM, inclusion_proof, merkle_root, sorted_leaves
-from ..ballot.signing import SIGNED_FORMAT, canonical_bytes, public_key_pem, sha256_hex, sign_payload
-from ..ballot.tally import tally
-from ..ballot.weights import compute_electorate
-from ..bundle import canonical_json
-from ..errors import Conflict, NotFound, ValidationFailed
-from ..export import (
+from server import appkeys
+from server.services import audit, result_keys
+from server.ballot.merkle import TREE_ALGORITHM, inclusion_proof, merkle_root, sorted_leaves
+from server.ballot.signing import SIGNED_FORMAT, canonical_bytes, public_key_pem, sha256_hex, sign_payload
+from server.ballot.tally import tally
+from server.ballot.weights import compute_electorate
+from server.record.bundle import canonical_json
+from server.errors import Conflict, NotFound, ValidationFailed
+from server.services.export import (
     HASHED_FILES,
     PUBLIC_KEY_FILE,
     RECEIPTS_FILE,
@@ -44,12 +45,12 @@ from ..export import (
     record_files as build_record_files,
     stored_files,
 )
-from ..repositories import meetings as meetings_repo
-from ..repositories import results as repo
-from ..settings import Settings, load_settings
-from . import counting as counting_service
-from . import meetings as meetings_service
-from . import proxies as proxies_service
+from server.repositories import meetings as meetings_repo
+from server.repositories import results as repo
+from server.settings import Settings, load_settings
+from server.services import counting as counting_service
+from server.services import meetings as meetings_service
+from server.services import proxies as proxies_service
 
 log = logging.getLogger("evote.results")
 

@@ -9,7 +9,7 @@ Rules (docs/owner-signin.md):
 - every identity check is counted before it is made, in one atomic UPDATE of the code's
   row, so parallel guesses from any worker count; after ``MAX_FAILED_ATTEMPTS`` the
   code is locked for ``LOCK_SECONDS`` (429 ``code_locked``);
-- the token: ``server.ballot_auth.issue_ballot_token``, ``exp`` = close + margin.
+- the token: ``server.auth.ballot.issue_ballot_token``, ``exp`` = close + margin.
 """
 from __future__ import annotations
 
@@ -18,13 +18,13 @@ from datetime import datetime, timedelta, timezone
 
 import asyncpg
 
-from .. import audit
-from ..ballot import codes as codes_core
-from ..ballot.masking import mask_name
-from ..ballot_auth import issue_ballot_token
-from ..errors import ApiError, Conflict, NotFound, Unauthorized
-from ..repositories import codes as codes_repo
-from ..tokens import TokenKeys
+from server.services import audit
+from server.ballot import codes as codes_core
+from server.ballot.masking import mask_name
+from server.auth.ballot import issue_ballot_token
+from server.errors import ApiError, Conflict, NotFound, Unauthorized
+from server.repositories import codes as codes_repo
+from server.auth.tokens import TokenKeys
 
 SIGNIN_STATES = ("noticed", "open")
 # A token for a meeting with no close time set yet lasts this long (refresh by signing in again).

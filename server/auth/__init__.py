@@ -1,0 +1,1 @@
+"""Who is asking: staff and owners' credentials, tokens, and the WeChat client."""

@@ -1,0 +1,1 @@
+"""The demo, the simulator and generated data: never part of a real meeting's path."""

@@ -1,0 +1,74 @@
+"""The demo community: a generated register of about 1,000 units and a staff login.
+
+``prepare_demo`` is idempotent: run twice, it keeps the community and register
+and gives the demo admin a fresh password (printed once, never stored in clear).
+Later steps (a demo meeting, codes) hang off ``DEMO_STEPS``.
+"""
+from __future__ import annotations
+
+import secrets
+
+import asyncpg
+
+from server.services import audit
+from server.auth.staff import hash_password
+from server.devtools.demo_data import generate_register_rows, register_csv
+from server.repositories import communities as community_repo
+from server.repositories import staff as staff_repo
+from server.services import register as register_service
+from server.services import staff as staff_service
+from server.settings import Settings
+
+DEMO_COMMUNITY = "demo-haibin"
+DEMO_ADMIN = "admin"
+DEMO_UNITS = 1000
+
+# Each step: async fn(pool, settings, info: dict) -> None, adding what it made to info.
+DEMO_STEPS: list = []
+
+
+async def prepare_demo(pool: asyncpg.Pool, settings: Settings) -> dict:
+    info: dict = {"community_id": DEMO_COMMUNITY}
+    async with pool.acquire() as conn, conn.transaction():
+        await community_repo.upsert_district(conn, "licheng", "鲤城区")
+        await community_repo.upsert_street(conn, "haibin", "licheng", "海滨街道")
+        if await community_repo.get_community(conn, DEMO_COMMUNITY) is None:
+            await community_repo.insert_community(conn, community_id=DEMO_COMMUNITY, name="海滨演示小区",
+                                                  street_id="haibin", count_parking_area=False,
+                                                  prep_group_formed_on=None)
+            await audit.append(conn, community_id=DEMO_COMMUNITY, actor="demo", action="community.create")
+        version = await conn.fetchval(
+            "SELECT max(version) FROM register_version WHERE community_id = $1", DEMO_COMMUNITY)
+    if version is None:
+        rows = generate_register_rows(DEMO_UNITS, seed=2026, buildings=8)
+        await register_service.import_register(pool, community_id=DEMO_COMMUNITY, data=register_csv(rows),
+                                               filename="demo-register.csv", actor="demo")
+    password = secrets.token_urlsafe(9)
+    async with pool.acquire() as conn:
+        existing = await staff_repo.get_staff_by_username(conn, DEMO_ADMIN)
+    if existing is None:
+        await staff_service.create_staff(pool, actor="demo", username=DEMO_ADMIN, password=password,
+                                         role="district_admin", display_name="演示管理员")
+    else:
+        async with pool.acquire() as conn:
+            await staff_repo.update_password_hash(conn, existing["staff_id"], hash_password(password))
+    info.update(admin_username=DEMO_ADMIN, admin_password=password)
+    info["totals"] = await register_service.register_totals(pool, DEMO_COMMUNITY)
+    for step in DEMO_STEPS:
+        await step(pool, settings, info)
+    return info
+
+# The open demo meeting (server.devtools.demo_meeting): before the steps that use it.
+from server.devtools.demo_meeting import demo_meeting_step  # noqa: E402
+
+DEMO_STEPS.append(demo_meeting_step)
+
+# Ballot codes for a few sample owners of the demo meeting (server.devtools.demo_codes).
+from server.devtools.demo_codes import demo_codes_step  # noqa: E402
+
+DEMO_STEPS.append(demo_codes_step)
+
+# The live dashboard's link (server.live.hub): keep it after the step that makes the demo meeting.
+from server.live.hub import demo_dashboard_step  # noqa: E402
+
+DEMO_STEPS.append(demo_dashboard_step)

@@ -1,0 +1,1 @@
+"""Live tallies of open meetings and the events that feed them."""

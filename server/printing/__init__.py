@@ -1,0 +1,1 @@
+"""Printable documents: code sheets, paper ballots, QR codes."""

@@ -1,0 +1,1 @@
+"""The public meeting record, pure: reading, writing and verifying bundles."""

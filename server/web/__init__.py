@@ -1,0 +1,1 @@
+"""The HTTP surface: middleware, routes, handlers and static pages."""

@@ -1,0 +1,79 @@
+"""Admin API of ballot codes: issue all (ZIP or PDF download), reissue one, status."""
+from __future__ import annotations
+
+import asyncio
+import base64
+from urllib.parse import quote
+
+from aiohttp import web
+
+from server.auth.staff import WRITER_ROLES, require_staff
+from server.errors import Conflict, ValidationFailed
+from server.printing.code_sheets import building_pdf
+from server.printing.qr import qr_png, qr_svg
+from server.services import codes as codes_service
+from server.web.handlers.common import field, json_response, pool, read_json, settings
+
+_BASE = "/api/admin/communities/{community_id}/meetings/{meeting_id}/codes"
+
+
+def _ids(request: web.Request) -> tuple[str, str]:
+    return request.match_info["community_id"], request.match_info["meeting_id"]
+
+
+def _download(data: bytes, content_type: str, filename: str) -> web.Response:
+    return web.Response(body=data, content_type=content_type, headers={
+        "Content-Disposition": f"attachment; filename=\"codes\"; filename*=UTF-8''{quote(filename)}",
+        "Cache-Control": "no-store"})
+
+
+async def issue(request: web.Request) -> web.Response:
+    """Issue codes; the answer (a ZIP, or one PDF) is the only copy of the plaintext codes."""
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    data = await read_json(request) if request.can_read_body else {}
+    replace = field(data, "replace_existing", bool, required=False, default=False)
+    fmt = field(data, "format", str, required=False, default="zip")
+    if fmt not in ("zip", "pdf"):
+        raise ValidationFailed("format 只能是 zip 或 pdf", fields={"format": "zip 或 pdf"})
+    result = await codes_service.issue_codes(pool(request), community_id=community_id, meeting_id=meeting_id,
+                                             actor=principal.actor, public_url=settings(request).public_url,
+                                             replace_existing=replace)
+    if not result.codes:
+        raise Conflict("本次会议的选票二维码已全部发放。补发请对单户操作，或选择全部重新发放。",
+                       code="codes_already_issued", fields={"skipped": result.skipped})
+    if fmt == "pdf":
+        body = await asyncio.to_thread(building_pdf, result.meeting_title, "全部楼栋", result.codes)
+        return _download(body, "application/pdf", f"{meeting_id}-codes.pdf")
+    body = await asyncio.to_thread(lambda: codes_service.zip_files(codes_service.output_files(result)))
+    return _download(body, "application/zip", f"{meeting_id}-codes.zip")
+
+
+async def reissue(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    voter_id = request.match_info["voter_id"]
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    data = await read_json(request) if request.can_read_body else {}
+    reason = field(data, "reason", str, required=False, default="", max_length=200)
+    _, code = await codes_service.reissue_code(pool(request), community_id=community_id, meeting_id=meeting_id,
+                                               voter_id=voter_id, actor=principal.actor,
+                                               public_url=settings(request).public_url, reason=reason)
+    png = await asyncio.to_thread(qr_png, code.url)
+    return json_response({
+        "voter_id": code.voter_id, "building": code.building, "units": list(code.units),
+        "masked_name": code.masked_name, "serial": code.serial, "code": code.code, "url": code.url,
+        "qr_svg": qr_svg(code.url), "qr_png_base64": base64.b64encode(png).decode("ascii"),
+    }, status=201, headers={"Cache-Control": "no-store"})
+
+
+async def status(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    await require_staff(request, community_id=community_id)
+    return json_response(await codes_service.code_status(pool(request), community_id=community_id,
+                                                         meeting_id=meeting_id))
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_post(_BASE, issue)
+    app.router.add_get(_BASE, status)
+    app.router.add_post(_BASE + "/{voter_id}/reissue", reissue)

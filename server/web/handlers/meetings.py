@@ -1,0 +1,148 @@
+"""Admin API of meetings: drafting, the notice, opening and closing, transitions."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.auth.staff import WRITER_ROLES, require_staff
+from server.live.events import publish_meeting_event
+from server.repositories import meetings as repo
+from server.services import meetings as meetings_service
+from server.web.handlers.common import json_response, pool, read_json
+
+BASE = "/api/admin/communities/{community_id}/meetings"
+
+
+def _ids(request: web.Request) -> tuple[str, str]:
+    return request.match_info["community_id"], request.match_info["meeting_id"]
+
+
+async def create(request: web.Request) -> web.Response:
+    community_id = request.match_info["community_id"]
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    data = await read_json(request)
+    doc = await meetings_service.create_meeting(pool(request), community_id=community_id, data=data,
+                                                actor=principal.actor)
+    return json_response(doc, status=201)
+
+
+async def list_(request: web.Request) -> web.Response:
+    community_id = request.match_info["community_id"]
+    await require_staff(request, community_id=community_id)
+    async with pool(request).acquire() as conn:
+        rows = await repo.list_meetings(conn, community_id)
+    return json_response({"meetings": [meetings_service.meeting_document(r) for r in rows]})
+
+
+async def get_one(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    await require_staff(request, community_id=community_id)
+    async with pool(request).acquire() as conn:
+        doc = await meetings_service.load_document(conn, community_id, meeting_id)
+    return json_response(doc)
+
+
+async def update(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    data = await read_json(request)
+    doc = await meetings_service.update_meeting(pool(request), community_id=community_id, meeting_id=meeting_id,
+                                                data=data, actor=principal.actor)
+    return json_response(doc)
+
+
+async def add_matter(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    data = await read_json(request)
+    doc = await meetings_service.add_matter(pool(request), community_id=community_id, meeting_id=meeting_id,
+                                            data=data, actor=principal.actor)
+    return json_response(doc, status=201)
+
+
+async def update_matter(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    data = await read_json(request)
+    doc = await meetings_service.update_matter(pool(request), community_id=community_id, meeting_id=meeting_id,
+                                               matter_id=request.match_info["matter_id"], data=data,
+                                               actor=principal.actor)
+    return json_response(doc)
+
+
+async def remove_matter(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    await meetings_service.remove_matter(pool(request), community_id=community_id, meeting_id=meeting_id,
+                                         matter_id=request.match_info["matter_id"], actor=principal.actor)
+    return web.Response(status=204)
+
+
+async def add_candidates(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    data = await read_json(request)
+    doc = await meetings_service.add_candidates(pool(request), community_id=community_id, meeting_id=meeting_id,
+                                                matter_id=request.match_info["matter_id"], data=data,
+                                                actor=principal.actor)
+    return json_response(doc, status=201)
+
+
+async def remove_candidate(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    await meetings_service.remove_candidate(pool(request), community_id=community_id, meeting_id=meeting_id,
+                                            matter_id=request.match_info["matter_id"],
+                                            candidate_id=request.match_info["candidate_id"], actor=principal.actor)
+    return web.Response(status=204)
+
+
+async def notice(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    doc = await meetings_service.publish_notice(pool(request), community_id=community_id, meeting_id=meeting_id,
+                                                actor=principal.actor)
+    await publish_meeting_event(request.app, community_id, meeting_id, {"type": "state", "state": "noticed"})
+    return json_response(doc)
+
+
+async def open_(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    doc = await meetings_service.open_meeting(pool(request), community_id=community_id, meeting_id=meeting_id,
+                                              actor=principal.actor)
+    await publish_meeting_event(request.app, community_id, meeting_id, {"type": "state", "state": "open"})
+    return json_response(doc)
+
+
+async def close(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    doc = await meetings_service.close_meeting(pool(request), community_id=community_id, meeting_id=meeting_id,
+                                               actor=principal.actor)
+    await publish_meeting_event(request.app, community_id, meeting_id, {"type": "state", "state": "closed"})
+    await meetings_service.run_close_hooks(pool(request), request.app, community_id, meeting_id)
+    return json_response(doc)
+
+
+async def transitions(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    await require_staff(request, community_id=community_id)
+    rows = await meetings_service.transitions(pool(request), community_id, meeting_id)
+    return json_response({"meeting_id": meeting_id, "transitions": rows})
+
+
+def setup(app: web.Application) -> None:
+    one = BASE + "/{meeting_id}"
+    app.router.add_post(BASE, create)
+    app.router.add_get(BASE, list_)
+    app.router.add_get(one, get_one)
+    app.router.add_patch(one, update)
+    app.router.add_post(one + "/matters", add_matter)
+    app.router.add_patch(one + "/matters/{matter_id}", update_matter)
+    app.router.add_delete(one + "/matters/{matter_id}", remove_matter)
+    app.router.add_post(one + "/matters/{matter_id}/candidates", add_candidates)
+    app.router.add_delete(one + "/matters/{matter_id}/candidates/{candidate_id}", remove_candidate)
+    app.router.add_post(one + "/notice", notice)
+    app.router.add_post(one + "/open", open_)
+    app.router.add_post(one + "/close", close)
+    app.router.add_get(one + "/transitions", transitions)

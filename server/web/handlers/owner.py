@@ -1,0 +1,46 @@
+"""Owner (ballot token) API: the meeting, my status, my receipts, and casting votes."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.auth.ballot import read_ballot_token, require_ballot
+from server.live.events import publish_meeting_event
+from server.services import casting
+from server.web.handlers.common import json_response, pool, read_json
+
+
+async def meeting(request: web.Request) -> web.Response:
+    principal = await require_ballot(request)
+    return json_response(await casting.owner_meeting(pool(request), principal))
+
+
+async def status(request: web.Request) -> web.Response:
+    principal = await require_ballot(request)
+    return json_response(await casting.owner_status(pool(request), principal))
+
+
+async def receipts(request: web.Request) -> web.Response:
+    principal = await require_ballot(request)
+    return json_response(await casting.owner_receipts(pool(request), principal))
+
+
+async def votes(request: web.Request) -> web.Response:
+    # Signature and claims here; the session (revocation) is checked inside the casting transaction.
+    principal = read_ballot_token(request)
+    data = await read_json(request)
+    key = casting.check_idempotency_key(data.get("idempotency_key", request.headers.get("Idempotency-Key")))
+    result = await casting.cast_votes(pool(request), principal, votes_raw=data.get("votes"), idempotency_key=key)
+    if result.created:
+        await publish_meeting_event(request.app, principal.community_id, principal.meeting_id, {
+            "type": "submissions", "matters": [r["matter_id"] for r in result.receipts],
+            "count": len(result.receipts),
+            # Live views read exactly these rows by id instead of re-scanning recent submissions.
+            "ballot_ids": [r["ballot_id"] for r in result.receipts]})
+    return json_response(result.as_dict(), status=201 if result.created else 200)
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/api/ballot/meeting", meeting)
+    app.router.add_get("/api/ballot/status", status)
+    app.router.add_get("/api/ballot/receipts", receipts)
+    app.router.add_post("/api/ballot/votes", votes)

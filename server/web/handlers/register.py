@@ -1,0 +1,100 @@
+"""Admin API of the owner register: import, versions, totals, the (masked) owner list."""
+from __future__ import annotations
+
+from aiohttp import web
+
+from server.auth.staff import WRITER_ROLES, require_staff
+from server.ballot.amounts import format_area
+from server.ballot.masking import mask_id_number, mask_name, mask_phone
+from server.errors import BadRequest, PayloadTooLarge, ValidationFailed
+from server.repositories import register as register_repo
+from server.services import register as register_service
+from server.web.handlers.common import json_response, pool, settings
+
+
+async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, str]:
+    """The uploaded file: multipart field ``file``, or the raw body (text/csv or xlsx)."""
+    if request.content_type.startswith("multipart/"):
+        reader = await request.multipart()
+        async for part in reader:
+            if part.name == "file":
+                chunks, size = [], 0
+                while chunk := await part.read_chunk(1 << 16):
+                    size += len(chunk)
+                    if size > limit:
+                        raise PayloadTooLarge(f"文件超过 {limit // (1024 * 1024)} MB", code="file_too_large")
+                    chunks.append(chunk)
+                return b"".join(chunks), part.filename or "upload"
+        raise BadRequest("缺少文件（表单字段 file）", code="file_missing")
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(1 << 16):
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"文件超过 {limit // (1024 * 1024)} MB", code="file_too_large")
+        chunks.append(chunk)
+    name = request.query.get("filename", "upload.xlsx" if "sheet" in request.content_type else "upload.csv")
+    return b"".join(chunks), name
+
+
+async def import_register(request: web.Request) -> web.Response:
+    community_id = request.match_info["community_id"]
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    data, filename = await _read_upload(request, settings(request).max_upload_bytes)
+    if not data:
+        raise BadRequest("上传的文件为空", code="empty_file")
+    result = await register_service.import_register(pool(request), community_id=community_id, data=data,
+                                                    filename=filename, actor=principal.actor)
+    return json_response(result.as_dict(), status=201)
+
+
+def _version_param(request: web.Request) -> int | None:
+    raw = request.query.get("version")
+    if raw is None:
+        return None
+    if not raw.isdigit() or int(raw) < 1:
+        raise ValidationFailed("version 应为正整数", fields={"version": "正整数"})
+    return int(raw)
+
+
+async def totals(request: web.Request) -> web.Response:
+    community_id = request.match_info["community_id"]
+    await require_staff(request, community_id=community_id)
+    doc = await register_service.register_totals(pool(request), community_id, _version_param(request))
+    return json_response(doc)
+
+
+async def versions(request: web.Request) -> web.Response:
+    community_id = request.match_info["community_id"]
+    await require_staff(request, community_id=community_id)
+    async with pool(request).acquire() as conn:
+        rows = await register_repo.list_versions(conn, community_id)
+    return json_response({"versions": [dict(r) for r in rows]})
+
+
+async def subjects(request: web.Request) -> web.Response:
+    """Voting subjects with their weights; names, phones and ID numbers masked."""
+    community_id = request.match_info["community_id"]
+    await require_staff(request, community_id=community_id)
+    async with pool(request).acquire() as conn:
+        version, electorate = await register_service.load_electorate(conn, community_id, _version_param(request))
+        owners = {r["owner_id"]: r for r in await register_repo.owners(conn, community_id, version)}
+    listed = []
+    for subject in electorate.subjects.values():
+        owner = owners.get(subject.owner_id)
+        listed.append({
+            "owner_id": subject.owner_id, "area": format_area(subject.area), "persons": 1,
+            "units": list(subject.units), "buildings": list(subject.buildings),
+            "name": mask_name(owner["name"]) if owner else "",
+            "phone": mask_phone(owner["phone"]) if owner else "",
+            "id_number": mask_id_number(owner["id_number"]) if owner else "",
+            "recognised_by_possession": bool(owner and owner["recognised_by_possession"]),
+        })
+    return json_response({"community_id": community_id, "register_version": version, "subjects": listed})
+
+
+def setup(app: web.Application) -> None:
+    base = "/api/admin/communities/{community_id}/register"
+    app.router.add_post(base, import_register)
+    app.router.add_get(base + "/versions", versions)
+    app.router.add_get(base + "/totals", totals)
+    app.router.add_get(base + "/subjects", subjects)

@@ -1,0 +1,250 @@
+"""Results: publication and objections (staff), and the public record, keys, proofs and results page.
+
+Importing this module (server/routes.py does, at start-up) registers the
+result-signing hook in server.services.meetings.ON_CLOSE_HOOKS.
+"""
+from __future__ import annotations
+
+import html
+import json
+import re
+from pathlib import Path
+
+import jwt
+from aiohttp import web
+
+from server.services import result_keys
+from server.auth.staff import WRITER_ROLES, require_staff
+from server.auth.ballot import ensure_session_live, read_ballot_token
+from server.errors import Forbidden, NotFound, ValidationFailed
+from server.services.export import zip_bytes
+from server.services import results as results_service
+from server.auth.tokens import BALLOT_TYP
+from server.web.handlers.common import field, json_response, pool, read_json, settings
+
+RESULTS_STATIC = Path(__file__).resolve().parent.parent / "static" / "results"
+_BASE = "/api/admin/communities/{community_id}/meetings/{meeting_id}"
+_PUBLIC = "/api/public/meetings/{community_id}/{meeting_id}"
+
+
+def _ids(request: web.Request) -> tuple[str, str]:
+    return request.match_info["community_id"], request.match_info["meeting_id"]
+
+
+# ---------------------------------------------------------------- staff
+
+async def get_result(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    await require_staff(request, community_id=community_id)
+    return json_response(await results_service.admin_result(pool(request), community_id, meeting_id))
+
+
+async def sign(request: web.Request) -> web.Response:
+    """Sign now (normally the close hook does it); idempotent."""
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    return json_response(await results_service.sign_result(pool(request), settings(request), community_id,
+                                                           meeting_id, actor=principal.actor))
+
+
+async def publish(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    data = await read_json(request) if request.can_read_body else {}
+    days = field(data, "objection_days", int, required=False)
+    doc = await results_service.publish(pool(request), settings(request), community_id, meeting_id,
+                                        actor=principal.actor, objection_days=days)
+    return json_response(doc)
+
+
+async def add_objection(request: web.Request) -> web.Response:
+    """Staff record an objection for an owner; or an owner objects with their ballot token."""
+    community_id, meeting_id = _ids(request)
+    data = await read_json(request)
+    text = field(data, "text", str, max_length=2000).strip()
+    if not text:
+        raise ValidationFailed("请填写异议内容", fields={"text": "必填"})
+    if request.headers.get("Authorization", "").startswith("Bearer ") and _is_ballot_token(request):
+        principal = read_ballot_token(request)
+        if (principal.community_id, principal.meeting_id) != (community_id, meeting_id):
+            raise Forbidden("该选票凭证不属于这次会议", code="ballot_wrong_meeting")
+        async with pool(request).acquire() as conn:
+            await ensure_session_live(conn, principal)
+        submitted_by, on_behalf_of = principal.actor, ""
+    else:
+        staff = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+        on_behalf_of = field(data, "on_behalf_of", str, max_length=200)
+        submitted_by = staff.actor
+    doc = await results_service.add_objection(pool(request), community_id, meeting_id, submitted_by=submitted_by,
+                                              on_behalf_of=on_behalf_of, text=text)
+    return json_response(doc, status=201)
+
+
+def _is_ballot_token(request: web.Request) -> bool:
+    try:
+        header = jwt.get_unverified_header(request.headers["Authorization"][7:].strip())
+    except jwt.PyJWTError:
+        return False
+    return header.get("typ") == BALLOT_TYP
+
+
+async def respond_objection(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    raw_id = request.match_info["objection_id"]
+    if not raw_id.isdigit():
+        raise NotFound("找不到该异议", code="objection_not_found")
+    data = await read_json(request)
+    response = field(data, "response", str, max_length=2000).strip()
+    if not response:
+        raise ValidationFailed("请填写答复内容", fields={"response": "必填"})
+    doc = await results_service.respond_objection(pool(request), community_id, meeting_id, int(raw_id),
+                                                  actor=principal.actor, response=response)
+    return json_response(doc)
+
+
+async def finalize(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    return json_response(await results_service.finalize(pool(request), community_id, meeting_id,
+                                                        actor=principal.actor))
+
+
+async def rotate_key(request: web.Request) -> web.Response:
+    community_id = request.match_info["community_id"]
+    principal = await require_staff(request, community_id=community_id, roles=frozenset({"district_admin",
+                                                                                         "street_admin"}))
+    async with pool(request).acquire() as conn, conn.transaction():
+        exists = await conn.fetchval("SELECT 1 FROM community WHERE community_id = $1", community_id)
+        if not exists:
+            raise NotFound("小区不存在", code="community_not_found")
+        doc = await result_keys.rotate(conn, settings(request), community_id, actor=principal.actor)
+    return json_response(doc, status=201)
+
+
+# ---------------------------------------------------------------- public (no login)
+
+async def public_result(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    return json_response(await results_service.public_result(pool(request), community_id, meeting_id))
+
+
+async def public_record(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    files = await results_service.public_record_files(pool(request), community_id, meeting_id)
+    folder = f"{community_id}-{meeting_id}"
+    return web.Response(body=zip_bytes(folder, files), content_type="application/zip",
+                        headers={"Content-Disposition": f'attachment; filename="{folder}.zip"'})
+
+
+async def receipt_proof(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    return json_response(await results_service.receipt_proof(pool(request), community_id, meeting_id,
+                                                             request.match_info["receipt"]))
+
+
+async def public_keys(request: web.Request) -> web.Response:
+    community_id = request.match_info["community_id"]
+    async with pool(request).acquire() as conn:
+        keys = await result_keys.public_keys(conn, community_id)
+    if not keys:
+        raise NotFound("该小区还没有结果签名密钥", code="no_keys")
+    return json_response({"community_id": community_id, "keys": keys})
+
+
+# ---------------------------------------------------------------- the public results page
+
+OUTCOME_NAMES = {"passed": "通过", "failed": "未通过", "no_quorum": "未达参与表决法定比例（不构成决定）",
+                 "elected": "已选出", "runoff": "需另行选举"}
+THRESHOLD_NAMES = {"majority": "过半数同意（面积、人数均须超过参与表决的一半）",
+                   "three_quarters": "四分之三以上同意（面积、人数均须达到参与表决的四分之三）"}
+
+
+def _fig(figure: dict) -> str:
+    return f"{html.escape(figure['area'])} m²，{figure['persons']} 人"
+
+
+def render_page(doc: dict, base_url: str) -> str:
+    """The public results page (server-rendered; JS only for checking a receipt)."""
+    e = html.escape
+    meeting = doc["meeting"]
+    signed = doc["signed"]
+    result = signed["payload"]["result"]
+    titles = {m["id"]: m for m in meeting["matters"]}
+    cid, mid = doc["community_id"], doc["meeting_id"]
+    sections = []
+    for matter in result["matters"]:
+        info = titles.get(matter["id"], {})
+        outcome = OUTCOME_NAMES.get(matter["outcome"], matter["outcome"])
+        part = matter["participating"]
+        rows = [f"<tr><th>参与表决</th><td>{_fig(part)}</td></tr>"]
+        if matter["kind"] == "resolution":
+            for key, label in (("yes", "同意"), ("no", "反对"), ("abstain", "弃权")):
+                rows.append(f"<tr><th>{label}</th><td>{_fig(matter[key])}</td></tr>")
+            detail = "<table>" + "".join(rows) + "</table>"
+        else:
+            names = {c["id"]: c["name"] for c in info.get("candidates", [])}
+            cand_rows = "".join(
+                f"<tr><td>{e(names.get(c['id'], c['id']))}</td><td>{_fig(c['yes'])}</td>"
+                f"<td>{'达到' if c['passed'] else '未达到'}</td></tr>" for c in matter["candidates"])
+            elected = "、".join(e(names.get(c, c)) for c in matter["elected"]) or "无"
+            alternates = "、".join(e(names.get(c, c)) for c in matter["alternates"]) or "无"
+            runoff = "、".join(e(names.get(c, c)) for c in matter["runoff_needed"])
+            detail = ("<table>" + "".join(rows) + "</table>"
+                      f"<p class=elected>当选委员：<b>{elected}</b></p><p>候补委员：{alternates}</p>"
+                      + (f"<p class=warn>票数相同需另行选举：{runoff}</p>" if runoff else "")
+                      + "<table class=cand><tr><th>候选人</th><th>同意</th><th>过半数</th></tr>"
+                      + cand_rows + "</table>")
+        sections.append(
+            f"<section class=matter><h3>{e(info.get('title', matter['id']))}</h3>"
+            f"<p class='outcome {e(matter['outcome'])}'>{e(outcome)}</p>"
+            f"<p class=rule>表决规则：{e(THRESHOLD_NAMES.get(matter['threshold'], matter['threshold']))}"
+            f"{'' if matter['quorum_met'] else '；参与表决的面积或人数未达到三分之二'}</p>{detail}</section>")
+    objections = "".join(
+        f"<li><p>异议 {o['objection_id']}：{e(o['text'])}</p>"
+        f"<p class=resp>答复：{e(o['response']) if o['response'] else '（待答复）'}</p></li>"
+        for o in doc["objections"]) or "<li>暂无异议</li>"
+    status_line = {
+        "preliminary": f"初步结果，异议期至 {e(doc['objection_ends_at'][:16].replace('T', ' '))}（UTC）。"
+                       "如有异议，请在异议期内向业主委员会或筹备组提出。",
+        "final": f"最终结果（{e((doc['finalized_at'] or '')[:10])} 确定）。",
+    }.get(doc["status"], "")
+    record_url = f"/api/public/meetings/{e(cid)}/{e(mid)}/record.zip"
+    template = (RESULTS_STATIC / "page.html").read_text(encoding="utf-8")
+    values = {
+        "title": e(meeting["meeting"]["title"]), "community": e(meeting["community"]["name"]),
+        "status": e(doc["status_name"]), "status_line": status_line,
+        "totals": _fig(result["totals"]), "matters": "".join(sections), "objections": objections,
+        "record_url": record_url, "key_id": e(doc["key_id"]),
+        "public_key": e(signed["public_key"]), "root": e(doc["receipts_root"]),
+        "count": str(doc["receipt_count"]), "cid": e(cid), "mid": e(mid),
+        # Script content is raw text (no entity decoding): JSON with "<" escaped cannot close the tag.
+        "config": json.dumps({"cid": cid, "mid": mid, "root": doc["receipts_root"]}).replace("<", "\\u003c"),
+        "keys_url": f"/api/public/communities/{e(cid)}/keys",
+        "base_url": e(base_url),
+    }
+    # One pass, so text from the record (a title with "{{...}}") is never read as a placeholder.
+    return re.sub(r"\{\{(\w+)\}\}", lambda match: values[match.group(1)], template)
+
+
+async def results_page(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    doc = await results_service.public_result(pool(request), community_id, meeting_id)
+    return web.Response(text=render_page(doc, settings(request).public_url), content_type="text/html",
+                        charset="utf-8")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get(_BASE + "/result", get_result)
+    app.router.add_post(_BASE + "/result/sign", sign)
+    app.router.add_post(_BASE + "/publish", publish)
+    app.router.add_post(_BASE + "/objections", add_objection)
+    app.router.add_post(_BASE + "/objections/{objection_id}/response", respond_objection)
+    app.router.add_post(_BASE + "/finalize", finalize)
+    app.router.add_post("/api/admin/communities/{community_id}/keys/rotate", rotate_key)
+    app.router.add_get(_PUBLIC + "/result", public_result)
+    app.router.add_get(_PUBLIC + "/record.zip", public_record)
+    app.router.add_get(_PUBLIC + "/receipts/{receipt}/proof", receipt_proof)
+    app.router.add_get("/api/public/communities/{community_id}/keys", public_keys)
+    app.router.add_get("/r/{community_id}/{meeting_id}", results_page)
+    app.router.add_static("/static/results/", RESULTS_STATIC, append_version=False)
