@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import sys
 import time
@@ -20,13 +19,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg  # noqa: E402
+import asyncpg
 
-from server.db.pool import create_pool, migrate, resolve_database_url  # noqa: E402
-from server.devtools.demo_data import generate_register_rows, register_csv  # noqa: E402
-from server.repositories import communities as community_repo  # noqa: E402
-from server.services import register as register_service  # noqa: E402
-from server.settings import load_settings  # noqa: E402
+from server.db.pool import create_pool, migrate, resolve_database_url
+from server.devtools.demo_data import generate_register_rows, register_csv
+from server.repositories import communities as community_repo
+from server.services import register as register_service
+from server.settings import load_settings
 
 
 async def run(units: int) -> dict:

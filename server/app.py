@@ -11,15 +11,19 @@ import logging
 from aiohttp import web
 
 from server import appkeys
-from server.live.broker import broker_ctx
-from server.db.pool import create_pool, migrate, resolve_database_url
-from server.live.hub import live_ctx
-from server.web.middleware import error_middleware
-from server.web.routes import setup_routes
-from server.services.scheduler import scheduler_ctx
-from server.settings import Settings
 from server.auth.tokens import TokenKeys, load_or_create_private_key
 from server.auth.wechat import wechat_ctx
+from server.db.pool import create_pool, migrate, resolve_database_url
+from server.live.broker import broker_ctx
+from server.live.events import publish_meeting_event
+from server.live.hub import live_ctx
+from server.services import elections as elections_service
+from server.services import results as results_service
+from server.services.effects import Effects
+from server.services.scheduler import scheduler_ctx
+from server.settings import Settings
+from server.web.middleware import error_middleware
+from server.web.routes import setup_routes
 
 log = logging.getLogger("evote.app")
 
@@ -46,6 +50,18 @@ async def token_keys_ctx(app: web.Application):
     yield
 
 
+def build_effects(app: web.Application) -> Effects:
+    """What follows a commit: events through this app's broker, and the close hooks, in order."""
+
+    async def publish(community_id: str, meeting_id: str, event: dict) -> None:
+        await publish_meeting_event(app, community_id, meeting_id, event)
+
+    return Effects(app[appkeys.SETTINGS], publish=publish, close_hooks=[
+        results_service.on_meeting_closed,      # sign the result at once
+        elections_service.on_meeting_closed,    # form the committee of each committee election
+    ])
+
+
 def create_app(settings: Settings) -> web.Application:
     app = web.Application(
         middlewares=[error_middleware],
@@ -53,6 +69,7 @@ def create_app(settings: Settings) -> web.Application:
     )
     app[appkeys.SETTINGS] = settings
     app[appkeys.BACKGROUND_TASKS] = []
+    app[appkeys.EFFECTS] = build_effects(app)
     app.cleanup_ctx.append(database_ctx)
     app.cleanup_ctx.append(token_keys_ctx)
     app.cleanup_ctx.append(wechat_ctx)

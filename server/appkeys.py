@@ -1,15 +1,12 @@
 """Typed keys for what the application holds (web.AppKey), all in one place."""
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import asyncpg
 from aiohttp import web
 
 from server.settings import Settings
-
-if TYPE_CHECKING:
-    from server.auth.tokens import TokenKeys
 
 SETTINGS = web.AppKey("settings", Settings)
 DB_POOL = web.AppKey("db_pool", asyncpg.Pool)
@@ -19,5 +16,6 @@ TOKEN_KEYS = web.AppKey("token_keys", Any)        # server.auth.tokens.TokenKeys
 BROKER = web.AppKey("broker", Any)                # server.live.broker.Broker
 LIVE = web.AppKey("live", Any)                    # server.live.hub.LiveHub
 BACKGROUND_TASKS = web.AppKey("background_tasks", list)
+EFFECTS = web.AppKey("effects", Any)          # server.services.effects.Effects
 WECHAT = web.AppKey("wechat", Any)                # server.auth.wechat.WeChatClient
 REQUEST_ID = web.RequestKey("request_id", str)

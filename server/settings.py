@@ -89,7 +89,7 @@ class Settings:
     def token_key_path(self) -> Path:
         return self.token_key_file or self.data_dir / "keys" / "token_key.pem"
 
-    def replace(self, **changes) -> "Settings":
+    def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
 
 

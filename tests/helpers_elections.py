@@ -2,7 +2,7 @@
 votes spread over voters, paper (spoiled) ballots by SQL (there is no paper entry endpoint yet)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from server.devtools.demo_data import register_csv
 from server.services import register as register_service
@@ -44,7 +44,7 @@ def election_matter(*, seats: int = 5, alternates: int | None = None, cands: lis
 
 
 async def draft_meeting(client, headers, community_id: str, matters: list[dict], *, meeting_id: str) -> dict:
-    opens_at = datetime.now(timezone.utc) + timedelta(days=15, hours=1)
+    opens_at = datetime.now(UTC) + timedelta(days=15, hours=1)
     resp = await client.post(f"/api/admin/communities/{community_id}/meetings", headers=headers, json={
         "meeting_id": meeting_id, "title": "首次业主大会", "matters": matters,
         "opens_at": opens_at.isoformat(), "closes_at": (opens_at + timedelta(days=7)).isoformat()})

@@ -191,7 +191,7 @@ class Voting:
         self.tokens: dict[str, str] = {}
         self.areas: dict[str, int] = {}
 
-    async def load(self) -> "Voting":
+    async def load(self) -> Voting:
         async with self.db_pool.acquire() as conn:
             rows = await conn.fetch("SELECT voter_id, area FROM electorate WHERE community_id = $1 AND meeting_id = $2",
                                     self.community_id, self.meeting_id)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from server import appkeys
@@ -55,7 +55,7 @@ def meeting_body(*, meeting_id: str | None = None, title: str = "测试业主大
                  rules: dict | None = None, show_live_results: bool = False,
                  opens_at: datetime | None = None, closes_at: datetime | None = None) -> dict:
     """A create-meeting request body; opens 15 days + 1 hour from now unless told otherwise."""
-    opens_at = opens_at or datetime.now(timezone.utc) + timedelta(days=15, hours=1)
+    opens_at = opens_at or datetime.now(UTC) + timedelta(days=15, hours=1)
     body: dict[str, Any] = {"meeting_id": meeting_id or f"m-{secrets.token_hex(4)}", "title": title,
                             "matters": DEFAULT_MATTERS if matters is None else matters,
                             "rules": rules or {}, "show_live_results": show_live_results,
@@ -222,7 +222,7 @@ async def ballot_token(db_pool, app_or_keys, community_id: str, meeting_id: str,
     async with db_pool.acquire() as conn:
         token, _claims = await issue_ballot_token(
             conn, _keys(app_or_keys), community_id=community_id, meeting_id=meeting_id, voter_id=voter_id,
-            expires_at=datetime.now(timezone.utc) + expires_in, code_serial=None, device_hash=None)
+            expires_at=datetime.now(UTC) + expires_in, code_serial=None, device_hash=None)
     return token
 
 

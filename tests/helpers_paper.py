@@ -4,7 +4,7 @@ Everything goes through the real HTTP API (no SQL shortcuts) except reading resu
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from server.ballot.tally import Submission, select_counted
 from server.services import counting
@@ -48,7 +48,7 @@ async def authorize(client, m, owner: str, proxy: str, *, kind: str = "proxy", m
                     valid_for: timedelta = timedelta(days=10), headers: dict | None = None,
                     expect: int | None = 201):
     body = {"owner_voter_id": owner, "proxy_voter_id": proxy, "kind": kind, "document_ref": "委托书/2026-001.pdf",
-            "valid_until": (datetime.now(timezone.utc) + valid_for).isoformat()}
+            "valid_until": (datetime.now(UTC) + valid_for).isoformat()}
     if matters is not None:
         body["matters"] = matters
     resp = await client.post(f"{m.base}/proxies", json=body, headers=headers or m.headers)
@@ -86,4 +86,4 @@ def matter(result: dict, matter_id: str) -> dict:
     return next(x for x in result["matters"] if x["id"] == matter_id)
 
 
-__all__ = ["clerks", "reissue_code", "enter", "double_entry", "authorize", "proxy_vote", "counted", "areas", "matter"]
+__all__ = ["areas", "authorize", "clerks", "counted", "double_entry", "enter", "matter", "proxy_vote", "reissue_code"]

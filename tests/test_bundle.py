@@ -147,7 +147,7 @@ def test_tolerates_bom_crlf_column_order_and_blank_lines(tmp_path):
     reordered = []
     for line in register_lines:
         fields = line.split(",")
-        reordered.append(",".join([fields[6]] + fields[:6] + fields[7:]))
+        reordered.append(",".join([fields[6], *fields[:6], *fields[7:]]))
     register = "\ufeff" + "\r\n".join(reordered) + "\r\n\r\n"
     meeting = "\ufeff" + MEETING
     ballots = "\ufeff" + BALLOTS.replace("\n", "\r\n")

@@ -2,7 +2,7 @@
 the committee's follow-up steps, promotion of alternates, deadlines and the public page."""
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 
 from tests.helpers_elections import (
     close,
@@ -148,7 +148,7 @@ async def test_tie_at_last_seat_runoff_formation_and_after_the_vote(client, db_p
     resp = await client.post(f"{cbase}/first-meeting", headers=headers, json={"held_on": "2026-01-01", "chair": 1})
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "not_formed"
     # runoff: a new draft meeting with the tied candidates ranked over place 5 (a seat) and 6 (an alternate)
-    opens = datetime.now(timezone.utc) + timedelta(days=15, hours=1)
+    opens = datetime.now(UTC) + timedelta(days=15, hours=1)
     resp = await client.post(f"{admin(cid)}/meetings/first/matters/E1/runoff", headers=headers,
                              json={"opens_at": opens.isoformat(), "closes_at": (opens + timedelta(days=3)).isoformat()})
     assert resp.status == 201, await resp.text()

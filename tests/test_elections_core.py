@@ -6,7 +6,8 @@ from datetime import date, timedelta
 from fractions import Fraction
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from server.ballot import elections as el
 from server.ballot.tally import Figure, Matter, MatterFigures, matter_result

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
 
-from server.services import scheduler
+from server import appkeys
 from server.services import meetings as meetings_service
+from server.services import scheduler
 from tests.helpers_meetings import (
     CANDIDATES,
     backdate_notice,
@@ -162,7 +163,7 @@ async def test_notice_requires_the_15_day_period_a_register_and_matters(client, 
     headers = await staff_headers("district_admin")
     community_id, _ = await imported_community(10)
     too_soon = await _draft(client, headers, community_id,
-                            opens_at=datetime.now(timezone.utc) + timedelta(days=14, hours=23))
+                            opens_at=datetime.now(UTC) + timedelta(days=14, hours=23))
     resp = await client.post(f"{_base(community_id)}/{too_soon['meeting_id']}/notice", headers=headers)
     error = await _error(resp, 409)
     assert error["code"] == "notice_period_not_met"
@@ -260,7 +261,8 @@ async def test_the_scheduler_opens_and_closes_by_itself(client, db_pool, staff_h
     async def hook(pool, app, community_id, meeting_id):
         closed_hooks.append((community_id, meeting_id))
 
-    meetings_service.ON_CLOSE_HOOKS.append(hook)
+    hooks = client.app[appkeys.EFFECTS].close_hooks
+    hooks.append(hook)
     try:
         m = await noticed_meeting(db_pool, client, staff_headers, imported_community)
         await backdate_notice(db_pool, m.community_id, m.meeting_id, closes_in=timedelta(seconds=3))
@@ -273,7 +275,7 @@ async def test_the_scheduler_opens_and_closes_by_itself(client, db_pool, staff_h
         await _settle_hooks(closed_hooks, (m.community_id, m.meeting_id))
         assert closed_hooks.count((m.community_id, m.meeting_id)) == 1
     finally:
-        meetings_service.ON_CLOSE_HOOKS.remove(hook)
+        client.app[appkeys.EFFECTS].close_hooks.remove(hook)
 
 
 async def test_the_scheduler_does_not_open_before_the_notice_period(client, db_pool, staff_headers,
@@ -284,7 +286,7 @@ async def test_the_scheduler_does_not_open_before_the_notice_period(client, db_p
         await conn.execute("""UPDATE meeting SET noticed_at = clock_timestamp() - interval '1 day',
                                                  opens_at = clock_timestamp() - interval '1 minute'
                                WHERE community_id = $1 AND meeting_id = $2""", m.community_id, m.meeting_id)
-    done = await scheduler.run_once(db_pool)
+    done = await scheduler.run_once(db_pool, client.app[appkeys.EFFECTS])
     assert (m.community_id, m.meeting_id) not in done["opened"]
     assert (await (await client.get(m.base, headers=m.headers)).json())["state"] == "noticed"
 
@@ -296,13 +298,14 @@ async def test_two_schedulers_racing_close_exactly_once(client, db_pool, staff_h
         calls.append((community_id, meeting_id))
 
     m = await open_meeting(db_pool, client, staff_headers, imported_community)
-    meetings_service.ON_CLOSE_HOOKS.append(hook)
+    effects = client.app[appkeys.EFFECTS]
+    effects.close_hooks.append(hook)
     try:
         async with db_pool.acquire() as conn:
             await conn.execute("UPDATE meeting SET closes_at = clock_timestamp() WHERE community_id = $1 "
                                "AND meeting_id = $2", m.community_id, m.meeting_id)
         # two workers' passes at the same moment (the test app's own scheduler may join in too)
-        results = await asyncio.gather(*(scheduler.run_once(db_pool) for _ in range(4)))
+        results = await asyncio.gather(*(scheduler.run_once(db_pool, effects) for _ in range(4)))
         closers = sum(r["closed"].count((m.community_id, m.meeting_id)) for r in results)
         doc = await _wait_for_state(client, m, "closed")
         assert doc["state"] == "closed"
@@ -312,7 +315,7 @@ async def test_two_schedulers_racing_close_exactly_once(client, db_pool, staff_h
         await _settle_hooks(calls, (m.community_id, m.meeting_id))
         assert calls.count((m.community_id, m.meeting_id)) == 1
     finally:
-        meetings_service.ON_CLOSE_HOOKS.remove(hook)
+        client.app[appkeys.EFFECTS].close_hooks.remove(hook)
 
 
 async def test_unknown_meeting_is_404(client, staff_headers, make_community):

@@ -53,7 +53,7 @@ def test_every_proof_verifies_and_a_changed_leaf_or_proof_fails(leaves, data):
     assert not verify_inclusion(changed, index, len(leaves), proof, root)
     if len(leaves) > 1:
         assert not verify_inclusion(leaves[index], (index + 1) % len(leaves), len(leaves), proof, root)
-        bad = [bytes([proof[0][0] ^ 1]) + proof[0][1:]] + proof[1:]
+        bad = [bytes([proof[0][0] ^ 1]) + proof[0][1:], *proof[1:]]
         assert not verify_inclusion(leaves[index], index, len(leaves), bad, root)
         assert not verify_inclusion(leaves[index], index, len(leaves), proof[:-1], root)
     other = [r for r in leaves if r != leaves[index]] + [changed]
@@ -64,7 +64,7 @@ def test_malformed_proofs_are_refused():
     leaves = sorted_leaves([bytes([i]) * 32 for i in range(5)])
     proof = inclusion_proof(leaves, 4)
     assert root_from_proof(leaves[4], 5, 5, proof) is None
-    assert root_from_proof(leaves[4], 4, 5, proof + [b"x" * 32]) is None
+    assert root_from_proof(leaves[4], 4, 5, [*proof, b"x" * 32]) is None
     with pytest.raises(IndexError):
         inclusion_proof(leaves, 5)
 

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -10,10 +10,10 @@ import pytest
 from server.ballot.amounts import format_area
 from server.ballot.tally import Rules, Submission
 from server.ballot.weights import Electorate, Subject
-from server.record.bundle import read_bundle
 from server.commands.verify import VerifyFailed, verify_bundle
-from server.services.export import write_directory
+from server.record.bundle import read_bundle
 from server.services import results as results_service
+from server.services.export import write_directory
 from server.services.proxies import ExtensionProblem, channel_split, check_record_extension
 from tests.helpers_meetings import CANDIDATES, ballot_token, cast, open_meeting
 from tests.helpers_paper import areas, authorize, clerks, counted, double_entry, proxy_vote
@@ -128,7 +128,7 @@ async def test_mixed_meeting_counts_each_owner_once_and_its_record_verifies(clie
         with pytest.raises(VerifyFailed, match=name):
             verify_bundle(bad)
     bad = write_directory(tmp_path / "bad-removed", {k: v for k, v in files.items() if k != "proxies.csv"})
-    with pytest.raises(VerifyFailed, match="proxies.csv"):
+    with pytest.raises(VerifyFailed, match=r"proxies\.csv"):
         verify_bundle(bad)
 
 
@@ -157,7 +157,7 @@ def _bundle(submissions):
 
 
 def _at(minutes: int) -> datetime:
-    return datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc) + timedelta(minutes=minutes)
+    return datetime(2026, 3, 1, 8, 0, tzinfo=UTC) + timedelta(minutes=minutes)
 
 
 def test_verify_refuses_a_proxy_ballot_counted_after_the_owners_own_vote():

@@ -82,8 +82,11 @@ def _run_schemathesis(base_url: str, token: str, max_examples: int) -> dict:
     import schemathesis
     from hypothesis import HealthCheck, given, settings
     from schemathesis.checks import not_a_server_error
-    from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                                   status_code_conformance)
+    from schemathesis.specs.openapi.checks import (
+        content_type_conformance,
+        response_schema_conformance,
+        status_code_conformance,
+    )
 
     schema = schemathesis.openapi.from_path(str(SPEC))
     checks = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

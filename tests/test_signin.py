@@ -3,20 +3,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import jwt
 import pytest
 import pytest_asyncio
 
 from server.app import create_app
-from server.ballot.codes import code_hash
 from server.auth.ballot import BallotPrincipal, ensure_session_live
+from server.ballot.codes import code_hash
 from server.errors import Unauthorized
 from server.services import codes as codes_service
 from tests import fake_wechat
-from tests.helpers_codes import (issue_codes, make_meeting, person_voter, phone_last4, voter_identity,
-                                 wrong_last4)
+from tests.helpers_codes import issue_codes, make_meeting, person_voter, phone_last4, voter_identity, wrong_last4
 
 
 @pytest_asyncio.fixture
@@ -111,7 +110,7 @@ async def test_five_failures_lock_the_code_even_for_the_right_answer_until_the_l
     assert (status, body["error"]["code"]) == (429, "code_locked")
     assert "以后再试" in body["error"]["message"] and body["error"]["fields"]["retry_at"]
     retry_at = datetime.fromisoformat(body["error"]["fields"]["retry_at"])
-    assert timedelta(minutes=14) < retry_at - datetime.now(timezone.utc) <= timedelta(minutes=15)
+    assert timedelta(minutes=14) < retry_at - datetime.now(UTC) <= timedelta(minutes=15)
     async with db_pool.acquire() as conn:
         # the lock has run out (as 15 minutes later)
         await conn.execute("UPDATE ballot_code SET locked_until = clock_timestamp() - interval '1 second' "
@@ -189,7 +188,7 @@ async def test_a_meeting_without_close_time_gets_a_day_long_token(client, import
     status, body = await redeem(client, code=codes[voter].code, last4=phone_last4(identity))
     assert status == 200, body
     exp = jwt.decode(body["token"], options={"verify_signature": False})["exp"]
-    assert abs(exp - (datetime.now(timezone.utc) + timedelta(hours=24)).timestamp()) < 120
+    assert abs(exp - (datetime.now(UTC) + timedelta(hours=24)).timestamp()) < 120
 
 
 async def test_reissue_kills_the_old_code_and_its_sessions_at_once(client, meeting, db_pool):

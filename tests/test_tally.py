@@ -1,7 +1,7 @@
 """The tally engine: worked examples of voting-rules.md, exact boundaries, elections, duplicates."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
@@ -205,7 +205,7 @@ def test_electronic_prevails_then_time_among_electronic():
 
 def test_cast_at_compares_instants_across_offsets():
     early = Submission("B-a", "O1", "M1", "electronic", datetime(2026, 1, 10, 10, 0, tzinfo=CST), (("", "yes"),))
-    late = Submission("B-b", "O1", "M1", "electronic", datetime(2026, 1, 10, 3, 0, tzinfo=timezone.utc),
+    late = Submission("B-b", "O1", "M1", "electronic", datetime(2026, 1, 10, 3, 0, tzinfo=UTC),
                       (("", "no"),))  # 11:00 at +08:00
     assert choice_counted([late, early], Rules()) == "yes"
     assert choice_counted([late, early], Rules(allow_revision=True)) == "no"

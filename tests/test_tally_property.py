@@ -12,7 +12,7 @@ import json
 import random
 import tempfile
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -36,8 +36,8 @@ SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-BASE_TIME = datetime(2026, 3, 1, 9, 0, tzinfo=timezone.utc)
-ZONES = [timezone.utc, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))]
+BASE_TIME = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+ZONES = [UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5, minutes=-30))]
 # A few repeated areas make equal figures, hence ties, likely.
 AREAS = st.one_of(st.sampled_from([10000, 10000, 8850, 12037]), st.integers(min_value=1, max_value=40000))
 

@@ -46,14 +46,13 @@ import secrets
 import shutil
 import signal
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -63,14 +62,15 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import asyncpg  # noqa: E402
 
+from server.auth.tokens import BALLOT_AUDIENCE, BALLOT_TYP, TokenKeys, load_or_create_private_key  # noqa: E402
 from server.ballot.receipts import canonical_submission, new_salt, receipt_for  # noqa: E402
 from server.db.pool import create_pool, migrate, resolve_database_url  # noqa: E402
 from server.devtools.demo_data import generate_register_rows, register_csv  # noqa: E402
 from server.repositories import communities as community_repo  # noqa: E402
 from server.services import meetings as meetings_service  # noqa: E402
 from server.services import register as register_service  # noqa: E402
+from server.services.effects import Effects  # noqa: E402
 from server.settings import load_settings  # noqa: E402
-from server.auth.tokens import BALLOT_AUDIENCE, BALLOT_TYP, TokenKeys, load_or_create_private_key  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 LUA = HERE / "votes.lua"
@@ -210,12 +210,12 @@ async def create_open_meeting(pool: asyncpg.Pool, community_id: str, meeting_id:
                                               prep_group_formed_on=None)
     imported = await register_service.import_register(pool, community_id=community_id, data=register_csv(rows),
                                                       filename="bench.csv", actor=ACTOR)
-    opens_at = datetime.now(timezone.utc) + timedelta(days=15, hours=1)
+    opens_at = datetime.now(UTC) + timedelta(days=15, hours=1)
     await meetings_service.create_meeting(pool, community_id=community_id, actor=ACTOR, data={
         "meeting_id": meeting_id, "title": "基准测试业主大会", "matters": MATTERS, "rules": {},
         "show_live_results": False, "opens_at": opens_at.isoformat(),
         "closes_at": (opens_at + timedelta(days=7)).isoformat()})
-    await meetings_service.publish_notice(pool, community_id=community_id, meeting_id=meeting_id, actor=ACTOR)
+    await meetings_service.publish_notice(pool, Effects(load_settings()), community_id=community_id, meeting_id=meeting_id, actor=ACTOR)
     async with pool.acquire() as conn:
         # BENCH DATA ONLY (as the test helpers do): pretend the notice went out 16 days ago.
         await conn.execute(
@@ -223,13 +223,13 @@ async def create_open_meeting(pool: asyncpg.Pool, community_id: str, meeting_id:
                                   opens_at = clock_timestamp() - interval '2 hours',
                                   closes_at = clock_timestamp() + interval '7 days'
                 WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)
-    await meetings_service.open_meeting(pool, community_id=community_id, meeting_id=meeting_id, actor=ACTOR)
+    await meetings_service.open_meeting(pool, Effects(load_settings()), community_id=community_id, meeting_id=meeting_id, actor=ACTOR)
     return imported.total_persons
 
 
 async def issue_tokens(bench: Bench) -> None:
     """One ballot token per voter, with its session row (what sign-in does), in bulk."""
-    expires = datetime.now(timezone.utc) + timedelta(days=30)
+    expires = datetime.now(UTC) + timedelta(days=30)
     sessions = []
     bench.tokens = []
     for voter in bench.voters:
@@ -378,7 +378,7 @@ async def run_async_client(bench: Bench, first: int, last: int) -> dict:
                         acked.extend(r["ballot_id"] for r in json.loads(body)["receipts"])
                     else:
                         errors.append(f"{resp.status}\t{body[:200]!r}")
-            except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            except (TimeoutError, aiohttp.ClientError) as exc:
                 errors.append(f"client error {exc!r}")
 
     connector = aiohttp.TCPConnector(limit=0)
@@ -525,7 +525,7 @@ async def pgbench(bench: Bench) -> None:
     r["pgbench_3row_tps"] = round(figures["three"], 1)
     r["ratio_vs_pgbench"] = round(r["votes_per_s"] / figures["one"], 3)
     r["ratio_fair"] = round(r["requests_per_s"] / figures["three"], 3)
-    bench.row("pgbench", f"synchronous_commit / fsync", f"{sync} / {fsync}")
+    bench.row("pgbench", "synchronous_commit / fsync", f"{sync} / {fsync}")
     bench.row("pgbench", f"1-row INSERT tps ({a.connections} clients)", r["pgbench_tps"])
     bench.row("pgbench", f"3-row INSERT tps ({a.connections} clients)", r["pgbench_3row_tps"])
     bench.row("pgbench", "ratio votes/s : 1-row tps (issue)", r["ratio_vs_pgbench"])
@@ -559,7 +559,7 @@ async def sse_watcher(session: aiohttp.ClientSession, url: str, w: WatcherLog, s
                     if m:
                         w.seen.append((time.time(), int(m.group(1))))
                         w.ready.set()
-    except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+    except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
         if not stop.is_set():
             w.error = f"SSE {exc!r}"
     finally:
@@ -582,7 +582,7 @@ async def ws_watcher(session: aiohttp.ClientSession, url: str, w: WatcherLog, st
                         break
                 elif msg.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
                     break
-    except (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError) as exc:
+    except (TimeoutError, aiohttp.ClientError, ConnectionError) as exc:
         if not stop.is_set():
             w.error = f"WS {exc!r}"
     finally:
@@ -697,7 +697,7 @@ async def import_register_timed(bench: Bench, units: int) -> float:
 async def cast_in_bulk(pool: asyncpg.Pool, community_id: str, meeting_id: str, voters: list[str]) -> int:
     """Electronic ballots (3 matters each) for ``voters``, written with COPY, receipts computed as casting does."""
     submissions, choices = [], []
-    start = datetime.now(timezone.utc) - timedelta(hours=1)
+    start = datetime.now(UTC) - timedelta(hours=1)
     for n, voter in enumerate(voters):
         cast_at = start + timedelta(microseconds=n * 50)
         for matter_id, offset in (("M1", 0), ("M2", 2), ("M3", 4)):
@@ -748,7 +748,7 @@ async def batch(bench: Bench) -> None:
     random.Random(9).shuffle(voters)
     voting = voters[: len(voters) * 3 // 4]
     count = await cast_in_bulk(bench.pool, community_id, meeting_id, voting)
-    await meetings_service.close_meeting(bench.pool, community_id=community_id, meeting_id=meeting_id, actor=ACTOR)
+    await meetings_service.close_meeting(bench.pool, Effects(load_settings()), community_id=community_id, meeting_id=meeting_id, actor=ACTOR)
     log(f"record meeting: {subjects} voting subjects, {count} submissions; exporting")
     bench.row("batch", "record: voting subjects / submissions", f"{subjects} / {count}")
 

@@ -13,8 +13,8 @@ import asyncpg
 from aiohttp import web
 
 from server import appkeys
-from server.errors import Unauthorized
 from server.auth.tokens import BALLOT_AUDIENCE, BALLOT_TYP, TokenKeys
+from server.errors import Unauthorized
 
 
 @dataclass(frozen=True)

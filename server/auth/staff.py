@@ -13,9 +13,9 @@ import argon2
 from aiohttp import web
 
 from server import appkeys
+from server.auth.tokens import STAFF_AUDIENCE, STAFF_TYP
 from server.errors import Forbidden, Unauthorized
 from server.repositories import staff as staff_repo
-from server.auth.tokens import STAFF_AUDIENCE, STAFF_TYP
 
 ROLES = ("district_admin", "street_admin", "prep_group", "committee", "auditor")
 # Roles that may change things (imports, meetings, codes); auditors only read.

@@ -7,7 +7,6 @@ stays in this process: it is kept off ``repr`` and logs and never returned to a 
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass, field
@@ -61,7 +60,7 @@ class WeChatClient:
                 # WeChat answers JSON with a text/plain content type.
                 body = await resp.text()
                 status = resp.status
-        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, aiohttp.ClientError) as exc:
             log.warning("code2Session unreachable: %s", exc.__class__.__name__)
             raise ServiceUnavailable("暂时连不上微信，请稍后再试", code="wechat_unavailable") from None
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["AreaFormatError", "parse_area", "format_area", "CENTI_PER_M2"]
+__all__ = ["CENTI_PER_M2", "AreaFormatError", "format_area", "parse_area"]
 
 CENTI_PER_M2 = 100
 

@@ -28,21 +28,21 @@ from server.ballot.tally import ELECTION, Figure, Matter, MatterFigures, decide_
 
 __all__ = [
     "BODY_NAMES",
-    "default_alternates",
-    "check_seats",
-    "RunoffPlan",
-    "Formation",
-    "decide_formation",
-    "merge_runoff",
-    "fill_from_groups",
-    "promote",
-    "Promotion",
-    "add_years",
-    "check_term",
     "DEADLINE_STATES",
-    "deadline_state",
+    "Formation",
     "PartyShare",
+    "Promotion",
+    "RunoffPlan",
+    "add_years",
+    "check_seats",
+    "check_term",
+    "deadline_state",
+    "decide_formation",
+    "default_alternates",
+    "fill_from_groups",
+    "merge_runoff",
     "party_share",
+    "promote",
 ]
 
 BODY_NAMES = {"committee": "业主委员会", "supervisory": "监事会", "other": "其他"}

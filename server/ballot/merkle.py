@@ -16,17 +16,18 @@ Pure, no I/O.  Definitions (docs/verification.md):
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
 
 __all__ = [
     "TREE_ALGORITHM",
-    "leaf_hash",
-    "node_hash",
-    "sorted_leaves",
-    "merkle_root",
     "inclusion_proof",
-    "verify_inclusion",
+    "leaf_hash",
+    "merkle_root",
+    "node_hash",
     "root_from_proof",
+    "sorted_leaves",
+    "verify_inclusion",
 ]
 
 TREE_ALGORITHM = "rfc6962-sha256, leaves = receipts sorted ascending"
@@ -45,7 +46,7 @@ def node_hash(left: bytes, right: bytes) -> bytes:
 def sorted_leaves(receipts: Sequence[bytes]) -> list[bytes]:
     """The leaves in tree order; refuses duplicates (each receipt is unique per meeting)."""
     leaves = sorted(receipts)
-    for a, b in zip(leaves, leaves[1:]):
+    for a, b in itertools.pairwise(leaves):
         if a == b:
             raise ValueError(f"receipt {a.hex()} appears twice")
     return leaves

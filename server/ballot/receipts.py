@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 SALT_BYTES = 16
 
@@ -20,7 +20,7 @@ def format_cast_at(moment: datetime) -> str:
     """The one text form of a legal vote time (UTC, microseconds), used in receipts and bundles."""
     if moment.tzinfo is None:
         raise ValueError("cast_at must be timezone-aware")
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def canonical_submission(*, community_id: str, meeting_id: str, ballot_id: str, voter_id: str, matter_id: str,

@@ -12,15 +12,15 @@ from dataclasses import dataclass
 __all__ = [
     "MAJORITY",
     "THREE_QUARTERS",
-    "THRESHOLDS",
     "THREE_QUARTERS_CATEGORIES",
-    "threshold_for_category",
-    "quorum_met",
-    "passes",
+    "THRESHOLDS",
     "Shortfall",
+    "passes",
+    "quorum_met",
     "quorum_shortfall",
-    "yes_shortfall_new_voters",
+    "threshold_for_category",
     "yes_shortfall_converts",
+    "yes_shortfall_new_voters",
 ]
 
 MAJORITY = "majority"  # 过半数: strictly more than half of participating area and persons

@@ -24,18 +24,18 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 __all__ = [
-    "SIGNED_FORMAT",
     "KEY_ID_HEX",
+    "SIGNED_FORMAT",
+    "SignatureProblem",
     "canonical_bytes",
-    "sha256_hex",
-    "raw_public_key",
     "key_id",
+    "load_public_key",
     "public_key_from_raw",
     "public_key_pem",
-    "load_public_key",
+    "raw_public_key",
+    "sha256_hex",
     "sign_payload",
     "verify_signed",
-    "SignatureProblem",
 ]
 
 SIGNED_FORMAT = "evote-signed-result/1"

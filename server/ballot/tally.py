@@ -25,29 +25,29 @@ from server.ballot.rules import passes, quorum_met, threshold_for_category
 from server.ballot.weights import Electorate, Subject
 
 __all__ = [
-    "RESULT_FORMAT",
-    "RESOLUTION",
+    "CHANNELS",
+    "CHOICES",
+    "DUPLICATE_POLICIES",
     "ELECTION",
     "KINDS",
-    "CHOICES",
-    "CHANNELS",
-    "DUPLICATE_POLICIES",
     "RANK_BY",
-    "Rules",
-    "Matter",
-    "Submission",
+    "RESOLUTION",
+    "RESULT_FORMAT",
+    "ElectionDecision",
     "Figure",
+    "Matter",
     "MatterFigures",
     "MatterTally",
     "MeetingTally",
-    "ElectionDecision",
-    "prefers",
-    "select_counted",
+    "Rules",
+    "Submission",
     "aggregate",
-    "rank_key",
+    "build_result",
     "decide_election",
     "matter_result",
-    "build_result",
+    "prefers",
+    "rank_key",
+    "select_counted",
     "tally",
 ]
 
@@ -227,7 +227,7 @@ class MatterTally:
     each newly counted submission and removes the one it replaces.
     """
 
-    __slots__ = ("matter", "_is_election", "_participating", "_by_choice", "_yes_for", "_spoiled")
+    __slots__ = ("_by_choice", "_is_election", "_participating", "_spoiled", "_yes_for", "matter")
 
     def __init__(self, matter: Matter) -> None:
         self.matter = matter

@@ -28,20 +28,20 @@ from dataclasses import dataclass
 from server.ballot.amounts import AreaFormatError, format_area, parse_area
 
 __all__ = [
-    "KINDS",
     "AREA_SOURCES",
     "HOLDERS",
+    "KINDS",
     "REGISTER_COLUMNS",
-    "RegisterRow",
-    "Subject",
     "BuildingTotals",
     "Electorate",
-    "RegisterProblem",
     "RegisterInvalid",
+    "RegisterProblem",
+    "RegisterRow",
+    "Subject",
+    "compute_electorate",
     "is_counted",
     "parse_register_record",
     "validate_register",
-    "compute_electorate",
 ]
 
 KINDS = ("dwelling", "commercial", "parking")

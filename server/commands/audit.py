@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 import sys
 
-from server.services import audit
 from server.commands._runtime import database, run, settings_from_env
+from server.services import audit
 
 
 def register(sub) -> None:

@@ -10,10 +10,10 @@ import json
 import sys
 from pathlib import Path
 
+from server.commands._runtime import CommandFailed, database, run, settings_from_env
 from server.errors import ApiError
 from server.printing.code_sheets import building_pdf, by_building, safe_filename
 from server.services import codes as codes_service
-from server.commands._runtime import CommandFailed, database, run, settings_from_env
 
 
 def register(sub) -> None:

@@ -5,9 +5,9 @@ import datetime as dt
 
 import asyncpg
 
-from server.services import audit
-from server.repositories import communities as community_repo
 from server.commands._runtime import CommandFailed, database, run, settings_from_env
+from server.repositories import communities as community_repo
+from server.services import audit
 
 
 def register(sub) -> None:

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 import sys
 
-from server.devtools.demo import prepare_demo
-from server.logging_setup import setup_logging
 from server.commands._runtime import CommandFailed, database, run, settings_from_env
 from server.commands.serve import add_server_arguments, run_single
+from server.devtools.demo import prepare_demo
+from server.logging_setup import setup_logging
 
 
 def register(sub) -> None:

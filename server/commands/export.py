@@ -9,10 +9,10 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from server.errors import ApiError
-from server.services.export import write_directory
-from server.services import results as results_service
 from server.commands._runtime import CommandFailed, database, run, settings_from_env
+from server.errors import ApiError
+from server.services import results as results_service
+from server.services.export import write_directory
 
 
 def register(sub) -> None:

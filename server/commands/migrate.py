@@ -1,8 +1,8 @@
 """`evote migrate`: apply the numbered SQL migrations."""
 from __future__ import annotations
 
-from server.db.pool import migrate
 from server.commands._runtime import database, run, settings_from_env
+from server.db.pool import migrate
 
 
 def register(sub) -> None:
@@ -12,9 +12,8 @@ def register(sub) -> None:
 
 def main(args) -> int:
     async def go() -> int:
-        async with database(settings_from_env(), apply_migrations=False) as pool:
-            async with pool.acquire() as conn:
-                applied = await migrate(conn)
+        async with database(settings_from_env(), apply_migrations=False) as pool, pool.acquire() as conn:
+            applied = await migrate(conn)
         print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
         return 0
 

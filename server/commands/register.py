@@ -5,9 +5,9 @@ import json
 import sys
 from pathlib import Path
 
+from server.commands._runtime import CommandFailed, database, run, settings_from_env
 from server.errors import ApiError
 from server.services import register as register_service
-from server.commands._runtime import CommandFailed, database, run, settings_from_env
 
 
 def register(sub) -> None:

@@ -16,10 +16,10 @@ import sys
 from aiohttp import web
 
 from server.app import create_app
+from server.commands._runtime import CommandFailed, settings_from_env
 from server.db.pool import resolve_database_url
 from server.logging_setup import setup_logging
 from server.settings import Settings
-from server.commands._runtime import CommandFailed, settings_from_env
 
 
 def register(sub) -> None:

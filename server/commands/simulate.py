@@ -9,9 +9,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from server.logging_setup import setup_logging
-from server.devtools.simulate import SimulationFailed, run_simulation
 from server.commands._runtime import CommandFailed, run, settings_from_env
+from server.devtools.simulate import SimulationFailed, run_simulation
+from server.logging_setup import setup_logging
 
 
 def register(sub) -> None:

@@ -5,9 +5,9 @@ import getpass
 import os
 import secrets
 
+from server.commands._runtime import CommandFailed, database, run, settings_from_env
 from server.errors import ApiError
 from server.services import staff as staff_service
-from server.commands._runtime import CommandFailed, database, run, settings_from_env
 
 
 def register(sub) -> None:

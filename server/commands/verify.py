@@ -248,4 +248,4 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-__all__ = ["verify_bundle", "VerifyFailed", "VerifyReport", "first_difference"]
+__all__ = ["VerifyFailed", "VerifyReport", "first_difference", "verify_bundle"]

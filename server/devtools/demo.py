@@ -10,11 +10,11 @@ import secrets
 
 import asyncpg
 
-from server.services import audit
 from server.auth.staff import hash_password
 from server.devtools.demo_data import generate_register_rows, register_csv
 from server.repositories import communities as community_repo
 from server.repositories import staff as staff_repo
+from server.services import audit
 from server.services import register as register_service
 from server.services import staff as staff_service
 from server.settings import Settings

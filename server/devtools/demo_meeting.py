@@ -12,7 +12,7 @@ as it is, and owners already nominated for the committee are reused.
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
@@ -20,6 +20,7 @@ from server.repositories import meetings as repo
 from server.repositories import register as register_repo
 from server.services import elections as elections_service
 from server.services import meetings as meetings_service
+from server.services.effects import Effects
 
 DEMO_MEETING = "demo-2026-01"
 ACTOR = "demo"
@@ -75,14 +76,14 @@ async def demo_meeting_step(pool: asyncpg.Pool, settings, info: dict) -> None:
     async with pool.acquire() as conn:
         existing = await repo.get_meeting(conn, community_id, DEMO_MEETING)
     if existing is None:
-        opens_at = datetime.now(timezone.utc) + timedelta(days=15, hours=1)
+        opens_at = datetime.now(UTC) + timedelta(days=15, hours=1)
         await meetings_service.create_meeting(pool, community_id=community_id, actor=ACTOR, data={
             "meeting_id": DEMO_MEETING, "title": "首次业主大会（演示）", "matters": DEMO_MATTERS,
             "rules": {"allow_revision": False}, "show_live_results": True,
             "opens_at": opens_at.isoformat(), "closes_at": (opens_at + timedelta(days=7)).isoformat()})
         nomination_ids = await _qualified_demo_nominees(pool, community_id)
         await elections_service.attach_nominees(pool, community_id, DEMO_MEETING, "E1", nomination_ids, ACTOR)
-        await meetings_service.publish_notice(pool, community_id=community_id, meeting_id=DEMO_MEETING, actor=ACTOR)
+        await meetings_service.publish_notice(pool, Effects(settings), community_id=community_id, meeting_id=DEMO_MEETING, actor=ACTOR)
         async with pool.acquire() as conn:
             # DEMO DATA ONLY: pretend the notice went out 16 days ago so voting can start now.
             await conn.execute(
@@ -90,7 +91,7 @@ async def demo_meeting_step(pool: asyncpg.Pool, settings, info: dict) -> None:
                                       opens_at = clock_timestamp(), closes_at = clock_timestamp() + interval '7 days'
                     WHERE community_id = $1 AND meeting_id = $2 AND state = 'noticed'""",
                 community_id, DEMO_MEETING)
-        await meetings_service.open_meeting(pool, community_id=community_id, meeting_id=DEMO_MEETING, actor=ACTOR)
+        await meetings_service.open_meeting(pool, Effects(settings), community_id=community_id, meeting_id=DEMO_MEETING, actor=ACTOR)
     info["meeting_id"] = DEMO_MEETING
     info.setdefault("links", []).append(
         ("meeting:", f"{settings.public_url}/api/admin/communities/{community_id}/meetings/{DEMO_MEETING}"))

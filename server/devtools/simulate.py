@@ -26,30 +26,31 @@ import json
 import random
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import aiohttp
 from aiohttp import web
 
 from server import appkeys
-from server.services import audit
 from server.app import create_app
+from server.ballot.amounts import parse_area
 from server.ballot.merkle import verify_inclusion
 from server.ballot.tally import Matter, Rules, Submission, tally
 from server.ballot.weights import RegisterRow, compute_electorate
-from server.ballot.amounts import parse_area
-from server.record.bundle import read_bundle
 from server.commands.verify import verify_bundle
 from server.devtools.demo_data import generate_register_rows, register_csv
-from server.services.export import write_directory
+from server.record.bundle import read_bundle
 from server.repositories import communities as community_repo
+from server.services import audit
 from server.services import codes as codes_service
 from server.services import counting as counting_service
 from server.services import results as results_service
 from server.services import staff as staff_service
+from server.services.export import write_directory
 from server.settings import Settings
 
 CANDIDATES = 8          # owners nominated by the preparatory group and qualified (one more is refused)
@@ -212,7 +213,7 @@ async def run_simulation(settings: Settings, *, units: int, turnout: float, out:
                                           headers={**staff, "Content-Type": "text/csv"}), 201, "register import")
             lap("register")
 
-            opens_at = datetime.now(timezone.utc) + timedelta(days=15, hours=1)
+            opens_at = datetime.now(UTC) + timedelta(days=15, hours=1)
             meeting_id = f"sim-{seed}"
             body = {"meeting_id": meeting_id, "title": "模拟小区首次业主大会", "matters": MATTERS,
                     "rules": {"allow_revision": True}, "opens_at": opens_at.isoformat(),
@@ -314,4 +315,4 @@ async def run_simulation(settings: Settings, *, units: int, turnout: float, out:
         await runner.cleanup()
 
 
-__all__ = ["run_simulation", "SimulationReport", "SimulationFailed"]
+__all__ = ["SimulationFailed", "SimulationReport", "run_simulation"]

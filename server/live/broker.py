@@ -44,7 +44,7 @@ class Subscription:
 
     __slots__ = ("_broker", "channel", "listener")
 
-    def __init__(self, broker: "Broker", channel: str, listener: Listener) -> None:
+    def __init__(self, broker: Broker, channel: str, listener: Listener) -> None:
         self._broker, self.channel, self.listener = broker, channel, listener
 
     def close(self) -> None:

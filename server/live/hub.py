@@ -37,7 +37,7 @@ import uuid
 from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -45,9 +45,15 @@ from aiohttp import web
 
 from server import appkeys
 from server.ballot.amounts import format_area
-from server.ballot.rules import (MAJORITY, Shortfall, quorum_met, quorum_shortfall, yes_shortfall_converts,
-                           yes_shortfall_new_voters)
-from server.ballot.tally import (ELECTION, Matter, MeetingTally, Rules, Submission, decide_election)
+from server.ballot.rules import (
+    MAJORITY,
+    Shortfall,
+    quorum_met,
+    quorum_shortfall,
+    yes_shortfall_converts,
+    yes_shortfall_new_voters,
+)
+from server.ballot.tally import ELECTION, Matter, MeetingTally, Rules, Submission, decide_election
 from server.ballot.weights import Electorate
 from server.errors import Conflict, NotFound
 from server.live.events import meeting_channel
@@ -59,7 +65,7 @@ RESULTS = "results"  # organisers, or everyone when the meeting shows live resul
 TURNOUT = "turnout"  # owners and the public
 # A submission's transaction may commit a little after its received_at; re-read this far back.
 OVERLAP = timedelta(seconds=30)
-EPOCH_START = datetime(1970, 1, 1, tzinfo=timezone.utc)
+EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
 
 STATUS_TEXT = {
     "passed": "通过",
@@ -371,7 +377,7 @@ class Published:
 
 
 class LiveMeeting:
-    def __init__(self, hub: "LiveHub", community_id: str, meeting_id: str) -> None:
+    def __init__(self, hub: LiveHub, community_id: str, meeting_id: str) -> None:
         self.hub = hub
         self.community_id, self.meeting_id = community_id, meeting_id
         self.epoch = secrets.token_hex(4)  # event ids of another worker or instance never match
@@ -578,7 +584,7 @@ class LiveMeeting:
         self._digest = digest
         self.seq += 1
         event_id = self.event_id(self.seq)
-        generated_at = datetime.now(timezone.utc).isoformat()
+        generated_at = datetime.now(UTC).isoformat()
         self._docs = {}
         texts = {}
         for view, doc in docs.items():
@@ -606,10 +612,9 @@ class LiveMeeting:
 
     def _offer(self, watcher: Watcher, published: Published) -> None:
         if not watcher.offer((self.event_id(published.seq), published.kind,
-                              published.docs[self.view_for(watcher)])):
-            if watcher.dropped:
-                self.hub.dropped_watchers += 1
-                self.detach(watcher)
+                              published.docs[self.view_for(watcher)])) and watcher.dropped:
+            self.hub.dropped_watchers += 1
+            self.detach(watcher)
 
     # -- watchers -------------------------------------------------------------
 

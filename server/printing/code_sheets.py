@@ -8,7 +8,7 @@ package ``pylopdf-fonts-zh-cn``, a dependency of this project, embedded as a sub
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from fpdf import FPDF
 
@@ -94,7 +94,7 @@ def _block(pdf: _Sheet, x: float, y: float, code, meeting_title: str) -> None:
 
 def building_pdf(meeting_title: str, building: str, codes: Iterable, *, issued_at: datetime | None = None) -> bytes:
     """One building's sheets as PDF bytes (codes in the order given)."""
-    when = (issued_at or datetime.now(timezone.utc)).astimezone(_CN_TZ).strftime("%Y-%m-%d")
+    when = (issued_at or datetime.now(UTC)).astimezone(_CN_TZ).strftime("%Y-%m-%d")
     pdf = _Sheet(f"{meeting_title} · {building} · 选票二维码（{when} 发放）")
     per_page = _COLS * _ROWS
     for i, code in enumerate(codes):

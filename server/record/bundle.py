@@ -52,17 +52,17 @@ from server.ballot.weights import (
 )
 
 __all__ = [
+    "BALLOTS_FILE",
+    "BALLOT_COLUMNS",
     "BUNDLE_FORMAT",
     "MEETING_FILE",
     "REGISTER_FILE",
-    "BALLOTS_FILE",
-    "BALLOT_COLUMNS",
-    "BundleError",
     "Bundle",
-    "read_bundle",
+    "BundleError",
+    "bundle_files",
     "canonical_json",
     "meeting_document",
-    "bundle_files",
+    "read_bundle",
     "write_bundle",
 ]
 

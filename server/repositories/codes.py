@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import asyncpg
 
+from server.repositories import locks
+
 
 async def lock_meeting_codes(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> None:
     """Serialise code issuing for one meeting (any worker) without locking the meeting row."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('codes:' || $1 || ':' || $2, 0))",
-                       community_id, meeting_id)
+    await locks.xact_lock(conn, "codes", community_id, meeting_id)
 
 
 async def get_meeting(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> asyncpg.Record | None:

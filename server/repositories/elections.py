@@ -6,6 +6,8 @@ from datetime import date
 
 import asyncpg
 
+from server.repositories import locks
+
 NOMINATION_COLUMNS = """community_id, nomination_id, body, owner_id, register_version, name, unit_label,
        party_member, statement, source, nominated_by, nominated_at, status, reason, decided_by, decided_at"""
 COMMITTEE_COLUMNS = """community_id, committee_id, body, meeting_id, matter_id, seats, alternate_places, formed,
@@ -48,7 +50,7 @@ async def owner_profile(conn: asyncpg.Connection, community_id: str, owner_id: s
 # ---------------------------------------------------------------- nominations
 
 async def lock_nominations(conn: asyncpg.Connection, community_id: str) -> None:
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('nomination:' || $1, 0))", community_id)
+    await locks.xact_lock(conn, "nomination", community_id)
 
 
 async def insert_nomination(conn: asyncpg.Connection, *, community_id: str, body: str, owner_id: str,
@@ -166,7 +168,7 @@ async def insert_committee(conn: asyncpg.Connection, *, community_id: str, body:
                            matter_id: str, seats: int, alternate_places: int, formed: bool, reason: str,
                            notes: list[str], pending_runoff: dict | None, elected_on: date | None,
                            created_by: str) -> dict:
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('committee:' || $1, 0))", community_id)
+    await locks.xact_lock(conn, "committee", community_id)
     row = await conn.fetchrow(
         f"""INSERT INTO committee (community_id, committee_id, body, meeting_id, matter_id, seats, alternate_places,
                                    formed, reason, notes, pending_runoff, elected_on, created_by)

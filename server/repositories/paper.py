@@ -7,6 +7,8 @@ from datetime import date, datetime
 
 import asyncpg
 
+from server.repositories import locks
+
 PAPER_COLUMNS = """p.paper_id, p.voter_id, p.identified_by, p.status, p.resolution, p.resolved_by,
        p.resolution_note, p.received_at, p.created_at"""
 ENTRY_COLUMNS = """paper_id, entry_no, staff_id, entered_by, votes, paper_date, scan_ref, entered_at"""
@@ -25,8 +27,7 @@ async def meeting_clock(conn: asyncpg.Connection, community_id: str, meeting_id:
 
 async def lock_voter(conn: asyncpg.Connection, community_id: str, meeting_id: str, voter_id: str) -> None:
     """Serialise the paper and proxy paths of one owner (any worker) for this transaction."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('vote:' || $1 || ':' || $2 || ':' || $3, 0))",
-                       community_id, meeting_id, voter_id)
+    await locks.xact_lock(conn, "vote", community_id, meeting_id, voter_id)
 
 
 async def code_owner(conn: asyncpg.Connection, digest: bytes) -> asyncpg.Record | None:
@@ -182,8 +183,7 @@ async def paper_ballot_submissions(conn: asyncpg.Connection, community_id: str, 
 
 async def lock_proxy(conn: asyncpg.Connection, community_id: str, meeting_id: str, proxy_voter_id: str) -> None:
     """Serialise registrations for one proxy, so the cap holds under concurrent requests."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('proxy:' || $1 || ':' || $2 || ':' || $3, 0))",
-                       community_id, meeting_id, proxy_voter_id)
+    await locks.xact_lock(conn, "proxy", community_id, meeting_id, proxy_voter_id)
 
 
 async def live_count_for_proxy(conn: asyncpg.Connection, community_id: str, meeting_id: str,

@@ -5,6 +5,8 @@ from datetime import datetime
 
 import asyncpg
 
+from server.repositories import locks
+
 RESULT_COLUMNS = """community_id, meeting_id, result_json, signed_json, key_id, receipts_root, receipt_count,
        signed_at, status, published_at, published_by, objection_ends_at, finalized_at, finalized_by"""
 OBJECTION_COLUMNS = """objection_id, submitted_by, on_behalf_of, text, created_at, response, responded_by,
@@ -13,8 +15,7 @@ OBJECTION_COLUMNS = """objection_id, submitted_by, on_behalf_of, text, created_a
 
 async def lock_meeting_result(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> None:
     """Serialise signing of one meeting (the row may not exist yet)."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('result:' || $1 || '/' || $2, 0))",
-                       community_id, meeting_id)
+    await locks.xact_lock(conn, "result", community_id, meeting_id)
 
 
 async def get_result(conn: asyncpg.Connection, community_id: str, meeting_id: str, *,

@@ -15,6 +15,8 @@ from datetime import datetime
 
 import asyncpg
 
+from server.repositories import locks
+
 GLOBAL = "*"
 GENESIS = b"\x00" * 32
 
@@ -37,7 +39,7 @@ async def append(conn: asyncpg.Connection, *, community_id: str | None, actor: s
     """Append one entry to the community's chain; returns its seq. Must run in a transaction."""
     chain = community_id or GLOBAL
     detail = json.loads(json.dumps(detail or {}, ensure_ascii=False, default=str))
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('audit:' || $1, 0))", chain)
+    await locks.xact_lock(conn, "audit", chain)
     last = await conn.fetchrow(
         "SELECT seq, hash FROM audit_log WHERE community_id = $1 ORDER BY seq DESC LIMIT 1", chain)
     seq = (last["seq"] + 1) if last else 1

@@ -27,10 +27,10 @@ from typing import Any
 
 import asyncpg
 
+from server.auth.ballot import BallotPrincipal
 from server.ballot.amounts import format_area
 from server.ballot.receipts import canonical_submission, format_cast_at, new_salt, receipt_code, receipt_for
 from server.ballot.tally import CHOICES
-from server.auth.ballot import BallotPrincipal
 from server.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from server.repositories import casting as casting_repo
 from server.repositories import meetings as repo

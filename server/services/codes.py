@@ -9,11 +9,11 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from server.services import audit
 from server.ballot.codes import code_hash, code_url, generate_code
 from server.ballot.masking import mask_name
 from server.errors import Conflict, NotFound
 from server.repositories import codes as codes_repo
+from server.services import audit
 
 # Codes are issued once the electorate is frozen (at notice) and until voting closes.
 ISSUABLE_STATES = ("noticed", "open")

@@ -4,7 +4,7 @@
   their community; the preparatory group nominates any owner of the register.
   The group qualifies or refuses (with a reason).  Only qualified nominations
   can be attached as candidates to a DRAFT election matter of the same body.
-- Formation: when a meeting closes (``ON_CLOSE_HOOKS``) or on request, each
+- Formation: when a meeting closes (a close hook listed in server.app) or on request, each
   committee / supervisory election matter gets a ``committee`` row: formed or
   not with the reason, members and alternates in vote order, from the result
   (the stored signed result when there is one, else ``counting.compute_result``;
@@ -28,14 +28,15 @@ from typing import Any
 
 import asyncpg
 
-from server.services import audit
-from server.ballot import elections as rules
 from server.auth.ballot import BallotPrincipal, ensure_session_live
+from server.ballot import elections as rules
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.repositories import elections as repo
+from server.repositories import locks
 from server.repositories import meetings as meetings_repo
-from server.services import counting
+from server.services import audit, counting
 from server.services import meetings as meetings_service
+from server.services.effects import Effects
 
 log = logging.getLogger("evote.elections")
 
@@ -459,7 +460,7 @@ async def _merge_runoff(conn: asyncpg.Connection, community_id: str, meeting_id:
                f"新增候补委员 {_names(all_profiles, merge.alternates + merge.continued)}")
     if changes.get("formed"):
         summary += f"。{body_name}已组成"
-    elif "reason" in changes and changes["reason"]:
+    elif changes.get("reason"):
         summary += f"。{changes['reason']}"
     await _event(conn, committee, "runoff_result", summary,
                  {"meeting_id": meeting_id, "matter_id": matter_id, "members": list(merge.members),
@@ -471,7 +472,7 @@ async def form_committee(pool: asyncpg.Pool, community_id: str, meeting_id: str,
                          actor: str) -> dict:
     """The committee record of a closed election (idempotent); a runoff is merged into its root."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('formation:' || $1, 0))", community_id)
+        await locks.xact_lock(conn, "formation", community_id)
         if await repo.get_runoff(conn, community_id, meeting_id, matter_id) is not None:
             committee = await _merge_runoff(conn, community_id, meeting_id, matter_id, actor)
         else:
@@ -479,17 +480,13 @@ async def form_committee(pool: asyncpg.Pool, community_id: str, meeting_id: str,
         return await committee_document(conn, community_id, committee["committee_id"])
 
 
-async def on_meeting_closed(pool: asyncpg.Pool, app: Any, community_id: str, meeting_id: str) -> None:
-    """ON_CLOSE_HOOKS entry: form (or update) the committee of every committee / supervisory election."""
+async def on_meeting_closed(pool: asyncpg.Pool, effects: Effects, community_id: str, meeting_id: str) -> None:
+    """Close hook (listed in server.app): form (or update) the committee of every committee / supervisory election."""
     async with pool.acquire() as conn:
         matters = [m["matter_id"] for m in await meetings_repo.list_matters(conn, community_id, meeting_id)
                    if m["kind"] == "election" and m["body"] in BODIES]
     for matter_id in matters:
         await form_committee(pool, community_id, meeting_id, matter_id, actor="system")
-
-
-if on_meeting_closed not in meetings_service.ON_CLOSE_HOOKS:
-    meetings_service.ON_CLOSE_HOOKS.append(on_meeting_closed)
 
 
 # ---------------------------------------------------------------- runoffs
@@ -504,7 +501,7 @@ async def create_runoff(pool: asyncpg.Pool, community_id: str, meeting_id: str, 
     if new_id is not None and (not isinstance(new_id, str) or not _MEETING_ID.match(new_id)):
         raise ValidationFailed("会议编号应为 1–64 位字母、数字、_ 或 -", fields={"meeting_id": "格式不正确"})
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('formation:' || $1, 0))", community_id)
+        await locks.xact_lock(conn, "formation", community_id)
         meeting, matter, matter_result = await _closed_election(conn, community_id, meeting_id, matter_id)
         if await repo.runoff_of(conn, community_id, meeting_id, matter_id) is not None:
             raise Conflict("该选举事项已创建另行选举", code="runoff_exists")

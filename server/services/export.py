@@ -37,7 +37,7 @@ RECEIPT_COLUMNS = ("ballot_id", "receipt")
 # The files whose sha256 the signed payload lists (the signature file itself and
 # the informational public key are not among them).
 HASHED_FILES = (MEETING_FILE, REGISTER_FILE, BALLOTS_FILE, RECEIPTS_FILE, RESULT_FILE)
-RECORD_FILES = HASHED_FILES + (SIGNATURE_FILE, PUBLIC_KEY_FILE)
+RECORD_FILES = (*HASHED_FILES, SIGNATURE_FILE, PUBLIC_KEY_FILE)
 
 
 class RecordNotFound(LookupError):

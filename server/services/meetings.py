@@ -7,23 +7,21 @@ an organiser) never make the same transition twice.  The database refuses any
 change to the matters, candidates, electorate, rules or totals of a noticed
 meeting (migration 0010), whatever code path tries.
 
-``ON_CLOSE_HOOKS``: async functions ``hook(pool, app, community_id, meeting_id)``
-called after a close has committed (by hand or by the scheduler).  The results
-engineer appends to it at import time.  A failing hook is logged and does not
-undo the close.
+Transitions take an :class:`~server.services.effects.Effects`: after the
+transaction commits they announce the new state to live views, and a close runs
+the close hooks the application listed at set-up (signing the result, forming
+the committee).  A failing hook is logged and does not undo the close.
 """
 from __future__ import annotations
 
 import logging
 import re
 import secrets
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 import asyncpg
 
-from server.services import audit
 from server.ballot.amounts import format_area
 from server.ballot.rules import threshold_for_category
 from server.ballot.tally import Rules
@@ -33,6 +31,8 @@ from server.repositories import communities as community_repo
 from server.repositories import elections as election_repo
 from server.repositories import meetings as repo
 from server.repositories import register as register_repo
+from server.services import audit
+from server.services.effects import Effects
 
 log = logging.getLogger("evote.meetings")
 
@@ -58,8 +58,6 @@ CATEGORY_NAMES = {
 BODIES = ("committee", "supervisory", "other")
 RULE_KEYS = ("count_parking_area", "allow_revision", "duplicate_policy", "rank_by")
 
-CloseHook = Callable[[asyncpg.Pool, Any, str, str], Awaitable[None]]
-ON_CLOSE_HOOKS: list[CloseHook] = []
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _MEETING_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -455,7 +453,7 @@ async def remove_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: st
 async def add_candidates(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, matter_id: str,
                          data: dict, actor: str) -> dict:
     """Add one candidate (the body is a candidate) or several (``{"candidates": [...]}``)."""
-    raw = data["candidates"] if "candidates" in data else [data]
+    raw = data.get("candidates", [data])
     async with pool.acquire() as conn, conn.transaction():
         await _locked_draft(conn, community_id, meeting_id)
         matter = next((m for m in await repo.list_matters(conn, community_id, meeting_id)
@@ -511,8 +509,15 @@ async def refuse_unvetted_candidates(conn: asyncpg.Connection, community_id: str
                                                "name": r["name"]} for r in unvetted]})
 
 
-async def publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str) -> dict:
+async def publish_notice(pool: asyncpg.Pool, effects: Effects, *, community_id: str, meeting_id: str,
+                         actor: str) -> dict:
     """draft -> noticed: freeze the latest register version, the electorate, the totals and the matters."""
+    doc = await _publish_notice(pool, community_id=community_id, meeting_id=meeting_id, actor=actor)
+    await effects.state_changed(community_id, meeting_id, "noticed")
+    return doc
+
+
+async def _publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str) -> dict:
     async with pool.acquire() as conn, conn.transaction():
         meeting = await _locked_draft(conn, community_id, meeting_id)
         matters = await repo.list_matters(conn, community_id, meeting_id)
@@ -558,8 +563,15 @@ async def publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: s
         return await load_document(conn, community_id, meeting_id)
 
 
-async def open_meeting(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str) -> dict:
+async def open_meeting(pool: asyncpg.Pool, effects: Effects, *, community_id: str, meeting_id: str,
+                       actor: str) -> dict:
     """noticed -> open by hand, refused before the 15-day notice period has passed."""
+    doc = await _open_meeting(pool, community_id=community_id, meeting_id=meeting_id, actor=actor)
+    await effects.state_changed(community_id, meeting_id, "open")
+    return doc
+
+
+async def _open_meeting(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str) -> dict:
     async with pool.acquire() as conn, conn.transaction():
         meeting = await repo.get_meeting(conn, community_id, meeting_id, lock="update")
         if meeting is None:
@@ -583,8 +595,15 @@ async def open_meeting(pool: asyncpg.Pool, *, community_id: str, meeting_id: str
         return await load_document(conn, community_id, meeting_id)
 
 
-async def close_meeting(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str) -> dict:
-    """open -> closed by hand.  Call :func:`run_close_hooks` after it returns."""
+async def close_meeting(pool: asyncpg.Pool, effects: Effects, *, community_id: str, meeting_id: str,
+                        actor: str) -> dict:
+    """open -> closed by hand; then the close is announced and the close hooks run."""
+    doc = await _close_meeting(pool, community_id=community_id, meeting_id=meeting_id, actor=actor)
+    await effects.meeting_closed(pool, community_id, meeting_id)
+    return doc
+
+
+async def _close_meeting(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str) -> dict:
     async with pool.acquire() as conn, conn.transaction():
         meeting = await repo.get_meeting(conn, community_id, meeting_id)
         if meeting is None:
@@ -609,15 +628,6 @@ async def record_scheduled(conn: asyncpg.Connection, rows: list, *, from_state: 
                                      from_state=from_state, to_state=to_state, actor=actor)
         await audit.append(conn, community_id=row["community_id"], actor=actor, action=f"meeting.{to_state}",
                            detail={"meeting_id": row["meeting_id"], "scheduled": True})
-
-
-async def run_close_hooks(pool: asyncpg.Pool, app: Any, community_id: str, meeting_id: str) -> None:
-    """Call every ON_CLOSE_HOOKS function; a failure is logged and the others still run."""
-    for hook in list(ON_CLOSE_HOOKS):
-        try:
-            await hook(pool, app, community_id, meeting_id)
-        except Exception:
-            log.exception("close hook %s failed for %s/%s", getattr(hook, "__name__", hook), community_id, meeting_id)
 
 
 async def transitions(pool: asyncpg.Pool, community_id: str, meeting_id: str) -> list[dict]:

@@ -29,12 +29,11 @@ from urllib.parse import urlsplit
 
 import asyncpg
 
-from server.services import audit
 from server.auth.staff import StaffPrincipal
 from server.ballot import codes as codes_core
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.repositories import paper as repo
-from server.services import casting
+from server.services import audit, casting
 from server.services import codes as codes_service
 
 STATUS_NAMES = {"pending": "待第二人录入", "matched": "两次录入一致，已计入", "mismatch": "两次录入不一致，待复核",

@@ -31,15 +31,14 @@ from typing import Any
 
 import asyncpg
 
-from server.services import audit
+from server.auth.ballot import BallotPrincipal, ensure_session_live
 from server.ballot.amounts import format_area
 from server.ballot.receipts import format_cast_at, receipt_code
 from server.ballot.tally import Rules, Submission, select_counted
-from server.auth.ballot import BallotPrincipal, ensure_session_live
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.repositories import meetings as meetings_repo
 from server.repositories import paper as repo
-from server.services import casting
+from server.services import audit, casting
 
 KINDS = ("proxy", "guardian")
 KIND_NAMES = {"proxy": "委托代理人", "guardian": "监护人"}
@@ -436,6 +435,16 @@ async def cast_for_owner(pool: asyncpg.Pool, principal: BallotPrincipal, *, owne
     return casting.CastResult(True, now, receipts)
 
 
-__all__ = ["channel_split", "check_record_extension", "record_extension", "ExtensionProblem", "register_authorization",
-           "revoke_authorization", "list_for_meeting", "held_by", "cast_for_owner", "PROXIES_FILE",
-           "PAPER_FILE"]
+__all__ = [
+    "PAPER_FILE",
+    "PROXIES_FILE",
+    "ExtensionProblem",
+    "cast_for_owner",
+    "channel_split",
+    "check_record_extension",
+    "held_by",
+    "list_for_meeting",
+    "record_extension",
+    "register_authorization",
+    "revoke_authorization",
+]

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 
 import asyncpg
 
-from server.services import audit
 from server.ballot.amounts import format_area
 from server.ballot.register_table import RegisterTable, RowProblem, parse_register_table
 from server.ballot.weights import Electorate, compute_electorate
 from server.errors import NotFound, ValidationFailed
-from server.services.register_files import RegisterFileError, read_table
 from server.repositories import communities as community_repo
 from server.repositories import register as register_repo
+from server.services import audit
+from server.services.register_files import RegisterFileError, read_table
 
 
 class RegisterRejected(ValidationFailed):

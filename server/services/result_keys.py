@@ -29,9 +29,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from server.services import audit
 from server.ballot.signing import key_id as key_id_of
 from server.ballot.signing import public_key_from_raw, public_key_pem, raw_public_key
+from server.repositories import locks
+from server.services import audit
 from server.settings import Settings
 
 _HKDF_INFO = b"evote result-key encryption v1"
@@ -134,7 +135,7 @@ _KEY_COLUMNS = "community_id, key_id, public_key, private_key_enc, key_file, cre
 async def active_key(conn: asyncpg.Connection, settings: Settings, community_id: str, *,
                      actor: str) -> ResultKey:
     """The community's signing key, made (and audited) on first use.  Run in a transaction."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('result-key:' || $1, 0))", community_id)
+    await locks.xact_lock(conn, "result-key", community_id)
     row = await conn.fetchrow(
         f"SELECT {_KEY_COLUMNS} FROM community_key WHERE community_id = $1 AND retired_at IS NULL",
         community_id)
@@ -148,7 +149,7 @@ async def active_key(conn: asyncpg.Connection, settings: Settings, community_id:
 
 async def rotate(conn: asyncpg.Connection, settings: Settings, community_id: str, *, actor: str) -> dict:
     """Retire the active key (if any) and make a new one; audited.  Run in a transaction."""
-    await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended('result-key:' || $1, 0))", community_id)
+    await locks.xact_lock(conn, "result-key", community_id)
     old = await conn.fetchval(
         """UPDATE community_key SET retired_at = clock_timestamp(), rotated_by = $2
             WHERE community_id = $1 AND retired_at IS NULL RETURNING key_id""", community_id, actor)

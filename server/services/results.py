@@ -21,18 +21,21 @@ import logging
 import secrets
 from collections import OrderedDict
 from datetime import timedelta
-from typing import Any
 
 import asyncpg
 
-from server import appkeys
-from server.services import audit, result_keys
 from server.ballot.merkle import TREE_ALGORITHM, inclusion_proof, merkle_root, sorted_leaves
 from server.ballot.signing import SIGNED_FORMAT, canonical_bytes, public_key_pem, sha256_hex, sign_payload
 from server.ballot.tally import tally
 from server.ballot.weights import compute_electorate
-from server.record.bundle import canonical_json
 from server.errors import Conflict, NotFound, ValidationFailed
+from server.record.bundle import canonical_json
+from server.repositories import meetings as meetings_repo
+from server.repositories import results as repo
+from server.services import audit, result_keys
+from server.services import counting as counting_service
+from server.services import proxies as proxies_service
+from server.services.effects import Effects
 from server.services.export import (
     HASHED_FILES,
     PUBLIC_KEY_FILE,
@@ -42,15 +45,12 @@ from server.services.export import (
     RecordNotFound,
     load_record_inputs,
     pseudonym,
-    record_files as build_record_files,
     stored_files,
 )
-from server.repositories import meetings as meetings_repo
-from server.repositories import results as repo
-from server.settings import Settings, load_settings
-from server.services import counting as counting_service
-from server.services import meetings as meetings_service
-from server.services import proxies as proxies_service
+from server.services.export import (
+    record_files as build_record_files,
+)
+from server.settings import Settings
 
 log = logging.getLogger("evote.results")
 
@@ -149,14 +149,9 @@ def _summary(row: asyncpg.Record) -> dict:
             "result": json.loads(row["result_json"])}
 
 
-async def on_meeting_closed(pool: asyncpg.Pool, app: Any, community_id: str, meeting_id: str) -> None:
-    """ON_CLOSE_HOOKS entry: sign the result as soon as the close has committed."""
-    settings = app[appkeys.SETTINGS] if app is not None else load_settings()
-    await sign_result(pool, settings, community_id, meeting_id, actor="system")
-
-
-if on_meeting_closed not in meetings_service.ON_CLOSE_HOOKS:
-    meetings_service.ON_CLOSE_HOOKS.append(on_meeting_closed)
+async def on_meeting_closed(pool: asyncpg.Pool, effects: Effects, community_id: str, meeting_id: str) -> None:
+    """Close hook (listed in server.app): sign the result as soon as the close has committed."""
+    await sign_result(pool, effects.settings, community_id, meeting_id, actor="system")
 
 
 # ---------------------------------------------------------------- publication and objections

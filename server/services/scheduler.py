@@ -17,16 +17,16 @@ import asyncpg
 from aiohttp import web
 
 from server import appkeys
-from server.live.events import publish_meeting_event
 from server.repositories import meetings as repo
 from server.services import meetings as meetings_service
+from server.services.effects import Effects
 
 log = logging.getLogger("evote.scheduler")
 
 ACTOR = "system:scheduler"
 
 
-async def run_once(pool: asyncpg.Pool, app: web.Application | None = None) -> dict[str, list[tuple[str, str]]]:
+async def run_once(pool: asyncpg.Pool, effects: Effects) -> dict[str, list[tuple[str, str]]]:
     """One pass; returns the (community_id, meeting_id) pairs opened and closed by this call."""
     async with pool.acquire() as conn:
         async with conn.transaction():
@@ -39,13 +39,10 @@ async def run_once(pool: asyncpg.Pool, app: web.Application | None = None) -> di
             "closed": [(r["community_id"], r["meeting_id"]) for r in closed]}
     for community_id, meeting_id in done["opened"]:
         log.info("opened meeting %s/%s", community_id, meeting_id)
-        if app is not None:
-            await publish_meeting_event(app, community_id, meeting_id, {"type": "state", "state": "open"})
+        await effects.state_changed(community_id, meeting_id, "open")
     for community_id, meeting_id in done["closed"]:
         log.info("closed meeting %s/%s", community_id, meeting_id)
-        if app is not None:
-            await publish_meeting_event(app, community_id, meeting_id, {"type": "state", "state": "closed"})
-        await meetings_service.run_close_hooks(pool, app, community_id, meeting_id)
+        await effects.meeting_closed(pool, community_id, meeting_id)
     return done
 
 
@@ -53,7 +50,7 @@ async def _loop(app: web.Application) -> None:
     interval = app[appkeys.SETTINGS].scheduler_interval_s
     while True:
         try:
-            await run_once(app[appkeys.DB_POOL], app)
+            await run_once(app[appkeys.DB_POOL], app[appkeys.EFFECTS])
         except asyncio.CancelledError:
             raise
         except Exception:  # a failed pass (database restart, ...) is retried next time

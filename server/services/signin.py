@@ -14,17 +14,17 @@ Rules (docs/owner-signin.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 import asyncpg
 
-from server.services import audit
+from server.auth.ballot import issue_ballot_token
+from server.auth.tokens import TokenKeys
 from server.ballot import codes as codes_core
 from server.ballot.masking import mask_name
-from server.auth.ballot import issue_ballot_token
 from server.errors import ApiError, Conflict, NotFound, Unauthorized
 from server.repositories import codes as codes_repo
-from server.auth.tokens import TokenKeys
+from server.services import audit
 
 SIGNIN_STATES = ("noticed", "open")
 # A token for a meeting with no close time set yet lasts this long (refresh by signing in again).
@@ -55,7 +55,7 @@ def _retry_message(locked_until: datetime) -> str:
 
 def _locked(locked_until: datetime) -> CodeLocked:
     return CodeLocked(_retry_message(locked_until),
-                      fields={"retry_at": locked_until.astimezone(timezone.utc).isoformat()})
+                      fields={"retry_at": locked_until.astimezone(UTC).isoformat()})
 
 
 def token_expiry(closes_at: datetime | None, now: datetime, margin_s: int) -> datetime:
@@ -83,9 +83,7 @@ def needs_identity_check(row: asyncpg.Record, device: bytes | None, openid: str 
         return True
     if device is not None and row["redeemed_device"] is not None and bytes(row["redeemed_device"]) == device:
         return False
-    if openid is not None and row["wechat_openid"] is not None and row["wechat_openid"] == openid:
-        return False
-    return True
+    return not (openid is not None and row["wechat_openid"] is not None and row["wechat_openid"] == openid)
 
 
 async def _check_identity(pool: asyncpg.Pool, digest: bytes, row: asyncpg.Record, last4: str | None) -> None:
@@ -161,7 +159,7 @@ async def redeem(pool: asyncpg.Pool, keys: TokenKeys, request: RedeemRequest, *,
     return {
         "token": token,
         "token_type": "Bearer",
-        "expires_at": expires_at.astimezone(timezone.utc).isoformat(),
+        "expires_at": expires_at.astimezone(UTC).isoformat(),
         "identity_checked": checked,
         "wechat_bound": bool(marked["wechat_openid"]),
         "meeting": {"community_id": row["community_id"], "meeting_id": row["meeting_id"], "title": row["title"],

@@ -5,11 +5,11 @@ import asyncio
 
 import asyncpg
 
-from server.services import audit
 from server.auth.staff import ROLES, StaffPrincipal, check_password, dummy_check, hash_password, needs_rehash
+from server.auth.tokens import STAFF_AUDIENCE, STAFF_TYP, TokenKeys
 from server.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
 from server.repositories import staff as staff_repo
-from server.auth.tokens import STAFF_AUDIENCE, STAFF_TYP, TokenKeys
+from server.services import audit
 
 MIN_PASSWORD_LENGTH = 8
 

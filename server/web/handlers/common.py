@@ -8,6 +8,7 @@ from aiohttp import web
 
 from server import appkeys
 from server.errors import BadRequest, PayloadTooLarge, ValidationFailed
+from server.services.effects import Effects
 
 
 async def read_json(request: web.Request) -> dict:
@@ -35,7 +36,7 @@ def field(data: dict, name: str, kind: type | tuple, *, required: bool = True, d
             raise ValidationFailed(f"缺少字段 {name}", fields={name: "必填"})
         return default
     value = data[name]
-    if kind is int and isinstance(value, bool) or not isinstance(value, kind):
+    if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
         raise ValidationFailed(f"字段 {name} 类型不正确", fields={name: "类型不正确"})
     if max_length is not None and isinstance(value, (str, list)) and len(value) > max_length:
         raise ValidationFailed(f"字段 {name} 过长", fields={name: f"最多 {max_length}"})
@@ -53,3 +54,7 @@ def pool(request: web.Request):
 
 def settings(request: web.Request):
     return request.app[appkeys.SETTINGS]
+
+
+def effects(request: web.Request) -> Effects:
+    return request.app[appkeys.EFFECTS]

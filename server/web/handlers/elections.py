@@ -12,8 +12,8 @@ from datetime import date
 
 from aiohttp import web
 
-from server.auth.staff import WRITER_ROLES, require_staff
 from server.auth.ballot import read_ballot_token
+from server.auth.staff import WRITER_ROLES, require_staff
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.services import elections as service
 from server.web.handlers.common import json_response, pool, read_json

@@ -14,7 +14,7 @@ async def healthz(request: web.Request) -> web.Response:
     try:
         async with asyncio.timeout(2):
             await pool.fetchval("SELECT 1")
-    except (OSError, asyncio.TimeoutError, Exception) as exc:  # any failure means not healthy
+    except (TimeoutError, OSError, Exception) as exc:  # any failure means not healthy
         raise ServiceUnavailable("数据库暂时不可用", code="database_unavailable") from exc
     return web.json_response({"status": "ok", "database": "ok"})
 

@@ -24,8 +24,8 @@ from aiohttp import WSMsgType, web
 from multidict import CIMultiDict
 
 from server import appkeys
-from server.auth.staff import require_staff
 from server.auth.ballot import require_ballot
+from server.auth.staff import require_staff
 from server.errors import ApiError, BadRequest, Unauthorized
 from server.live.hub import LiveHub, LiveMeeting, Watcher
 from server.web.handlers.common import json_response
@@ -163,8 +163,9 @@ async def _sse(request: web.Request, live: LiveMeeting, *, organiser: bool) -> w
             if item is None or watcher.dropped:
                 break
             event_id, kind, data = item
+            # the frame builder runs at once, inside this iteration
             await resp.write(_FRAMES.get(f"sse:{event_id}:{kind}", data, lambda: (
-                f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n".encode())))
+                f"id: {event_id}\nevent: {kind}\ndata: {data}\n\n".encode())))  # noqa: B023
     except (ConnectionError, RuntimeError, asyncio.CancelledError):
         pass  # the client went away (or was dropped for being slow)
     finally:
@@ -197,7 +198,7 @@ async def ballot_ws(request: web.Request) -> web.StreamResponse:
         if principal is None:
             try:
                 msg = await ws.receive(timeout=10)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise Unauthorized("请先扫描选票二维码并确认身份", code="ballot_login_required") from None
             if msg.type != WSMsgType.TEXT:
                 raise Unauthorized("请先扫描选票二维码并确认身份", code="ballot_login_required")
@@ -241,7 +242,8 @@ async def _ws_stream(request: web.Request, ws: web.WebSocketResponse, live: Live
             if item is None or watcher.dropped:
                 break
             data = item[2]
-            await ws.send_frame(_FRAMES.get("ws", data, lambda: data.encode("utf-8")), WSMsgType.TEXT)
+            await ws.send_frame(_FRAMES.get("ws", data, lambda: data.encode("utf-8")),  # noqa: B023 (runs at once)
+                                WSMsgType.TEXT)
     except (ConnectionError, RuntimeError, asyncio.CancelledError):
         pass
     finally:

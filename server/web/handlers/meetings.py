@@ -4,10 +4,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.auth.staff import WRITER_ROLES, require_staff
-from server.live.events import publish_meeting_event
 from server.repositories import meetings as repo
 from server.services import meetings as meetings_service
-from server.web.handlers.common import json_response, pool, read_json
+from server.web.handlers.common import effects, json_response, pool, read_json
 
 BASE = "/api/admin/communities/{community_id}/meetings"
 
@@ -99,28 +98,24 @@ async def remove_candidate(request: web.Request) -> web.Response:
 async def notice(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
-    doc = await meetings_service.publish_notice(pool(request), community_id=community_id, meeting_id=meeting_id,
+    doc = await meetings_service.publish_notice(pool(request), effects(request), community_id=community_id, meeting_id=meeting_id,
                                                 actor=principal.actor)
-    await publish_meeting_event(request.app, community_id, meeting_id, {"type": "state", "state": "noticed"})
     return json_response(doc)
 
 
 async def open_(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
-    doc = await meetings_service.open_meeting(pool(request), community_id=community_id, meeting_id=meeting_id,
+    doc = await meetings_service.open_meeting(pool(request), effects(request), community_id=community_id, meeting_id=meeting_id,
                                               actor=principal.actor)
-    await publish_meeting_event(request.app, community_id, meeting_id, {"type": "state", "state": "open"})
     return json_response(doc)
 
 
 async def close(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
-    doc = await meetings_service.close_meeting(pool(request), community_id=community_id, meeting_id=meeting_id,
+    doc = await meetings_service.close_meeting(pool(request), effects(request), community_id=community_id, meeting_id=meeting_id,
                                                actor=principal.actor)
-    await publish_meeting_event(request.app, community_id, meeting_id, {"type": "state", "state": "closed"})
-    await meetings_service.run_close_hooks(pool(request), request.app, community_id, meeting_id)
     return json_response(doc)
 
 

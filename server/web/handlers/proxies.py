@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.auth.staff import WRITER_ROLES, require_staff
 from server.auth.ballot import read_ballot_token, require_ballot
+from server.auth.staff import WRITER_ROLES, require_staff
 from server.errors import ValidationFailed
 from server.live.events import publish_meeting_event
 from server.services import casting

@@ -1,8 +1,4 @@
-"""Results: publication and objections (staff), and the public record, keys, proofs and results page.
-
-Importing this module (server/routes.py does, at start-up) registers the
-result-signing hook in server.services.meetings.ON_CLOSE_HOOKS.
-"""
+"""Results: publication and objections (staff), and the public record, keys, proofs and results page."""
 from __future__ import annotations
 
 import html
@@ -13,13 +9,13 @@ from pathlib import Path
 import jwt
 from aiohttp import web
 
-from server.services import result_keys
-from server.auth.staff import WRITER_ROLES, require_staff
 from server.auth.ballot import ensure_session_live, read_ballot_token
-from server.errors import Forbidden, NotFound, ValidationFailed
-from server.services.export import zip_bytes
-from server.services import results as results_service
+from server.auth.staff import WRITER_ROLES, require_staff
 from server.auth.tokens import BALLOT_TYP
+from server.errors import Forbidden, NotFound, ValidationFailed
+from server.services import result_keys
+from server.services import results as results_service
+from server.services.export import zip_bytes
 from server.web.handlers.common import field, json_response, pool, read_json, settings
 
 RESULTS_STATIC = Path(__file__).resolve().parent.parent / "static" / "results"

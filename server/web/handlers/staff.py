@@ -7,10 +7,10 @@ import asyncpg
 from aiohttp import web
 
 from server import appkeys
-from server.services import audit
 from server.auth.staff import require_staff
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.repositories import communities as community_repo
+from server.services import audit
 from server.services import staff as staff_service
 from server.web.handlers.common import field, json_response, pool, read_json, settings
 
