@@ -151,3 +151,30 @@ def test_yes_shortfalls_are_exact_minimums(yes, other, threshold):
         assert not passes(threshold, yes + y - 1, 1, part, 0)
     if part > 0:
         assert y <= other  # converts come from the non-yes participants
+
+
+# ---------------------------------------------------------------- the one model of a meeting's rules
+
+def test_rules_fields_follow_the_rule_options():
+    import dataclasses
+
+    from server.ballot.tally import RULE_DEFAULTS, RULE_OPTIONS, Rules
+    assert tuple(f.name for f in dataclasses.fields(Rules)) == tuple(o.key for o in RULE_OPTIONS)
+    assert Rules().to_json() == dict(RULE_DEFAULTS)
+
+
+def test_rules_from_json_fills_defaults_and_refuses_bad_values():
+    from server.ballot.tally import RuleProblem, Rules
+    assert Rules.from_json({"allow_revision": True}).to_json() == {
+        "count_parking_area": False, "allow_revision": True,
+        "duplicate_policy": "electronic_prevails", "rank_by": "persons_then_area"}
+    assert Rules.from_json({"future_rule": 1}) == Rules()  # ignored where stored rules are read
+    with pytest.raises(RuleProblem) as unknown:
+        Rules.from_json({"future_rule": 1}, refuse_unknown=True)
+    assert unknown.value.key == "future_rule" and "未知的规则" in str(unknown.value)
+    with pytest.raises(RuleProblem) as flag:
+        Rules.from_json({"allow_revision": "yes"})
+    assert flag.value.key == "allow_revision" and "true 或 false" in str(flag.value)
+    with pytest.raises(RuleProblem) as choice:
+        Rules.from_json({"duplicate_policy": "last"})
+    assert choice.value.key == "duplicate_policy" and "first_received" in str(choice.value)

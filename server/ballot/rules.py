@@ -14,6 +14,9 @@ __all__ = [
     "THREE_QUARTERS",
     "THREE_QUARTERS_CATEGORIES",
     "THRESHOLDS",
+    "THRESHOLD_DESCRIPTIONS",
+    "THRESHOLD_NAMES",
+    "THRESHOLD_PERCENT",
     "Shortfall",
     "passes",
     "quorum_met",
@@ -26,6 +29,14 @@ __all__ = [
 MAJORITY = "majority"  # 过半数: strictly more than half of participating area and persons
 THREE_QUARTERS = "three_quarters"  # 四分之三以上: at least 3/4 of participating area and persons
 THRESHOLDS = (MAJORITY, THREE_QUARTERS)
+# What each threshold is called, briefly and in full, wherever a person reads it.
+THRESHOLD_NAMES = {MAJORITY: "过半数", THREE_QUARTERS: "四分之三以上"}
+THRESHOLD_DESCRIPTIONS = {
+    MAJORITY: "过半数同意（面积、人数均须超过参与表决的一半）",
+    THREE_QUARTERS: "四分之三以上同意（面积、人数均须达到参与表决的四分之三）",
+}
+# The line a yes share must reach, in percent of participation (for bars on pages).
+THRESHOLD_PERCENT = {MAJORITY: 50, THREE_QUARTERS: 75}
 
 # Art. 278 items 6 (raise maintenance funds), 7 (renovate or rebuild), 8 (change the
 # use of common parts or run a business on them).  Item 5 (use the funds) is majority.

@@ -33,12 +33,17 @@ __all__ = [
     "RANK_BY",
     "RESOLUTION",
     "RESULT_FORMAT",
+    "RULE_DEFAULTS",
+    "RULE_KEYS",
+    "RULE_OPTIONS",
     "ElectionDecision",
     "Figure",
     "Matter",
     "MatterFigures",
     "MatterTally",
     "MeetingTally",
+    "RuleOption",
+    "RuleProblem",
     "Rules",
     "Submission",
     "aggregate",
@@ -62,6 +67,48 @@ RANK_BY = ("persons_then_area", "area_then_persons")
 
 
 @dataclass(frozen=True, slots=True)
+class RuleOption:
+    """One of a meeting's rules: its key, default and allowed values (booleans: false/true)."""
+
+    key: str
+    default: bool | str
+    allowed: tuple[bool, ...] | tuple[str, ...]
+
+    @property
+    def is_flag(self) -> bool:
+        return isinstance(self.default, bool)
+
+    def problem(self, value: object) -> str | None:
+        """Why ``value`` is not allowed for this rule (Chinese), or None."""
+        if self.is_flag:
+            return None if isinstance(value, bool) else f"规则 {self.key} 应为 true 或 false，实为 {value!r}"
+        if isinstance(value, str) and value in self.allowed:
+            return None
+        return f"规则 {self.key} 的值 {value!r} 无效，应为 {' 或 '.join(map(str, self.allowed))}"
+
+
+# Every rule a meeting can have: the one place to add one (bundle-format.md "rules").  The
+# fields of :class:`Rules` follow this list; readers and writers of rules go through
+# :meth:`Rules.from_json` and :meth:`Rules.to_json`.
+RULE_OPTIONS: tuple[RuleOption, ...] = (
+    RuleOption("count_parking_area", False, (False, True)),
+    RuleOption("allow_revision", False, (False, True)),
+    RuleOption("duplicate_policy", "electronic_prevails", DUPLICATE_POLICIES),
+    RuleOption("rank_by", "persons_then_area", RANK_BY),
+)
+RULE_KEYS = tuple(option.key for option in RULE_OPTIONS)
+RULE_DEFAULTS: Mapping[str, bool | str] = {option.key: option.default for option in RULE_OPTIONS}
+
+
+class RuleProblem(ValueError):
+    """A rule that is unknown or has a value it may not take; ``key`` names it."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(message)
+        self.key = key
+
+
+@dataclass(frozen=True, slots=True)
 class Rules:
     """The community's voting settings for a meeting (defaults as in bundle-format.md)."""
 
@@ -71,15 +118,26 @@ class Rules:
     rank_by: str = "persons_then_area"
 
     def __post_init__(self) -> None:
-        for name in ("count_parking_area", "allow_revision"):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(f"{name} must be true or false, got {getattr(self, name)!r}")
-        if self.duplicate_policy not in DUPLICATE_POLICIES:
-            raise ValueError(
-                f"duplicate_policy must be one of {', '.join(DUPLICATE_POLICIES)}, got {self.duplicate_policy!r}"
-            )
-        if self.rank_by not in RANK_BY:
-            raise ValueError(f"rank_by must be one of {', '.join(RANK_BY)}, got {self.rank_by!r}")
+        for option in RULE_OPTIONS:
+            problem = option.problem(getattr(self, option.key))
+            if problem:
+                raise RuleProblem(option.key, problem)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], *, refuse_unknown: bool = False) -> Rules:
+        """Rules from a JSON object; missing keys take their defaults.
+
+        Unknown keys are ignored, or refused with ``refuse_unknown`` (where a rule this
+        counter does not implement would make a count silently wrong).
+        """
+        if refuse_unknown:
+            for key in data:
+                if key not in RULE_DEFAULTS:
+                    raise RuleProblem(key, f"未知的规则 {key!r}；可用的规则为 {', '.join(RULE_KEYS)}")
+        return cls(**{key: data[key] for key in RULE_KEYS if key in data})
+
+    def to_json(self) -> dict[str, bool | str]:
+        return {key: getattr(self, key) for key in RULE_KEYS}
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,8 @@ from aiohttp import web
 from server import appkeys
 from server.ballot.amounts import format_area
 from server.ballot.rules import (
-    MAJORITY,
+    THRESHOLD_NAMES,
+    THRESHOLD_PERCENT,
     Shortfall,
     quorum_met,
     quorum_shortfall,
@@ -73,7 +74,6 @@ STATUS_TEXT = {
     "no_quorum": "未达参与表决法定比例",
     "elected": "已选出",
 }
-THRESHOLD_TEXT = {MAJORITY: "过半数", "three_quarters": "四分之三以上"}
 
 
 # --------------------------------------------------------------------------
@@ -163,12 +163,6 @@ def submission_from_row(row: asyncpg.Record) -> Submission:
                       choices=tuple(zip(row["candidate_ids"], row["choices"])))
 
 
-def rules_from_json(raw: Any) -> Rules:
-    data = json.loads(raw) if isinstance(raw, (str, bytes)) else dict(raw or {})
-    known = {k: data[k] for k in ("count_parking_area", "allow_revision", "duplicate_policy", "rank_by") if k in data}
-    return Rules(**known)
-
-
 # --------------------------------------------------------------------------
 # Pure document building
 # --------------------------------------------------------------------------
@@ -233,7 +227,8 @@ def matter_view(matter: Matter, result: dict[str, Any], figures, electorate: Ele
     part = figures.participating
     doc = {
         "id": matter.id, "title": title, "kind": matter.kind, "category": matter.category,
-        "threshold": matter.threshold, "threshold_text": THRESHOLD_TEXT[matter.threshold],
+        "threshold": matter.threshold, "threshold_text": THRESHOLD_NAMES[matter.threshold],
+        "threshold_percent": THRESHOLD_PERCENT[matter.threshold],
         **participation_view(part, result["quorum_met"], electorate),
         "outcome": result["outcome"],
         "status_text": STATUS_TEXT.get(result["outcome"], "未选出" if matter.kind == ELECTION else "未通过"),
@@ -403,7 +398,7 @@ class LiveMeeting:
     # -- structure and counting --------------------------------------------
 
     def _reset(self, meeting: asyncpg.Record, matters, titles, names, electorate, building_of) -> None:
-        self.rules = rules_from_json(meeting["rules"])
+        self.rules = counting.rules_from_json(meeting["rules"])
         self.matters, self.titles, self.names = matters, titles, names
         self.electorate, self.building_of = electorate, building_of
         self.tally = MeetingTally(self.meeting_id, self.rules, matters, electorate)

@@ -32,12 +32,11 @@ from server.ballot.rules import threshold_for_category
 from server.ballot.tally import (
     CHANNELS,
     CHOICES,
-    DUPLICATE_POLICIES,
     ELECTION,
     KINDS,
-    RANK_BY,
     RESOLUTION,
     Matter,
+    RuleProblem,
     Rules,
     Submission,
     tally,
@@ -72,12 +71,6 @@ REGISTER_FILE = "register.csv"
 BALLOTS_FILE = "ballots.csv"
 BUNDLE_FILES = (MEETING_FILE, REGISTER_FILE, BALLOTS_FILE)
 BALLOT_COLUMNS = ("ballot_id", "voter_id", "matter_id", "candidate_id", "choice", "channel", "cast_at")
-RULE_DEFAULTS = {
-    "count_parking_area": False,
-    "allow_revision": False,
-    "duplicate_policy": "electronic_prevails",
-    "rank_by": "persons_then_area",
-}
 # A bundle of a large community is tens of MB; refuse archive members that
 # would inflate beyond this rather than exhaust memory.
 MAX_MEMBER_BYTES = 512 * 1024 * 1024
@@ -152,12 +145,7 @@ def meeting_document(
         "format": BUNDLE_FORMAT,
         "community": {"id": community_id, "name": community_name},
         "meeting": {"id": meeting_id, "title": title},
-        "rules": {
-            "count_parking_area": rules.count_parking_area,
-            "allow_revision": rules.allow_revision,
-            "duplicate_policy": rules.duplicate_policy,
-            "rank_by": rules.rank_by,
-        },
+        "rules": rules.to_json(),
         "matters": [matter_json(matter) for matter in matters],
     }
 
@@ -463,25 +451,10 @@ class _MeetingReader:
         rules = self.object(document["rules"], self.line_of(document, "rules"), "rules")
         # Unknown keys are refused (elsewhere they are ignored): a rule this counter
         # does not implement would make its count silently wrong.
-        for key in rules:
-            if key not in RULE_DEFAULTS:
-                raise self.fail(
-                    self.line_of(rules, key), f"未知的规则 {key!r}；可用的规则为 {', '.join(RULE_DEFAULTS)}"
-                )
-        values = dict(RULE_DEFAULTS)
-        for key in ("count_parking_area", "allow_revision"):
-            if key in rules:
-                if not isinstance(rules[key], bool):
-                    raise self.fail(self.line_of(rules, key), f"规则 {key} 应为 true 或 false，实为 {rules[key]!r}")
-                values[key] = rules[key]
-        for key, allowed in (("duplicate_policy", DUPLICATE_POLICIES), ("rank_by", RANK_BY)):
-            if key in rules:
-                if rules[key] not in allowed:
-                    raise self.fail(
-                        self.line_of(rules, key), f"规则 {key} 的值 {rules[key]!r} 无效，应为 {' 或 '.join(allowed)}"
-                    )
-                values[key] = rules[key]
-        return Rules(**values)
+        try:
+            return Rules.from_json(rules, refuse_unknown=True)
+        except RuleProblem as exc:
+            raise self.fail(self.line_of(rules, exc.key), str(exc)) from None
 
     def matters(self, document: _JsonObject) -> tuple[Matter, ...]:
         matters = self.required(document, "matters", "")

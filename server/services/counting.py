@@ -14,6 +14,7 @@ that first building).
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,9 +37,9 @@ class CountingInputs:
     submissions: list[Submission]   # every submission (electronic and paper), in receive order
 
 
-def rules_from_json(rules: dict) -> Rules:
-    return Rules(**{k: rules[k] for k in ("count_parking_area", "allow_revision", "duplicate_policy", "rank_by")
-                    if k in rules})
+def rules_from_json(raw: Any) -> Rules:
+    """A meeting's stored rules (jsonb as a dict, or its text) as :class:`Rules`."""
+    return Rules.from_json(json.loads(raw) if isinstance(raw, (str, bytes)) else dict(raw or {}))
 
 
 async def load_matters(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> list[Matter]:

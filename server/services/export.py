@@ -15,7 +15,6 @@ import csv
 import hashlib
 import hmac
 import io
-import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from server.ballot.tally import ELECTION, Matter, Rules, Submission
 from server.ballot.weights import RegisterRow
 from server.record.bundle import BALLOTS_FILE, MEETING_FILE, REGISTER_FILE, bundle_files, meeting_document
 from server.repositories import register as register_repo
+from server.services.counting import rules_from_json
 
 RECEIPTS_FILE = "receipts.csv"
 RESULT_FILE = "result.json"
@@ -61,13 +61,6 @@ class RecordInputs:
     submissions: tuple[Submission, ...]        # voter ids already pseudonymous
     receipts: tuple[tuple[str, bytes], ...]    # (ballot_id, receipt) in submission order
     meeting_row: dict[str, Any]
-
-
-def _rules(raw: Any) -> Rules:
-    data = json.loads(raw) if isinstance(raw, str) else dict(raw or {})
-    known = {k: data[k] for k in ("count_parking_area", "allow_revision", "duplicate_policy", "rank_by")
-             if k in data}
-    return Rules(**known)
 
 
 async def load_record_inputs(conn: asyncpg.Connection, community_id: str, meeting_id: str,
@@ -125,7 +118,7 @@ async def load_record_inputs(conn: asyncpg.Connection, community_id: str, meetin
                                       row["received_at"], tuple(picked)))
         receipts.append((row["ballot_id"], bytes(row["receipt"])))
     return RecordInputs(community_id, meeting["community_name"], meeting_id, meeting["title"],
-                        _rules(meeting["rules"]), matters, register_rows, tuple(submissions), tuple(receipts),
+                        rules_from_json(meeting["rules"]), matters, register_rows, tuple(submissions), tuple(receipts),
                         dict(meeting))
 
 

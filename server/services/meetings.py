@@ -23,8 +23,8 @@ from typing import Any
 import asyncpg
 
 from server.ballot.amounts import format_area
-from server.ballot.rules import threshold_for_category
-from server.ballot.tally import Rules
+from server.ballot.rules import THRESHOLD_NAMES, threshold_for_category
+from server.ballot.tally import RULE_DEFAULTS, RULE_KEYS, RuleProblem, Rules
 from server.ballot.weights import RegisterInvalid, compute_electorate
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.repositories import communities as community_repo
@@ -42,7 +42,6 @@ NOTICE_RULE = "《业主大会和业主委员会指导规则》/ 议事规则：
 
 STATES = ("draft", "noticed", "open", "closed", "published")
 STATE_NAMES = {"draft": "草稿", "noticed": "已公告", "open": "投票中", "closed": "已结束", "published": "已公布"}
-THRESHOLD_NAMES = {"majority": "过半数", "three_quarters": "四分之三以上"}
 # Civil Code art. 278, items 1–9 (shown to owners next to each matter).
 CATEGORY_NAMES = {
     1: "制定和修改业主大会议事规则",
@@ -56,7 +55,6 @@ CATEGORY_NAMES = {
     9: "有关共有和共同管理权利的其他重大事项",
 }
 BODIES = ("committee", "supervisory", "other")
-RULE_KEYS = ("count_parking_area", "allow_revision", "duplicate_policy", "rank_by")
 
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -117,14 +115,12 @@ def check_rules(raw: Any, *, community_default_parking: bool, base: dict | None 
     unknown = sorted(set(raw) - set(RULE_KEYS))
     if unknown:
         raise ValidationFailed(f"rules 中有未知项：{', '.join(unknown)}", fields={"rules": f"未知项 {unknown}"})
-    rules = dict(base or {"count_parking_area": community_default_parking, "allow_revision": False,
-                          "duplicate_policy": "electronic_prevails", "rank_by": "persons_then_area"})
+    rules = dict(base or {**RULE_DEFAULTS, "count_parking_area": community_default_parking})
     rules.update(raw)
     try:
-        Rules(**rules)
-    except (TypeError, ValueError) as exc:
+        return Rules.from_json(rules).to_json()
+    except RuleProblem as exc:
         raise ValidationFailed(f"rules 有误：{exc}", fields={"rules": str(exc)}) from None
-    return rules
 
 
 def check_candidates(raw: Any, *, where: str, taken: set[str] | None = None) -> list[dict]:

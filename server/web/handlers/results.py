@@ -12,6 +12,7 @@ from aiohttp import web
 from server.auth.ballot import ensure_session_live, read_ballot_token
 from server.auth.staff import WRITER_ROLES, require_staff
 from server.auth.tokens import BALLOT_TYP
+from server.ballot.rules import THRESHOLD_DESCRIPTIONS
 from server.errors import Forbidden, NotFound, ValidationFailed
 from server.services import result_keys
 from server.services import results as results_service
@@ -152,8 +153,6 @@ async def public_keys(request: web.Request) -> web.Response:
 
 OUTCOME_NAMES = {"passed": "通过", "failed": "未通过", "no_quorum": "未达参与表决法定比例（不构成决定）",
                  "elected": "已选出", "runoff": "需另行选举"}
-THRESHOLD_NAMES = {"majority": "过半数同意（面积、人数均须超过参与表决的一半）",
-                   "three_quarters": "四分之三以上同意（面积、人数均须达到参与表决的四分之三）"}
 
 
 def _fig(figure: dict) -> str:
@@ -194,7 +193,7 @@ def render_page(doc: dict, base_url: str) -> str:
         sections.append(
             f"<section class=matter><h3>{e(info.get('title', matter['id']))}</h3>"
             f"<p class='outcome {e(matter['outcome'])}'>{e(outcome)}</p>"
-            f"<p class=rule>表决规则：{e(THRESHOLD_NAMES.get(matter['threshold'], matter['threshold']))}"
+            f"<p class=rule>表决规则：{e(THRESHOLD_DESCRIPTIONS.get(matter['threshold'], matter['threshold']))}"
             f"{'' if matter['quorum_met'] else '；参与表决的面积或人数未达到三分之二'}</p>{detail}</section>")
     objections = "".join(
         f"<li><p>异议 {o['objection_id']}：{e(o['text'])}</p>"

@@ -155,7 +155,7 @@
       " m²（" + m.participating_share.persons + "% / " + m.participating_share.area + "%）" +
       (m.quorum_met ? "，已达 2/3" : "，" + m.quorum_shortfall.text) }));
     if (!m.status_text) return card; // turnout-only view
-    var thresholdPct = m.threshold === "three_quarters" ? 75 : 50;
+    var thresholdPct = m.threshold_percent;
     if (m.kind === "resolution") {
       card.appendChild(el("div", { cls: "axis" }, el("span", { text: "赞成（人数）" }),
         bar(m.yes_share.persons, thresholdPct, m.yes.persons + " 户，占参与 " + m.yes_share.persons + "%")));
