@@ -1,4 +1,7 @@
-"""`evote simulate --units N --turnout P --out DIR [--seed S]`: a whole meeting end to end (server/simulate.py).
+"""`evote simulate --units N --turnout P --out DIR [--seed S]`: a whole meeting end to end.
+
+The simulation itself is server/devtools/simulate.py; this command checks the arguments, passes it
+the offline record check of `evote verify`, and prints the report.
 
 Runs on the configured database (EVOTE_DATABASE_URL) or the embedded one with no
 other set-up.  Exit 0 when the exported record verifies and the independent
@@ -10,6 +13,7 @@ import sys
 from pathlib import Path
 
 from server.commands._runtime import CommandFailed, run, settings_from_env
+from server.commands.verify import verify_bundle
 from server.devtools.simulate import SimulationFailed, run_simulation
 from server.logging_setup import setup_logging
 
@@ -42,7 +46,7 @@ def main(args) -> int:
         progress = (lambda _: None) if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr))
         try:
             report = await run_simulation(settings, units=args.units, turnout=args.turnout, out=out,
-                                          seed=args.seed, progress=progress)
+                                          verify=verify_bundle, seed=args.seed, progress=progress)
         except SimulationFailed as exc:
             print(f"evote simulate: FAILED: {exc}", file=sys.stderr)
             return 1

@@ -3,8 +3,8 @@
 The app runs in-process on a real localhost port (aiohttp AppRunner + TCPSite on
 port 0) over the configured or embedded PostgreSQL.  The simulator is a test
 harness and the end-to-end smoke test in CI, not a production path: the one
-shortcut it takes (backdating the notice, to skip the 15-day wait) is a single
-commented SQL statement below.
+shortcut it takes (backdating the notice, to skip the 15-day wait) is
+``server.devtools.fixtures.backdate_notice``.
 
 Steps: community + generated register (several buildings, multi-unit owners,
 co-owned units, developer units, parking) imported through the API; a meeting
@@ -16,8 +16,8 @@ the meeting is noticed and opened through the API; codes issued (codes service, 
 ``evote codes issue`` does); every participating owner redeems a code at
 POST /api/ballot/redeem (with the last 4 digits of the registered phone) and
 votes at POST /api/ballot/votes, some revising a vote; close, publish, export
-the signed record into DIR, ``evote verify`` it against the published key, and
-recount independently from the simulator's own ledger of what it cast.
+the signed record into DIR, ``evote verify`` it against the published key (the
+command passes that check in as ``verify``), and recount independently from the simulator's own ledger of what it cast.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import aiohttp
 from aiohttp import web
@@ -41,8 +41,8 @@ from server.ballot.amounts import parse_area
 from server.ballot.merkle import verify_inclusion
 from server.ballot.tally import Matter, Rules, Submission, tally
 from server.ballot.weights import RegisterRow, compute_electorate
-from server.commands.verify import verify_bundle
 from server.devtools.demo_data import generate_register_rows, register_csv
+from server.devtools.fixtures import backdate_notice
 from server.record.bundle import read_bundle
 from server.repositories import communities as community_repo
 from server.services import audit
@@ -54,7 +54,7 @@ from server.services.export import write_directory
 from server.settings import Settings
 
 CANDIDATES = 8          # owners nominated by the preparatory group and qualified (one more is refused)
-MATTERS = [
+MATTERS: list[dict[str, Any]] = [
     {"matter_id": "M1", "kind": "resolution", "title": "表决通过《业主大会议事规则》", "category": 1},
     {"matter_id": "M2", "kind": "resolution", "title": "表决通过《管理规约》", "category": 2},
     {"matter_id": "M3", "kind": "resolution", "title": "续聘现物业服务企业", "category": 4},
@@ -71,6 +71,18 @@ CANDIDATE_YES = [0.9, 0.8, 0.75, 0.7, 0.6, 0.55, 0.4, 0.3]
 
 class SimulationFailed(RuntimeError):
     pass
+
+
+class VerifiedRecord(Protocol):
+    """What the offline check of the exported record reports (``evote verify``'s VerifyReport)."""
+    result: dict[str, Any]
+
+    def summary(self) -> str: ...
+
+
+# Checks the record exported into a directory against the published public key (PEM), raising if it
+# does not verify.  `evote simulate` passes `evote verify`'s own check: devtools import no command.
+VerifyRecord = Callable[[Path, bytes], VerifiedRecord]
 
 
 @dataclass
@@ -169,8 +181,9 @@ async def _committee_candidates(http: aiohttp.ClientSession, staff: dict, admin:
     return election
 
 
-async def run_simulation(settings: Settings, *, units: int, turnout: float, out: Path, seed: int = 2026,
-                         progress: Callable[[str], None] = lambda _: None, concurrency: int = 8) -> SimulationReport:
+async def run_simulation(settings: Settings, *, units: int, turnout: float, out: Path, verify: VerifyRecord,
+                         seed: int = 2026, progress: Callable[[str], None] = lambda _: None,
+                         concurrency: int = 8) -> SimulationReport:
     rng = random.Random(seed)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -223,14 +236,9 @@ async def run_simulation(settings: Settings, *, units: int, turnout: float, out:
             election = await _committee_candidates(http, staff, admin, mbase, rows, rng)
             matters = [election if m["matter_id"] == election["matter_id"] else m for m in MATTERS]
             await _expect(await http.post(f"{mbase}/notice", headers=staff), 200, "publish notice")
-            async with pool.acquire() as conn:
-                # SIMULATOR ONLY: pretend the notice went out 16 days ago so voting may open now
-                # (the 15-day notice rule); production has no such path.
-                await conn.execute(
-                    """UPDATE meeting SET noticed_at = noticed_at - interval '16 days',
-                                          opens_at = clock_timestamp() - interval '1 minute',
-                                          closes_at = clock_timestamp() + interval '7 days'
-                        WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)
+            # SIMULATOR ONLY: pretend the notice went out 16 days ago so voting may open now
+            # (the 15-day notice rule); production has no such path.
+            await backdate_notice(pool, community_id, meeting_id)
             await _expect(await http.post(f"{mbase}/open", headers=staff), 200, "open meeting")
             lap("meeting")
 
@@ -290,7 +298,7 @@ async def run_simulation(settings: Settings, *, units: int, turnout: float, out:
                     raise SimulationFailed(f"the inclusion proof of receipt {receipt} does not verify")
             lap("export")
 
-        report_verify = verify_bundle(out, pem)
+        report_verify = verify(out, pem)
         # Independent recount: the simulator's own ledger of what the API accepted, on its own register rows.
         register = [RegisterRow(r["unit_id"], r["building"], r["kind"], parse_area(r["area"]), r["area_source"],
                                 r["holder"], r["owner_id"], r["representative"] == "1") for r in rows]
@@ -315,4 +323,4 @@ async def run_simulation(settings: Settings, *, units: int, turnout: float, out:
         await runner.cleanup()
 
 
-__all__ = ["SimulationFailed", "SimulationReport", "run_simulation"]
+__all__ = ["SimulationFailed", "SimulationReport", "VerifiedRecord", "VerifyRecord", "run_simulation"]
