@@ -30,7 +30,7 @@ import asyncpg
 
 from server.auth.ballot import BallotPrincipal, ensure_session_live
 from server.ballot import elections as rules
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import Conflict, NotFound, ValidationFailed, missing_field
 from server.repositories import elections as repo
 from server.repositories import locks
 from server.repositories import meetings as meetings_repo
@@ -57,7 +57,7 @@ def _text(data: dict, name: str, *, required: bool = False, max_length: int = 20
     value = data.get(name)
     if value is None or (isinstance(value, str) and not value.strip() and not required):
         if required:
-            raise ValidationFailed(f"请填写{label or name}", fields={name: "必填"})
+            raise missing_field(name, label=label)
         return ""
     if not isinstance(value, str) or not value.strip():
         raise ValidationFailed(f"{label or name}应为文字", fields={name: "应为文字"})

@@ -26,7 +26,7 @@ from server.ballot.amounts import format_area
 from server.ballot.rules import THRESHOLD_NAMES, threshold_for_category
 from server.ballot.tally import RULE_DEFAULTS, RULE_KEYS, RuleProblem, Rules
 from server.ballot.weights import RegisterInvalid, compute_electorate
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import Conflict, NotFound, ValidationFailed, missing_field
 from server.repositories import communities as community_repo
 from server.repositories import elections as election_repo
 from server.repositories import meetings as repo
@@ -73,7 +73,7 @@ def _text(data: dict, name: str, *, where: str, required: bool = True, max_lengt
     value = data.get(name)
     if value is None:
         if required:
-            raise ValidationFailed(f"{where}缺少 {name}", fields={name: "必填"})
+            raise missing_field(name, where=where)
         return default
     if not isinstance(value, str) or (required and not value.strip()):
         raise ValidationFailed(f"{where}{name} 应为非空文字", fields={name: "应为文字"})

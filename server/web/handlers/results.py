@@ -13,7 +13,7 @@ from server.auth.ballot import ensure_session_live, read_ballot_token
 from server.auth.staff import WRITER_ROLES, require_staff
 from server.auth.tokens import BALLOT_TYP
 from server.ballot.rules import THRESHOLD_DESCRIPTIONS
-from server.errors import Forbidden, NotFound, ValidationFailed
+from server.errors import Forbidden, NotFound, missing_field
 from server.services import result_keys
 from server.services import results as results_service
 from server.services.export import zip_bytes
@@ -60,7 +60,7 @@ async def add_objection(request: web.Request) -> web.Response:
     data = await read_json(request)
     text = field(data, "text", str, max_length=2000).strip()
     if not text:
-        raise ValidationFailed("请填写异议内容", fields={"text": "必填"})
+        raise missing_field("text", label="异议内容")
     if request.headers.get("Authorization", "").startswith("Bearer ") and _is_ballot_token(request):
         principal = read_ballot_token(request)
         if (principal.community_id, principal.meeting_id) != (community_id, meeting_id):
@@ -94,7 +94,7 @@ async def respond_objection(request: web.Request) -> web.Response:
     data = await read_json(request)
     response = field(data, "response", str, max_length=2000).strip()
     if not response:
-        raise ValidationFailed("请填写答复内容", fields={"response": "必填"})
+        raise missing_field("response", label="答复内容")
     doc = await results_service.respond_objection(pool(request), community_id, meeting_id, int(raw_id),
                                                   actor=principal.actor, response=response)
     return json_response(doc)
