@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from aiohttp import web
 
@@ -57,4 +57,4 @@ def settings(request: web.Request):
 
 
 def effects(request: web.Request) -> Effects:
-    return request.app[appkeys.EFFECTS]
+    return cast(Effects, request.app[appkeys.EFFECTS])
