@@ -487,7 +487,7 @@ async def remove_candidate(pool: asyncpg.Pool, *, community_id: str, meeting_id:
 # ---------------------------------------------------------------- transitions
 
 async def refuse_unvetted_candidates(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> None:
-    """Only qualified candidates reach a committee or supervisory-board ballot (issue 6).
+    """Only qualified candidates reach a committee or supervisory-board ballot.
 
     The preparatory group checks candidates (《业主大会和业主委员会指导规则》); a candidate typed
     straight into such a matter, with no qualified nomination behind it, stops the notice.

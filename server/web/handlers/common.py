@@ -1,4 +1,4 @@
-"""Small helpers every handler uses: reading JSON bodies, path params, JSON responses."""
+"""What every handler uses: reading JSON bodies and their fields, JSON responses, the app's pool, settings and effects."""
 from __future__ import annotations
 
 import json

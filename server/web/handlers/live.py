@@ -1,6 +1,6 @@
 """Live figures of a meeting: JSON snapshots, SSE and WebSocket streams, the dashboard page.
 
-Visibility (issue 4): organisers of the community (district_admin, street_admin,
+Visibility: organisers of the community (district_admin, street_admin,
 prep_group, committee) see live results; everyone else (auditors, owners, the
 public) sees turnout only, unless the meeting has ``show_live_results``.
 
