@@ -49,7 +49,8 @@ async def create_staff(pool: asyncpg.Pool, *, actor: str, username: str, passwor
             raise ValidationFailed(fields={"username": "用户名须为 2–64 位字母、数字或 _.@-"}) from None
         except asyncpg.ForeignKeyViolationError:
             raise ValidationFailed("指定的街道或小区不存在", code="unknown_scope") from None
-        for community_id in communities or [None]:
+        scopes: list[str | None] = [*communities] or [None]   # no community: the global chain
+        for community_id in scopes:
             await audit.append(conn, community_id=community_id, actor=actor, action="staff.create",
                                detail={"username": username, "role": role, "street_id": street_id})
     return staff_id
