@@ -13,7 +13,7 @@ from aiohttp import web
 from server import appkeys
 from server.auth.tokens import TokenKeys, load_or_create_private_key
 from server.auth.wechat import wechat_ctx
-from server.db.pool import create_pool, migrate, resolve_database_url
+from server.db.pool import create_pool, migrate, ping, resolve_database_url
 from server.live.broker import broker_ctx
 from server.live.events import publish_meeting_event
 from server.live.hub import live_ctx
@@ -35,7 +35,7 @@ async def database_ctx(app: web.Application):
     app[appkeys.EMBEDDED_PG] = embedded
     pool = await create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     async with pool.acquire() as conn:
-        await conn.fetchval("SELECT 1")
+        await ping(conn)
         await migrate(conn)
     app[appkeys.DB_POOL] = pool
     log.info("database ready (%s)", "embedded" if embedded else "external")

@@ -36,9 +36,11 @@ from server.ballot.amounts import format_area
 from server.ballot.receipts import format_cast_at, receipt_code
 from server.ballot.tally import Rules, Submission, select_counted
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.repositories import clock
 from server.repositories import meetings as meetings_repo
 from server.repositories import paper as repo
 from server.services import audit, casting
+from server.services.effects import Effects
 
 KINDS = ("proxy", "guardian")
 KIND_NAMES = {"proxy": "委托代理人", "guardian": "监护人"}
@@ -301,7 +303,7 @@ async def revoke_authorization(pool: asyncpg.Pool, *, community_id: str, meeting
         await audit.append(conn, community_id=community_id, actor=actor, action="proxy.revoke",
                            detail={"meeting_id": meeting_id, "authorization_id": authorization_id,
                                    "reason": reason})
-        return authorization_doc(row, await conn.fetchval("SELECT clock_timestamp()"))
+        return authorization_doc(row, await clock.now(conn))
 
 
 def _matter_status(auth: asyncpg.Record, matter_ids: Iterable[str], subs: list[asyncpg.Record]) -> list[dict]:
@@ -328,7 +330,7 @@ async def list_for_meeting(pool: asyncpg.Pool, *, community_id: str, meeting_id:
     async with pool.acquire() as conn:
         rows = await repo.list_authorizations(conn, community_id, meeting_id)
         subs = await repo.owners_submissions(conn, community_id, meeting_id, [r["owner_voter_id"] for r in rows])
-        now = await conn.fetchval("SELECT clock_timestamp()")
+        now = await clock.now(conn)
     return {"community_id": community_id, "meeting_id": meeting_id, "authorizations": [
         {**authorization_doc(r, now), "matter_status": _matter_status(r, definition.matters, subs)} for r in rows]}
 
@@ -345,7 +347,7 @@ async def held_by(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
                                              [r["owner_voter_id"] for r in rows])
         members = {r["owner_voter_id"]: await meetings_repo.electorate_member(
             conn, principal.community_id, principal.meeting_id, r["owner_voter_id"]) for r in rows}
-        now = await conn.fetchval("SELECT clock_timestamp()")
+        now = await clock.now(conn)
     owners = []
     for r in rows:
         member = members[r["owner_voter_id"]]
@@ -369,9 +371,20 @@ class OwnerVotedPersonally(Conflict):
     code = "owner_voted_personally"
 
 
-async def cast_for_owner(pool: asyncpg.Pool, principal: BallotPrincipal, *, owner_voter_id: Any, votes_raw: Any,
-                         idempotency_key: str | None) -> casting.CastResult:
-    """The proxy (``principal``) votes for ``owner_voter_id``; counted under the owner's area and person."""
+async def cast_for_owner(pool: asyncpg.Pool, effects: Effects, principal: BallotPrincipal, *, owner_voter_id: Any,
+                         votes_raw: Any, idempotency_key: str | None) -> casting.CastResult:
+    """The proxy (``principal``) votes for ``owner_voter_id``; counted under the owner's area and person.
+
+    Live views are told which ballots were added once the transaction has committed."""
+    result = await _cast_for_owner(pool, principal, owner_voter_id=owner_voter_id, votes_raw=votes_raw,
+                                   idempotency_key=idempotency_key)
+    if result.created:
+        await casting.announce_submissions(effects, principal.community_id, principal.meeting_id, result.receipts)
+    return result
+
+
+async def _cast_for_owner(pool: asyncpg.Pool, principal: BallotPrincipal, *, owner_voter_id: Any, votes_raw: Any,
+                          idempotency_key: str | None) -> casting.CastResult:
     cid, mid, proxy = principal.community_id, principal.meeting_id, principal.voter_id
     if not isinstance(owner_voter_id, str) or not owner_voter_id or len(owner_voter_id) > 200:
         raise ValidationFailed("请写明代哪位业主投票 on_behalf_of", code="bad_on_behalf_of",

@@ -111,11 +111,8 @@ async def rotate_key(request: web.Request) -> web.Response:
     community_id = request.match_info["community_id"]
     principal = await require_staff(request, community_id=community_id, roles=frozenset({"district_admin",
                                                                                          "street_admin"}))
-    async with pool(request).acquire() as conn, conn.transaction():
-        exists = await conn.fetchval("SELECT 1 FROM community WHERE community_id = $1", community_id)
-        if not exists:
-            raise NotFound("小区不存在", code="community_not_found")
-        doc = await result_keys.rotate(conn, settings(request), community_id, actor=principal.actor)
+    doc = await result_keys.rotate_community_key(pool(request), settings(request), community_id,
+                                                 actor=principal.actor)
     return json_response(doc, status=201)
 
 
