@@ -34,7 +34,7 @@ from server.errors import Conflict, NotFound, ValidationFailed
 from server.repositories import elections as repo
 from server.repositories import locks
 from server.repositories import meetings as meetings_repo
-from server.services import audit, counting
+from server.services import audit, counting, meeting_input
 from server.services import meetings as meetings_service
 from server.services.effects import Effects
 
@@ -494,9 +494,9 @@ async def on_meeting_closed(pool: asyncpg.Pool, effects: Effects, community_id: 
 async def create_runoff(pool: asyncpg.Pool, community_id: str, meeting_id: str, matter_id: str, data: dict,
                         actor: str) -> dict:
     """A new draft meeting with one election matter for the places a tie or a shortage left."""
-    opens_at = meetings_service.parse_time(data.get("opens_at"), "opens_at")
-    closes_at = meetings_service.parse_time(data.get("closes_at"), "closes_at")
-    meetings_service.check_window(opens_at, closes_at)
+    opens_at = meeting_input.parse_time(data.get("opens_at"), "opens_at")
+    closes_at = meeting_input.parse_time(data.get("closes_at"), "closes_at")
+    meeting_input.check_window(opens_at, closes_at)
     new_id = data.get("meeting_id")
     if new_id is not None and (not isinstance(new_id, str) or not _MEETING_ID.match(new_id)):
         raise ValidationFailed("会议编号应为 1–64 位字母、数字、_ 或 -", fields={"meeting_id": "格式不正确"})
