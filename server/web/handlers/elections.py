@@ -14,10 +14,10 @@ from aiohttp import web
 
 from server.auth.ballot import read_ballot_token
 from server.auth.staff import WRITER_ROLES, require_staff
-from server.errors import Forbidden, NotFound, ValidationFailed
+from server.errors import Forbidden, ValidationFailed
 from server.services import committees, deadlines, formation, nominations
 from server.services.election_input import parse_date
-from server.web.handlers.common import json_response, pool, read_json
+from server.web.handlers.common import int_path, json_response, pool, read_json
 
 ADMIN = "/api/admin/communities/{community_id}"
 MEETING = ADMIN + "/meetings/{meeting_id}"
@@ -25,14 +25,16 @@ COMMITTEE = ADMIN + "/committees/{committee_id}"
 DEFAULT_DUE_SOON_DAYS = 7
 
 
-def _int_param(request: web.Request, name: str) -> int:
-    try:
-        value = int(request.match_info[name])
-    except ValueError:
-        raise NotFound("找不到该内容") from None
-    if value < 1 or value > 2_000_000_000:
-        raise NotFound("找不到该内容")
-    return value
+def _nomination_id(request: web.Request) -> int:
+    return int_path(request, "nomination_id", "nomination_not_found", "找不到该提名")
+
+
+def _committee_id(request: web.Request) -> int:
+    return int_path(request, "committee_id", "committee_not_found", "找不到该委员会记录")
+
+
+def _member_no(request: web.Request) -> int:
+    return int_path(request, "member_no", "member_not_found", "找不到该现任委员或候补委员")
 
 
 def _query_date(request: web.Request) -> date | None:
@@ -87,7 +89,7 @@ async def list_nominations(request: web.Request) -> web.Response:
 async def qualify(request: web.Request) -> web.Response:
     community_id = request.match_info["community_id"]
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
-    doc = await nominations.decide_nomination(pool(request), community_id, _int_param(request, "nomination_id"),
+    doc = await nominations.decide_nomination(pool(request), community_id, _nomination_id(request),
                                               qualified=True, reason="", actor=principal.actor)
     return json_response(doc)
 
@@ -95,11 +97,12 @@ async def qualify(request: web.Request) -> web.Response:
 async def refuse(request: web.Request) -> web.Response:
     community_id = request.match_info["community_id"]
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    nomination_id = _nomination_id(request)
     data = await read_json(request)
     reason = data.get("reason")
     if not isinstance(reason, str) or not reason.strip() or len(reason) > 500:
         raise ValidationFailed("资格审查不通过时须写明理由（500 字以内）", code="reason_required", fields={"reason": "必填"})
-    doc = await nominations.decide_nomination(pool(request), community_id, _int_param(request, "nomination_id"),
+    doc = await nominations.decide_nomination(pool(request), community_id, nomination_id,
                                               qualified=False, reason=reason, actor=principal.actor)
     return json_response(doc)
 
@@ -159,27 +162,26 @@ async def list_committees(request: web.Request) -> web.Response:
 async def get_committee(request: web.Request) -> web.Response:
     community_id = request.match_info["community_id"]
     await require_staff(request, community_id=community_id)
-    return json_response(await committees.get_committee(pool(request), community_id,
-                                                       _int_param(request, "committee_id")))
+    return json_response(await committees.get_committee(pool(request), community_id, _committee_id(request)))
 
 
 def _committee_step(step):
     async def handler(request: web.Request) -> web.Response:
         community_id = request.match_info["community_id"]
         principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+        committee_id = _committee_id(request)
         data = await read_json(request)
-        return json_response(await step(pool(request), community_id, _int_param(request, "committee_id"), data,
-                                        principal.actor))
+        return json_response(await step(pool(request), community_id, committee_id, data, principal.actor))
     return handler
 
 
 async def member_leaves(request: web.Request) -> web.Response:
     community_id = request.match_info["community_id"]
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    committee_id, member_no = _committee_id(request), _member_no(request)
     data = await read_json(request)
-    return json_response(await committees.member_leaves(pool(request), community_id,
-                                                        _int_param(request, "committee_id"),
-                                                        _int_param(request, "member_no"), data, principal.actor))
+    return json_response(await committees.member_leaves(pool(request), community_id, committee_id, member_no, data,
+                                                        principal.actor))
 
 
 # ---------------------------------------------------------------- deadlines and the public page
