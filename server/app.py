@@ -17,7 +17,7 @@ from server.db.pool import create_pool, migrate, ping, resolve_database_url
 from server.live.broker import broker_ctx
 from server.live.events import publish_meeting_event
 from server.live.hub import live_ctx
-from server.services import elections as elections_service
+from server.services import formation as formation_service
 from server.services import results as results_service
 from server.services.effects import Effects
 from server.services.scheduler import scheduler_ctx
@@ -58,7 +58,7 @@ def build_effects(app: web.Application) -> Effects:
 
     return Effects(app[appkeys.SETTINGS], publish=publish, close_hooks=[
         results_service.on_meeting_closed,      # sign the result at once
-        elections_service.on_meeting_closed,    # form the committee of each committee election
+        formation_service.on_meeting_closed,    # form the committee of each committee election
     ])
 
 
