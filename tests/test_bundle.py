@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from server.ballot.tally import Rules
-from server.record.bundle import BundleError, bundle_files, canonical_json, read_bundle, write_bundle
+from server.record import BundleError, bundle_files, canonical_json, read_bundle, write_bundle
 
 MEETING = """\
 {

@@ -12,8 +12,8 @@ import pytest
 
 from server.ballot.signing import public_key_pem
 from server.cli import main as evote
+from server.record.writer import write_directory
 from server.services import results as results_service
-from server.services.export import write_directory
 from tests.helpers_results import voted_meeting
 
 _CACHE: dict[str, Path] = {}

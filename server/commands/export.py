@@ -11,8 +11,8 @@ from pathlib import Path
 
 from server.commands._runtime import CommandFailed, database, run, settings_from_env
 from server.errors import ApiError
+from server.record.writer import write_directory
 from server.services import results as results_service
-from server.services.export import write_directory
 
 
 def register(sub) -> None:

@@ -2,8 +2,8 @@
 
 :func:`load_record_inputs` reads a closed meeting (frozen register version,
 matters, every submission with its receipt) and turns owner ids into
-pseudonyms; :func:`record_files` (pure) writes the files with
-``server.record.bundle.bundle_files`` and adds ``receipts.csv``.  The signing service
+pseudonyms; :func:`record_files` builds the files with server.record.signed
+(the bundle in canonical form and ``receipts.csv``).  The signing service
 (server/services/results.py) stores the files it signed in
 ``meeting_record_file``; :func:`stored_files` reads them back for export,
 ``record.zip`` and the proof endpoint, so what is downloaded is byte for byte
@@ -11,42 +11,21 @@ what was signed.
 """
 from __future__ import annotations
 
-import csv
-import hashlib
-import hmac
-import io
-import zipfile
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from server.ballot.tally import ELECTION, Matter, Rules, Submission
 from server.ballot.weights import RegisterRow
-from server.record.bundle import BALLOTS_FILE, MEETING_FILE, REGISTER_FILE, bundle_files, meeting_document
+from server.record.format import meeting_document
+from server.record.signed import pseudonym, unsigned_record_files
 from server.repositories import register as register_repo
 from server.services.counting import rules_from_json
-
-RECEIPTS_FILE = "receipts.csv"
-RESULT_FILE = "result.json"
-SIGNATURE_FILE = "result.sig.json"
-PUBLIC_KEY_FILE = "public_key.pem"
-RECEIPT_COLUMNS = ("ballot_id", "receipt")
-# The files whose sha256 the signed payload lists (the signature file itself and
-# the informational public key are not among them).
-HASHED_FILES = (MEETING_FILE, REGISTER_FILE, BALLOTS_FILE, RECEIPTS_FILE, RESULT_FILE)
-RECORD_FILES = (*HASHED_FILES, SIGNATURE_FILE, PUBLIC_KEY_FILE)
 
 
 class RecordNotFound(LookupError):
     pass
-
-
-def pseudonym(key: bytes, owner_id: str) -> str:
-    """The record's id of an owner: stable within a meeting, unlinkable across meetings."""
-    return "P" + hmac.new(key, owner_id.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
 
 
 @dataclass(frozen=True)
@@ -122,21 +101,11 @@ async def load_record_inputs(conn: asyncpg.Connection, community_id: str, meetin
                         dict(meeting))
 
 
-def receipts_csv(receipts: Sequence[tuple[str, bytes]]) -> bytes:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(RECEIPT_COLUMNS)
-    writer.writerows((ballot_id, receipt.hex()) for ballot_id, receipt in receipts)
-    return buffer.getvalue().encode("utf-8")
-
-
 def record_files(inputs: RecordInputs) -> dict[str, bytes]:
-    """meeting.json, register.csv, ballots.csv (server.record.bundle's writer) and receipts.csv."""
+    """meeting.json, register.csv, ballots.csv (server.record's writer) and receipts.csv."""
     meeting = meeting_document(inputs.meeting_id, inputs.title, inputs.rules, inputs.matters,
                                inputs.community_id, inputs.community_name)
-    files = bundle_files(meeting, inputs.register_rows, inputs.submissions)
-    files[RECEIPTS_FILE] = receipts_csv(inputs.receipts)
-    return files
+    return unsigned_record_files(meeting, inputs.register_rows, inputs.submissions, inputs.receipts)
 
 
 async def stored_files(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> dict[str, bytes]:
@@ -146,24 +115,3 @@ async def stored_files(conn: asyncpg.Connection, community_id: str, meeting_id: 
     if not rows:
         raise RecordNotFound(meeting_id)
     return {row["name"]: bytes(row["content"]) for row in rows}
-
-
-def write_directory(directory: Path, files: dict[str, bytes]) -> Path:
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, content in files.items():
-        (directory / name).write_bytes(content)
-    return directory
-
-
-def zip_bytes(folder: str, files: dict[str, bytes]) -> bytes:
-    """The record as a .zip with one folder (what record.zip serves); fixed timestamps, so stable."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        # extension files beyond RECORD_FILES (e.g. proxies.csv, paper.csv) follow, sorted
-        for name in RECORD_FILES + tuple(sorted(set(files) - set(RECORD_FILES))):
-            if name in files:
-                info = zipfile.ZipInfo(f"{folder}/{name}", date_time=(2020, 1, 1, 0, 0, 0))
-                info.compress_type = zipfile.ZIP_DEFLATED
-                info.external_attr = 0o644 << 16
-                archive.writestr(info, files[name])
-    return buffer.getvalue()
