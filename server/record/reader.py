@@ -51,9 +51,13 @@ __all__ = ["parse_bundle", "read_bundle"]
 # --------------------------------------------------------------------------
 
 # The pure-Python parts of the json package used below are undocumented and
-# absent from the type stubs; these are their CPython 3.11 signatures.
+# absent from the type stubs; these are their CPython 3.11 signatures, JSONObject's
+# as called here: object_hook None and object_pairs_hook ``list``, so it returns the pairs.
 ScanOnce = Callable[[str, int], tuple[Any, int]]
-_json_object: Callable[..., tuple[list[tuple[str, Any]], int]] = (
+_json_object: Callable[
+    [tuple[str, int], bool, ScanOnce, None, type[list[Any]], dict[str, str] | None],
+    tuple[list[tuple[str, Any]], int],
+] = (
     json.decoder.JSONObject  # type: ignore[attr-defined]  # undocumented, not in the stubs
 )
 _json_array: Callable[[tuple[str, int], ScanOnce], tuple[list[Any], int]] = (
