@@ -13,12 +13,12 @@ import pytest
 from server.ballot.merkle import verify_inclusion
 from server.ballot.signing import public_key_from_raw, verify_signed
 from server.cli import main as evote
-from server.commands.verify import verify_bundle
 from server.devtools.demo_data import generate_register_rows
-from server.record.bundle import read_bundle
+from server.record import read_bundle
+from server.record.verify import verify_bundle
+from server.record.writer import write_directory
 from server.services import counting, result_keys
 from server.services import results as results_service
-from server.services.export import write_directory
 from tests.helpers_meetings import bearer
 from tests.helpers_results import voted_meeting
 

@@ -41,16 +41,16 @@ from server.ballot.amounts import parse_area
 from server.ballot.merkle import verify_inclusion
 from server.ballot.tally import Matter, Rules, Submission, tally
 from server.ballot.weights import RegisterRow, compute_electorate
-from server.commands.verify import verify_bundle
 from server.devtools.demo_data import generate_register_rows, register_csv
-from server.record.bundle import read_bundle
+from server.record import read_bundle
+from server.record.verify import verify_bundle
+from server.record.writer import write_directory
 from server.repositories import communities as community_repo
 from server.services import audit
 from server.services import codes as codes_service
 from server.services import counting as counting_service
 from server.services import results as results_service
 from server.services import staff as staff_service
-from server.services.export import write_directory
 from server.settings import Settings
 
 CANDIDATES = 8          # owners nominated by the preparatory group and qualified (one more is refused)

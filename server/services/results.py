@@ -29,7 +29,8 @@ from server.ballot.signing import SIGNED_FORMAT, canonical_bytes, public_key_pem
 from server.ballot.tally import tally
 from server.ballot.weights import compute_electorate
 from server.errors import Conflict, NotFound, ValidationFailed
-from server.record.bundle import canonical_json
+from server.record import canonical_json
+from server.record.signed import HASHED_FILES, PUBLIC_KEY_FILE, RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE, pseudonym
 from server.repositories import clock
 from server.repositories import meetings as meetings_repo
 from server.repositories import results as repo
@@ -37,20 +38,8 @@ from server.services import audit, result_keys
 from server.services import counting as counting_service
 from server.services import proxies as proxies_service
 from server.services.effects import Effects
-from server.services.export import (
-    HASHED_FILES,
-    PUBLIC_KEY_FILE,
-    RECEIPTS_FILE,
-    RESULT_FILE,
-    SIGNATURE_FILE,
-    RecordNotFound,
-    load_record_inputs,
-    pseudonym,
-    stored_files,
-)
-from server.services.export import (
-    record_files as build_record_files,
-)
+from server.services.export import RecordNotFound, load_record_inputs, stored_files
+from server.services.export import record_files as build_record_files
 from server.settings import Settings
 
 log = logging.getLogger("evote.results")

@@ -14,9 +14,9 @@ from server.auth.staff import WRITER_ROLES, require_staff
 from server.auth.tokens import BALLOT_TYP
 from server.ballot.rules import THRESHOLD_DESCRIPTIONS
 from server.errors import Forbidden, NotFound, ValidationFailed
+from server.record.signed import zip_bytes
 from server.services import result_keys
 from server.services import results as results_service
-from server.services.export import zip_bytes
 from server.web.handlers.common import field, json_response, pool, read_json, settings
 
 RESULTS_STATIC = Path(__file__).resolve().parent.parent / "static" / "results"
