@@ -13,11 +13,11 @@ from aiohttp import web
 from server import appkeys
 from server.auth.tokens import TokenKeys, load_or_create_private_key
 from server.auth.wechat import wechat_ctx
-from server.db.pool import create_pool, migrate, resolve_database_url
+from server.db.pool import create_pool, migrate, ping, resolve_database_url
 from server.live.broker import broker_ctx
 from server.live.events import publish_meeting_event
 from server.live.hub import live_ctx
-from server.services import elections as elections_service
+from server.services import formation as formation_service
 from server.services import results as results_service
 from server.services.effects import Effects
 from server.services.scheduler import scheduler_ctx
@@ -35,7 +35,7 @@ async def database_ctx(app: web.Application):
     app[appkeys.EMBEDDED_PG] = embedded
     pool = await create_pool(dsn, min_size=settings.db_pool_min, max_size=settings.db_pool_max)
     async with pool.acquire() as conn:
-        await conn.fetchval("SELECT 1")
+        await ping(conn)
         await migrate(conn)
     app[appkeys.DB_POOL] = pool
     log.info("database ready (%s)", "embedded" if embedded else "external")
@@ -58,7 +58,7 @@ def build_effects(app: web.Application) -> Effects:
 
     return Effects(app[appkeys.SETTINGS], publish=publish, close_hooks=[
         results_service.on_meeting_closed,      # sign the result at once
-        elections_service.on_meeting_closed,    # form the committee of each committee election
+        formation_service.on_meeting_closed,    # form the committee of each committee election
     ])
 
 

@@ -82,6 +82,7 @@ async def vet_inline_candidates_for_tests(db_pool, community_id: str, meeting_id
     Returns {candidate key "matter_id/candidate_id": owner_id}.
     """
     from server.repositories import elections as election_repo
+    from server.repositories import locks
 
     mapping: dict[str, str] = {}
     async with db_pool.acquire() as conn, conn.transaction():
@@ -97,7 +98,7 @@ async def vet_inline_candidates_for_tests(db_pool, community_id: str, meeting_id
         candidates = {(c["matter_id"], c["candidate_id"]): c for c in await conn.fetch(
             """SELECT matter_id, candidate_id, name, unit_label, party_member, statement FROM candidate
                 WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)}
-        await election_repo.lock_nominations(conn, community_id)
+        await locks.xact_lock(conn, "nomination", community_id)
         by_matter: dict[str, list] = {}
         for row in unvetted:
             by_matter.setdefault(row["matter_id"], []).append(row)

@@ -6,8 +6,22 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from server import appkeys
 from server.ballot.tally import Submission, select_counted
+from server.live.events import meeting_channel
 from server.services import counting
+
+
+def submission_events(client, m) -> list[dict]:
+    """From now on, every submissions event published for the meeting (the app's broker, in this process)."""
+    events: list[dict] = []
+
+    def listen(event: dict | None) -> None:
+        if event is not None and event.get("type") == "submissions":
+            events.append(event)
+
+    client.app[appkeys.BROKER].subscribe(meeting_channel(m.community_id, m.meeting_id), listen)
+    return events
 
 
 async def clerks(staff_headers, community_id: str, n: int = 2, role: str = "prep_group") -> list[dict]:

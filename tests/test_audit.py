@@ -9,7 +9,7 @@ import asyncio
 import os
 import sys
 
-from server.commands.audit import verify_audit
+from server.services.audit import verify_audit
 from tests.helpers_results import voted_meeting
 
 

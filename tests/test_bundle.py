@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from server.ballot.tally import Rules
-from server.record.bundle import BundleError, bundle_files, canonical_json, read_bundle, write_bundle
+from server.record import BundleError, bundle_files, canonical_json, read_bundle, write_bundle
+from server.record import archive as record_archive
 
 MEETING = """\
 {
@@ -203,6 +204,28 @@ def test_archive_missing_a_file(tmp_path):
     with pytest.raises(BundleError) as info:
         read_bundle(archive)
     assert (info.value.file, info.value.line) == ("ballots.csv", 0)
+
+
+@pytest.mark.parametrize("kind", ["zip", "tar.gz"])
+def test_archive_member_over_the_size_limit_is_refused(tmp_path, monkeypatch, kind):
+    source = make_bundle(tmp_path / "2026-01")
+    archive = tmp_path / f"bundle.{kind}"
+    if kind == "tar.gz":
+        with tarfile.open(archive, "w:gz") as tar:
+            tar.add(source, arcname="2026-01")
+    else:
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+            for name in FILES:
+                zf.write(source / name, f"2026-01/{name}")
+    sizes = {name: (source / name).stat().st_size for name in FILES}
+    # The limit is on what a member inflates to, not on its compressed size.
+    monkeypatch.setattr(record_archive, "MAX_MEMBER_BYTES", sizes["meeting.json"] - 1)
+    with pytest.raises(BundleError) as info:
+        read_bundle(archive)
+    assert (info.value.file, info.value.line) == ("meeting.json", 0)
+    assert "文件过大" in info.value.message
+    monkeypatch.setattr(record_archive, "MAX_MEMBER_BYTES", max(sizes.values()))
+    assert read_bundle(archive).tally() == EXPECTED_RESULT
 
 
 def test_not_a_bundle(tmp_path):

@@ -358,3 +358,28 @@ async def test_deadline_states_for_a_street(client, db_pool, staff_headers, make
     other = await staff_headers("street_admin", street_id="street-other")
     resp = await client.get(f"/api/admin/streets/{street}/deadlines", headers=other)
     assert resp.status == 403
+
+
+async def test_path_ids_that_are_not_numbers_are_not_found(client, staff_headers, make_community):
+    """A nomination, committee or member number in the URL that cannot be one is the same 404 as an
+    unknown one, with that resource's code, before the body is read."""
+    cid = await make_community()
+    headers = await staff_headers("prep_group", communities=[cid])
+    cases = [
+        ("post", "nominations/{}/qualify", None, "nomination_not_found"),
+        ("post", "nominations/{}/refuse", None, "nomination_not_found"),
+        ("get", "committees/{}", None, "committee_not_found"),
+        ("post", "committees/{}/filing", None, "committee_not_found"),
+        ("post", "committees/{}/members/1/leave", None, "committee_not_found"),
+        ("post", "committees/1/members/{}/leave", None, "member_not_found"),
+    ]
+    for method, path, body, code in cases:
+        for bad in ("abc", "0", "-1", "+1", "1.0", "%20%31", "\u0663", "99999999999"):
+            resp = await getattr(client, method)(f"{admin(cid)}/{path.format(bad)}", headers=headers, json=body)
+            assert resp.status == 404, (path, bad, await resp.text())
+            assert (await resp.json())["error"]["code"] == code, (path, bad)
+    # a well-formed id that does not exist gives the same answer
+    resp = await client.get(f"{admin(cid)}/committees/7", headers=headers)
+    assert resp.status == 404 and (await resp.json())["error"]["code"] == "committee_not_found"
+    resp = await client.post(f"{admin(cid)}/nominations/7/qualify", headers=headers)
+    assert resp.status == 404 and (await resp.json())["error"]["code"] == "nomination_not_found"

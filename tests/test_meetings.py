@@ -11,6 +11,7 @@ import pytest
 from server import appkeys
 from server.services import meetings as meetings_service
 from server.services import scheduler
+from server.services.meeting_input import default_alternates
 from tests.helpers_meetings import (
     CANDIDATES,
     backdate_notice,
@@ -64,7 +65,7 @@ async def test_create_meeting_derives_thresholds_alternates_and_rules(client, st
 
 @pytest.mark.parametrize("seats,expected", [(1, 0), (3, 1), (5, 2), (7, 3), (9, 4), (11, 4), (4, 2), (2, 1)])
 def test_default_alternates_is_forty_percent_rounded_half_up(seats, expected):
-    assert meetings_service.default_alternates(seats) == expected
+    assert default_alternates(seats) == expected
 
 
 @pytest.mark.parametrize("matter,code", [

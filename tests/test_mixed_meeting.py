@@ -10,11 +10,11 @@ import pytest
 from server.ballot.amounts import format_area
 from server.ballot.tally import Rules, Submission
 from server.ballot.weights import Electorate, Subject
-from server.commands.verify import VerifyFailed, verify_bundle
-from server.record.bundle import read_bundle
+from server.record import read_bundle
+from server.record.extension import ExtensionProblem, channel_split, check_record_extension
+from server.record.verify import VerifyFailed, verify_bundle
+from server.record.writer import write_directory
 from server.services import results as results_service
-from server.services.export import write_directory
-from server.services.proxies import ExtensionProblem, channel_split, check_record_extension
 from tests.helpers_meetings import CANDIDATES, ballot_token, cast, open_meeting
 from tests.helpers_paper import areas, authorize, clerks, counted, double_entry, proxy_vote
 

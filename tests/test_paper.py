@@ -6,7 +6,16 @@ import pytest
 
 from server.ballot.amounts import format_area
 from tests.helpers_meetings import ballot_token, cast, open_meeting
-from tests.helpers_paper import areas, clerks, counted, double_entry, enter, matter, reissue_code
+from tests.helpers_paper import (
+    areas,
+    clerks,
+    counted,
+    double_entry,
+    enter,
+    matter,
+    reissue_code,
+    submission_events,
+)
 
 RESOLUTION_ONLY = [{"matter_id": "M1", "kind": "resolution", "title": "表决通过《管理规约》", "category": 2}]
 
@@ -162,6 +171,36 @@ async def test_supervisor_decides_a_mismatch(client, db_pool, staff_headers, imp
         decisions = await conn.fetch("SELECT detail->>'decision' AS d FROM audit_log WHERE community_id = $1 "
                                      "AND action = 'paper.resolve' ORDER BY seq", m.community_id)
     assert [r["d"] for r in decisions] == ["entry2", "void"]
+
+
+async def test_a_counted_sheet_is_announced_with_its_ballot_ids(client, db_pool, staff_headers, imported_community):
+    """Live views read a counted sheet's submissions by id, as they read electronic votes."""
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12)
+    c1, c2 = await clerks(staff_headers, m.community_id)
+    events = submission_events(client, m)
+    votes = [{"matter_id": "M1", "choice": "yes"}, {"matter_id": "M2", "choice": "no"}]
+    first = await (await enter(client, m, c1, voter_id=m.voter_ids[0], votes=votes)).json()
+    assert first["status"] == "pending" and events == []          # not counted: nothing to announce
+    second = await (await enter(client, m, c2, voter_id=m.voter_ids[0], votes=votes)).json()
+    assert second["status"] == "matched"
+    assert len(events) == 1
+    assert events[0]["ballot_ids"] == [r["ballot_id"] for r in second["receipts"]]
+    assert events[0]["matters"] == [r["matter_id"] for r in second["receipts"]] and events[0]["count"] == 2
+    # a supervisor's decision that makes a mismatched sheet count is announced the same way
+    await enter(client, m, c1, voter_id=m.voter_ids[1], votes=[{"matter_id": "M1", "choice": "yes"}])
+    await enter(client, m, c2, voter_id=m.voter_ids[1], votes=[{"matter_id": "M1", "choice": "no"}])
+    assert len(events) == 1
+    sheet = (await (await client.get(f"{m.base}/paper?status=mismatch", headers=c1)).json())["sheets"][0]
+    resp = await client.post(f"{m.base}/paper/{sheet['paper_id']}/resolve",
+                             json={"decision": "entry1", "note": "核对原件"}, headers=m.headers)
+    assert resp.status == 200, await resp.text()
+    resolved = await resp.json()
+    assert len(events) == 2 and events[1]["ballot_ids"] == [r["ballot_id"] for r in resolved["receipts"]]
+    async with db_pool.acquire() as conn:
+        stored = await conn.fetchval("SELECT count(*) FROM submission WHERE community_id = $1 AND meeting_id = $2 "
+                                     "AND channel = 'paper' AND ballot_id = any($3::uuid[])", m.community_id,
+                                     m.meeting_id, events[0]["ballot_ids"] + events[1]["ballot_ids"])
+    assert stored == 3
 
 
 async def test_overmarked_paper_election_is_a_valid_spoiled_ballot(client, db_pool, staff_headers,

@@ -9,7 +9,16 @@ import pytest
 from server.app import create_app
 from server.ballot.amounts import format_area
 from tests.helpers_meetings import ballot_token, cast, open_meeting
-from tests.helpers_paper import areas, authorize, clerks, counted, double_entry, matter, proxy_vote
+from tests.helpers_paper import (
+    areas,
+    authorize,
+    clerks,
+    counted,
+    double_entry,
+    matter,
+    proxy_vote,
+    submission_events,
+)
 
 RESOLUTIONS = [{"matter_id": "M1", "kind": "resolution", "title": "表决通过《管理规约》", "category": 2},
                {"matter_id": "M2", "kind": "resolution", "title": "续聘物业服务企业", "category": 4}]
@@ -87,6 +96,27 @@ async def test_proxy_vote_counts_under_the_owners_area_and_person(client, db_poo
     # voting twice for the owner is refused (no revision)
     resp = await proxy_vote(client, token, owner, [{"matter_id": "M1", "choice": "no"}], expect=409)
     assert (await resp.json())["error"]["code"] == "already_voted"
+
+
+async def test_a_proxy_vote_is_announced_with_its_ballot_ids(client, db_pool, staff_headers, imported_community):
+    """Live views read a proxy's submissions by id, as they read the owner's own votes."""
+    m = await _meeting(db_pool, client, staff_headers, imported_community)
+    owner, proxy = m.voter_ids[:2]
+    await authorize(client, m, owner, proxy)
+    token = await ballot_token(db_pool, client, m.community_id, m.meeting_id, proxy)
+    events = submission_events(client, m)
+    body = await (await proxy_vote(client, token, owner, [{"matter_id": "M1", "choice": "yes"},
+                                                          {"matter_id": "M2", "choice": "no"}])).json()
+    assert len(events) == 1
+    assert events[0]["ballot_ids"] == [r["ballot_id"] for r in body["receipts"]] and events[0]["count"] == 2
+    async with db_pool.acquire() as conn:
+        rows = await conn.fetch("SELECT voter_id, proxy_voter_id FROM submission WHERE community_id = $1 "
+                                "AND meeting_id = $2 AND ballot_id = any($3::uuid[])", m.community_id,
+                                m.meeting_id, events[0]["ballot_ids"])
+    assert sorted((r["voter_id"], r["proxy_voter_id"]) for r in rows) == [(owner, proxy)] * 2
+    # the proxy's own vote is announced the same way (the electronic path)
+    assert (await cast(client, token, [{"matter_id": "M1", "choice": "no"}])).status == 201
+    assert len(events) == 2 and len(events[1]["ballot_ids"]) == 1
 
 
 async def test_guardian_votes_for_an_owner_without_capacity(client, db_pool, staff_headers, imported_community):

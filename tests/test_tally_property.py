@@ -28,7 +28,7 @@ from server.ballot.tally import (
     tally,
 )
 from server.ballot.weights import AREA_SOURCES, KINDS, RegisterRow
-from server.record.bundle import meeting_document, read_bundle, write_bundle
+from server.record import meeting_document, read_bundle, write_bundle
 from tests.reference_tally import reference_election, reference_tally
 
 SETTINGS = settings(

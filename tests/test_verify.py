@@ -5,15 +5,20 @@ import base64
 import csv
 import io
 import json
+import os
 import shutil
+import subprocess
+import sys
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from server.ballot.signing import public_key_pem
 from server.cli import main as evote
+from server.record import archive as record_archive
+from server.record.writer import write_directory
 from server.services import results as results_service
-from server.services.export import write_directory
 from tests.helpers_results import voted_meeting
 
 _CACHE: dict[str, Path] = {}
@@ -205,3 +210,54 @@ async def test_a_missing_signature_file_is_caught(record, capsys):
     (bundle / "result.sig.json").unlink()
     status, _, err = run_verify(capsys, bundle, "--pubkey", pubkey)
     assert status == 1 and "result.sig.json" in err
+
+
+def _zip_record(bundle: Path, archive: Path, extra: dict[str, bytes] | None = None) -> Path:
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted(bundle.iterdir()):
+            zf.write(path, f"record/{path.name}")
+        for name, content in (extra or {}).items():
+            zf.writestr(f"record/{name}", content)
+    return archive
+
+
+async def test_an_archived_record_verifies(record, capsys, tmp_path):
+    bundle, pubkey = record
+    status, out, err = run_verify(capsys, _zip_record(bundle, tmp_path / "record.zip"), "--pubkey", pubkey)
+    assert status == 0 and out.startswith("OK"), err
+
+
+async def test_verify_refuses_an_archive_member_over_the_size_limit(record, capsys, tmp_path, monkeypatch):
+    """verify reads every file of the record with the bundle reader's limit, not only the bundle's three."""
+    bundle, pubkey = record
+    limit = max(path.stat().st_size for path in bundle.iterdir())
+    monkeypatch.setattr(record_archive, "MAX_MEMBER_BYTES", limit)
+    archive = _zip_record(bundle, tmp_path / "padded.zip", {"notes.txt": b"0" * (limit + 1)})
+    status, out, err = run_verify(capsys, archive, "--pubkey", pubkey)
+    assert status == 2 and out == ""
+    assert "notes.txt:0:" in err and "文件过大" in err and len(err.splitlines()) == 1
+    # `evote tally` reads the bundle's three files only, with the same limit
+    assert evote(["tally", str(archive)]) == 0
+    capsys.readouterr()
+    monkeypatch.setattr(record_archive, "MAX_MEMBER_BYTES", (bundle / "ballots.csv").stat().st_size - 1)
+    for command in ("verify", "tally"):
+        assert evote([command, str(archive)]) == 2
+        assert "ballots.csv:0: 文件过大" in capsys.readouterr().err
+
+
+def test_the_record_and_the_verify_command_import_no_database_web_or_redis_client():
+    """server.record (every module) and `evote verify` stay pure: checked in a fresh interpreter."""
+    root = Path(__file__).resolve().parent.parent
+    script = (
+        "import importlib, pkgutil, sys\n"
+        "import server.record\n"
+        "names = [m.name for m in pkgutil.iter_modules(server.record.__path__, 'server.record.')]\n"
+        "for name in names + ['server.commands.verify']:\n"
+        "    importlib.import_module(name)\n"
+        "assert 'server.record.verify' in sys.modules and len(names) >= 7, names\n"
+        "print(' '.join(sorted(m for m in ('asyncpg', 'aiohttp', 'redis') if m in sys.modules)))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", script], capture_output=True, cwd=root, timeout=60,
+                               env=dict(os.environ, PYTHONPATH=str(root)))
+    assert completed.returncode == 0, completed.stderr.decode()
+    assert completed.stdout.decode().strip() == ""

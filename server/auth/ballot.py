@@ -15,6 +15,7 @@ from aiohttp import web
 from server import appkeys
 from server.auth.tokens import BALLOT_AUDIENCE, BALLOT_TYP, TokenKeys
 from server.errors import Unauthorized
+from server.repositories import ballot_sessions
 
 
 @dataclass(frozen=True)
@@ -36,10 +37,9 @@ async def issue_ballot_token(conn: asyncpg.Connection, keys: TokenKeys, *, commu
     token, claims = keys.issue(typ=BALLOT_TYP, audience=BALLOT_AUDIENCE, subject=voter_id,
                                expires_at=int(expires_at.timestamp()),
                                claims={"cid": community_id, "mid": meeting_id})
-    await conn.execute(
-        """INSERT INTO ballot_session (community_id, meeting_id, jti, voter_id, code_serial, device_hash, expires_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7)""",
-        community_id, meeting_id, claims["jti"], voter_id, code_serial, device_hash, expires_at)
+    await ballot_sessions.insert_session(conn, community_id=community_id, meeting_id=meeting_id, jti=claims["jti"],
+                                         voter_id=voter_id, code_serial=code_serial, device_hash=device_hash,
+                                         expires_at=expires_at)
     return token, claims
 
 
@@ -56,10 +56,8 @@ def read_ballot_token(request: web.Request) -> BallotPrincipal:
 
 async def ensure_session_live(conn: asyncpg.Connection, principal: BallotPrincipal) -> None:
     """The token's session exists and was not revoked (a reissued code revokes it)."""
-    revoked = await conn.fetchval(
-        """SELECT revoked_at IS NOT NULL FROM ballot_session
-            WHERE community_id = $1 AND meeting_id = $2 AND jti = $3""",
-        principal.community_id, principal.meeting_id, principal.jti)
+    revoked = await ballot_sessions.session_revoked(conn, principal.community_id, principal.meeting_id,
+                                                    principal.jti)
     if revoked is None or revoked:
         raise Unauthorized("该选票凭证已失效，请重新扫码登录", code="ballot_session_revoked")
 

@@ -49,10 +49,10 @@ def load_or_create_private_key(path: Path) -> Ed25519PrivateKey:
     for _ in range(50):
         data = path.read_bytes()
         if data.rstrip().endswith(b"-----END PRIVATE KEY-----"):
-            key = serialization.load_pem_private_key(data, password=None)
-            if not isinstance(key, Ed25519PrivateKey):
+            loaded = serialization.load_pem_private_key(data, password=None)
+            if not isinstance(loaded, Ed25519PrivateKey):
                 raise ValueError(f"{path} is not an Ed25519 private key")
-            return key
+            return loaded
         time.sleep(0.05)
     raise ValueError(f"{path} does not hold a PEM private key")
 

@@ -7,7 +7,6 @@ meeting result (docs/verification.md).
 """
 from __future__ import annotations
 
-import json
 import sys
 
 from server.commands._runtime import database, run, settings_from_env
@@ -23,42 +22,10 @@ def register(sub) -> None:
     verify.set_defaults(func=verify_main)
 
 
-async def verify_audit(pool, community_id: str | None = None) -> tuple[int, list]:
-    async with pool.acquire() as conn:
-        count, problems = await audit.verify_chain(conn, community_id)
-        heads = await _signed_heads(conn, community_id)
-    for chain, seq, digest, meeting_id in heads:
-        row = await _row(pool, chain, seq)
-        if row is None:
-            problems.append(audit.ChainProblem(chain, seq, f"entry signed into the result of meeting {meeting_id} "
-                                                           "is missing (rows removed from the end?)"))
-        elif bytes(row["hash"]).hex() != digest:
-            problems.append(audit.ChainProblem(chain, seq, f"hash differs from the one signed into the result "
-                                                           f"of meeting {meeting_id}"))
-    return count, problems
-
-
-async def _signed_heads(conn, community_id):
-    rows = await conn.fetch(
-        """SELECT meeting_id, signed_json FROM meeting_result WHERE $1::text IS NULL OR community_id = $1""",
-        community_id)
-    heads = []
-    for row in rows:
-        head = json.loads(row["signed_json"])["payload"].get("audit_head") or {}
-        if head.get("seq"):
-            heads.append((head["chain"], head["seq"], head["hash"], row["meeting_id"]))
-    return heads
-
-
-async def _row(pool, chain, seq):
-    async with pool.acquire() as conn:
-        return await conn.fetchrow("SELECT hash FROM audit_log WHERE community_id = $1 AND seq = $2", chain, seq)
-
-
 def verify_main(args) -> int:
     async def go() -> int:
         async with database(settings_from_env()) as pool:
-            count, problems = await verify_audit(pool, args.community)
+            count, problems = await audit.verify_audit(pool, args.community)
         if problems:
             for problem in problems:
                 print(f"evote audit verify: {problem}", file=sys.stderr)

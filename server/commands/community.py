@@ -3,11 +3,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-import asyncpg
-
 from server.commands._runtime import CommandFailed, database, run, settings_from_env
-from server.repositories import communities as community_repo
-from server.services import audit
+from server.errors import ApiError
+from server.services import staff as staff_service
 
 
 def register(sub) -> None:
@@ -30,20 +28,18 @@ def register(sub) -> None:
 async def add_community(pool, *, community_id: str, name: str, district: str, district_name: str,
                         street: str | None, street_name: str | None, count_parking: bool,
                         prep_group_formed, actor: str) -> None:
-    async with pool.acquire() as conn, conn.transaction():
-        if street:
-            await community_repo.upsert_district(conn, district, district_name)
-            await community_repo.upsert_street(conn, street, district, street_name or street)
-        try:
-            await community_repo.insert_community(conn, community_id=community_id, name=name, street_id=street,
-                                                  count_parking_area=count_parking,
-                                                  prep_group_formed_on=prep_group_formed)
-        except asyncpg.UniqueViolationError:
+    new_street = (staff_service.StreetScope(district, district_name, street, street_name or street)
+                  if street else None)
+    try:
+        await staff_service.create_community(pool, actor=actor, community_id=community_id, name=name,
+                                             street_id=street, count_parking_area=count_parking,
+                                             prep_group_formed_on=prep_group_formed, new_street=new_street)
+    except ApiError as exc:
+        if exc.code == "community_exists":
             raise CommandFailed(f"community {community_id} already exists") from None
-        except asyncpg.CheckViolationError:
+        if "community_id" in exc.fields:
             raise CommandFailed("community id must be 1-64 letters, digits, _ or -") from None
-        await audit.append(conn, community_id=community_id, actor=actor, action="community.create",
-                           detail={"street_id": street})
+        raise
 
 
 def add_main(args) -> int:

@@ -6,16 +6,20 @@ signed, so `evote verify DIR` checks them.
 """
 from __future__ import annotations
 
+import argparse
 import sys
 from pathlib import Path
 
+import asyncpg
+
 from server.commands._runtime import CommandFailed, database, run, settings_from_env
 from server.errors import ApiError
+from server.record.writer import write_directory
 from server.services import results as results_service
-from server.services.export import write_directory
+from server.settings import Settings
 
 
-def register(sub) -> None:
+def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("export", help="export a meeting's signed record (导出会议记录)")
     parser.add_argument("meeting_id", metavar="MEETING")
     parser.add_argument("--community", required=True, metavar="ID")
@@ -23,7 +27,8 @@ def register(sub) -> None:
     parser.set_defaults(func=main)
 
 
-async def export_meeting(pool, settings, community_id: str, meeting_id: str, out: Path) -> dict[str, bytes]:
+async def export_meeting(pool: asyncpg.Pool, settings: Settings, community_id: str, meeting_id: str,
+                        out: Path) -> dict[str, bytes]:
     try:
         await results_service.sign_result(pool, settings, community_id, meeting_id, actor="cli")
         files = await results_service.export_files(pool, community_id, meeting_id)
@@ -33,7 +38,7 @@ async def export_meeting(pool, settings, community_id: str, meeting_id: str, out
     return files
 
 
-def main(args) -> int:
+def main(args: argparse.Namespace) -> int:
     async def go() -> int:
         settings = settings_from_env()
         async with database(settings) as pool:

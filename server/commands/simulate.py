@@ -1,7 +1,7 @@
 """`evote simulate --units N --turnout P --out DIR [--seed S]`: a whole meeting end to end.
 
-The simulation itself is server/devtools/simulate.py; this command checks the arguments, passes it
-the offline record check of `evote verify`, and prints the report.
+The simulation itself is server/devtools/simulate.py; this command checks the arguments and prints
+the report.
 
 Runs on the configured database (EVOTE_DATABASE_URL) or the embedded one with no
 other set-up.  Exit 0 when the exported record verifies and the independent
@@ -13,9 +13,9 @@ import sys
 from pathlib import Path
 
 from server.commands._runtime import run, settings_from_env
-from server.commands.verify import VerifyFailed, verify_bundle
 from server.devtools.simulate import SimulationFailed, run_simulation
 from server.logging_setup import setup_logging
+from server.record.verify import VerifyFailed
 
 
 def register(sub) -> None:
@@ -46,7 +46,7 @@ def main(args) -> int:
         progress = (lambda _: None) if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr))
         try:
             report = await run_simulation(settings, units=args.units, turnout=args.turnout, out=out,
-                                          verify=verify_bundle, seed=args.seed, progress=progress)
+                                          seed=args.seed, progress=progress)
         except (SimulationFailed, VerifyFailed) as exc:   # the record does not verify: a failure too
             print(f"evote simulate: FAILED: {exc}", file=sys.stderr)
             return 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 import getpass
 import os
 import secrets
+import sys
 
 from server.commands._runtime import CommandFailed, database, run, settings_from_env
 from server.errors import ApiError
@@ -35,7 +36,7 @@ def add_main(args) -> int:
     elif args.password_env:
         password = os.environ.get(args.password_env, "")
         if not password:
-            print(f"evote staff add: environment variable {args.password_env} is empty", file=__import__("sys").stderr)
+            print(f"evote staff add: environment variable {args.password_env} is empty", file=sys.stderr)
             return 2
     else:
         password = getpass.getpass("password: ")

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from server.record.bundle import BundleError, canonical_json, read_bundle
+from server.record import BundleError, canonical_json, read_bundle
 
 DESCRIPTION = """\
 Recount an evote-bundle/1 meeting record (a directory, .zip or .tar.gz) and print

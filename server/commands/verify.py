@@ -1,213 +1,19 @@
 """`evote verify BUNDLE [--pubkey FILE]`: check a published meeting record offline.
 
-Checks, in this order, and stops at the first that fails (exit 1, one line naming it):
-
-1. the signature over result.sig.json's payload (with --pubkey: by that key);
-2. result.json equals the signed result;
-3. a recount of meeting.json + register.csv + ballots.csv (the tally engine) equals result.json;
-4. receipts.csv: every ballot has exactly one receipt and every receipt a ballot,
-   and the Merkle root and leaf count equal the signed ones;
-5. the sha256 of each file equals the one signed;
-6. the paper/proxy extension (proxies.csv, paper.csv, the signed channel split):
-   server.services.proxies.check_record_extension, docs/paper-and-proxy.md.
-
-Exit 0 prints a short "OK" summary; exit 2 means the bundle cannot be read
-(the same one-line errors as `evote tally`).
+The checks are server.record.verify's (signature, result.json, recount, receipts
+and their Merkle root, file hashes, the paper/proxy extension); this module
+reads the arguments and prints.  Exit 0 prints a short "OK" summary; exit 1
+names the first check that failed; exit 2 means the record cannot be read
+(the same one-line errors, and archive size limits, as `evote tally`).
 """
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import sys
-import tarfile
-import zipfile
-from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
-from typing import Any
+from pathlib import Path
 
-from server.ballot.merkle import merkle_root, sorted_leaves
-from server.ballot.signing import SignatureProblem, load_public_key, sha256_hex, verify_signed
-from server.record.bundle import MEETING_FILE, BundleError, read_bundle
-from server.services.export import RECEIPT_COLUMNS, RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE
-from server.services.proxies import ExtensionProblem, check_record_extension
-
-EXTENSION_FILES = (RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE)
-
-
-class VerifyFailed(Exception):
-    """The record does not verify; ``str()`` names the first difference."""
-
-
-@dataclass
-class VerifyReport:
-    key_id: str
-    meeting_id: str
-    ballots: int
-    receipts: int
-    root: str
-    pinned_key: bool
-    result: dict[str, Any] = field(repr=False)
-
-    def summary(self) -> str:
-        who = "所给公钥" if self.pinned_key else "记录内所附公钥（请与小区公布的公钥核对 key id）"
-        return (f"OK 会议 {self.meeting_id}：签名有效（密钥 {self.key_id}，{who}）；"
-                f"重新计票与 result.json 一致；{self.ballots} 份选票、{self.receipts} 个回执，"
-                f"Merkle 根 {self.root}")
-
-
-def _read_all(path: Path) -> dict[str, bytes]:
-    """Every file next to meeting.json (directory, .zip or .tar.gz)."""
-    if path.is_dir():
-        return {p.name: p.read_bytes() for p in path.iterdir() if p.is_file()}
-    members: dict[str, bytes] = {}
-    if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            for info in archive.infolist():
-                if not info.is_dir():
-                    members[info.filename] = archive.read(info)
-    elif tarfile.is_tarfile(path):
-        with tarfile.open(path) as archive:
-            for info in archive.getmembers():
-                if info.isfile():
-                    handle = archive.extractfile(info)
-                    members[info.name] = handle.read() if handle else b""
-    folder = next(str(PurePosixPath(name).parent) for name in members if PurePosixPath(name).name == MEETING_FILE)
-    return {PurePosixPath(name).name: data for name, data in members.items()
-            if str(PurePosixPath(name).parent) == folder}
-
-
-def first_difference(expected: Any, actual: Any, path: str = "") -> str | None:
-    """Where two JSON values first differ, as ``path: expected ≠ actual``; None if equal."""
-    if isinstance(expected, dict) and isinstance(actual, dict):
-        for key in list(expected) + [k for k in actual if k not in expected]:
-            if key not in actual or key not in expected:
-                return f"{path}.{key}: {'缺少' if key not in actual else '多出'}"
-            found = first_difference(expected[key], actual[key], f"{path}.{key}")
-            if found:
-                return found
-        return None
-    if isinstance(expected, list) and isinstance(actual, list):
-        for i, (a, b) in enumerate(zip(expected, actual)):
-            label = a.get("id", i) if isinstance(a, dict) else i
-            found = first_difference(a, b, f"{path}[{label}]")
-            if found:
-                return found
-        if len(expected) != len(actual):
-            return f"{path}: 应有 {len(expected)} 项，实有 {len(actual)} 项"
-        return None
-    if expected != actual or type(expected) is not type(actual):
-        return f"{path or '.'}: {json.dumps(expected, ensure_ascii=False)} ≠ {json.dumps(actual, ensure_ascii=False)}"
-    return None
-
-
-def _receipts(data: bytes) -> list[tuple[str, bytes, int]]:
-    reader = csv.reader(io.StringIO(data.decode("utf-8-sig")))
-    header = next(reader, None)
-    if header is None or tuple(header) != RECEIPT_COLUMNS:
-        raise VerifyFailed(f"{RECEIPTS_FILE}:1: 表头应为 {','.join(RECEIPT_COLUMNS)}")
-    out = []
-    for fields in reader:
-        if not fields:
-            continue
-        line = reader.line_num
-        if len(fields) != 2:
-            raise VerifyFailed(f"{RECEIPTS_FILE}:{line}: 应有 2 个字段")
-        try:
-            receipt = bytes.fromhex(fields[1])
-        except ValueError:
-            receipt = b""
-        if len(receipt) != 32:
-            raise VerifyFailed(f"{RECEIPTS_FILE}:{line}: 回执应为 64 位十六进制")
-        out.append((fields[0], receipt, line))
-    return out
-
-
-def verify_bundle(path: str | Path, public_key_data: bytes | None = None) -> VerifyReport:
-    """Verify a record; raises BundleError (unreadable, exit 2) or VerifyFailed (exit 1)."""
-    path = Path(path)
-    bundle = read_bundle(path)  # BundleError: unreadable, as evote tally
-    files = _read_all(path)
-    for name in EXTENSION_FILES:
-        if name not in files:
-            raise VerifyFailed(f"{name}: 文件缺失（签名记录须包含 {', '.join(EXTENSION_FILES)}）")
-    try:
-        document = json.loads(files[SIGNATURE_FILE])
-    except (ValueError, UnicodeDecodeError):
-        raise VerifyFailed(f"{SIGNATURE_FILE}: 不是有效的 JSON") from None
-
-    # 1. signature
-    pinned = None
-    if public_key_data is not None:
-        try:
-            pinned = load_public_key(public_key_data)
-        except ValueError as exc:
-            raise BundleError("--pubkey", 0, str(exc)) from None
-    try:
-        payload = verify_signed(document, pinned)
-    except SignatureProblem as exc:
-        raise VerifyFailed(f"{SIGNATURE_FILE}: {exc}") from None
-
-    # 2. result.json is the signed result
-    try:
-        published = json.loads(files[RESULT_FILE])
-    except (ValueError, UnicodeDecodeError):
-        raise VerifyFailed(f"{RESULT_FILE}: 不是有效的 JSON") from None
-    diff = first_difference(payload.get("result"), published)
-    if diff:
-        raise VerifyFailed(f"{RESULT_FILE} 与签名的结果不符：{diff}（签名 ≠ result.json）")
-
-    # 3. the recount
-    try:
-        recount = bundle.tally()
-    except ValueError as exc:
-        raise VerifyFailed(f"无法重新计票：{exc}") from None
-    diff = first_difference(recount, published)
-    if diff:
-        raise VerifyFailed(f"重新计票与 {RESULT_FILE} 不符：{diff}（重新计票 ≠ result.json）")
-
-    # 4. receipts and the Merkle root
-    receipts = _receipts(files[RECEIPTS_FILE])
-    ballot_ids = {s.ballot_id for s in bundle.submissions}
-    seen: dict[str, int] = {}
-    for ballot_id, _, line in receipts:
-        if ballot_id in seen:
-            raise VerifyFailed(f"{RECEIPTS_FILE}:{line}: 选票 {ballot_id} 有两个回执（第 {seen[ballot_id]} 行已有）")
-        seen[ballot_id] = line
-        if ballot_id not in ballot_ids:
-            raise VerifyFailed(f"{RECEIPTS_FILE}:{line}: 选票 {ballot_id} 有回执，但 ballots.csv 中没有这张选票")
-    for submission in bundle.submissions:
-        if submission.ballot_id not in seen:
-            raise VerifyFailed(f"ballots.csv: 选票 {submission.ballot_id} 在 {RECEIPTS_FILE} 中没有回执")
-    signed_tree = payload.get("receipts") or {}
-    try:
-        leaves = sorted_leaves([receipt for _, receipt, _ in receipts])
-    except ValueError as exc:
-        raise VerifyFailed(f"{RECEIPTS_FILE}: {exc}") from None
-    root = merkle_root(leaves).hex()
-    if len(leaves) != signed_tree.get("leaves"):
-        raise VerifyFailed(f"{RECEIPTS_FILE}: 有 {len(leaves)} 个回执，签名的 Merkle 树有 {signed_tree.get('leaves')} 个叶子")
-    if root != signed_tree.get("root"):
-        raise VerifyFailed(f"{RECEIPTS_FILE}: Merkle 根 {root} 与签名的根 {signed_tree.get('root')} 不符")
-
-    # 5. every file is the one signed
-    signed_files = payload.get("files") or {}
-    for name, digest in signed_files.items():
-        if name not in files:
-            raise VerifyFailed(f"{name}: 文件缺失（签名的结果列出了它）")
-        if sha256_hex(files[name]) != digest:
-            raise VerifyFailed(f"{name}: 内容在签名后被改动（sha256 与签名的不符）")
-
-    # 6. paper and proxy details (docs/paper-and-proxy.md)
-    try:
-        check_record_extension(bundle, files, payload)
-    except ExtensionProblem as exc:
-        raise VerifyFailed(str(exc)) from None
-
-    return VerifyReport(key_id=document["key_id"], meeting_id=bundle.meeting_id, ballots=len(bundle.submissions),
-                        receipts=len(leaves), root=root, pinned_key=pinned is not None, result=recount)
-
+from server.record.format import BundleError
+from server.record.verify import VerifyFailed, verify_bundle
 
 DESCRIPTION = """\
 Verify a signed meeting record (directory, .zip or .tar.gz): the signature, the
@@ -247,5 +53,3 @@ def run(args: argparse.Namespace) -> int:
     print(report.summary())
     return 0
 
-
-__all__ = ["VerifyFailed", "VerifyReport", "first_difference", "verify_bundle"]

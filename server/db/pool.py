@@ -45,6 +45,11 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 20) -> asy
     )
 
 
+async def ping(db: asyncpg.Pool | asyncpg.Connection) -> None:
+    """A round trip to the database (``SELECT 1``): the start-up and health check."""
+    await db.fetchval("SELECT 1")
+
+
 def migration_files() -> list[tuple[str, str]]:
     """(version, sql) of every migration shipped in server/db/migrations, in order."""
     folder = resources.files("server.db") / "migrations"

@@ -18,8 +18,8 @@ import asyncpg
 
 from server.repositories import meetings as repo
 from server.repositories import register as register_repo
-from server.services import elections as elections_service
 from server.services import meetings as meetings_service
+from server.services import nominations as nominations_service
 from server.services.effects import Effects
 
 DEMO_MEETING = "demo-2026-01"
@@ -57,15 +57,15 @@ async def _qualified_demo_nominees(pool: asyncpg.Pool, community_id: str) -> lis
         rows = await register_repo.register_rows(conn, community_id, version)
     owners = list(dict.fromkeys(r.owner_id for r in rows
                                 if r.holder == "owner" and r.representative and r.kind == "dwelling"))
-    live = {n["owner_id"]: n for n in await elections_service.list_nominations(pool, community_id, body="committee")
+    live = {n["owner_id"]: n for n in await nominations_service.list_nominations(pool, community_id, body="committee")
             if n["status"] in ("pending", "qualified")}
     ids: list[int] = []
     for owner_id, (party_member, statement) in zip(owners, DEMO_PROFILES):
-        nomination = live.get(owner_id) or await elections_service.staff_nominate(
+        nomination = live.get(owner_id) or await nominations_service.staff_nominate(
             pool, community_id, {"body": "committee", "owner_id": owner_id, "party_member": party_member,
                                  "statement": statement}, ACTOR)
         if nomination["status"] == "pending":
-            nomination = await elections_service.decide_nomination(pool, community_id, nomination["nomination_id"],
+            nomination = await nominations_service.decide_nomination(pool, community_id, nomination["nomination_id"],
                                                                    qualified=True, reason="", actor=ACTOR)
         ids.append(nomination["nomination_id"])
     return ids
@@ -82,8 +82,9 @@ async def demo_meeting_step(pool: asyncpg.Pool, settings, info: dict) -> None:
             "rules": {"allow_revision": False}, "show_live_results": True,
             "opens_at": opens_at.isoformat(), "closes_at": (opens_at + timedelta(days=7)).isoformat()})
         nomination_ids = await _qualified_demo_nominees(pool, community_id)
-        await elections_service.attach_nominees(pool, community_id, DEMO_MEETING, "E1", nomination_ids, ACTOR)
-        await meetings_service.publish_notice(pool, Effects(settings), community_id=community_id, meeting_id=DEMO_MEETING, actor=ACTOR)
+        await nominations_service.attach_nominees(pool, community_id, DEMO_MEETING, "E1", nomination_ids, ACTOR)
+        await meetings_service.publish_notice(pool, Effects(settings), community_id=community_id,
+                                              meeting_id=DEMO_MEETING, actor=ACTOR)
         async with pool.acquire() as conn:
             # DEMO DATA ONLY: pretend the notice went out 16 days ago so voting can start now.
             await conn.execute(
@@ -91,7 +92,8 @@ async def demo_meeting_step(pool: asyncpg.Pool, settings, info: dict) -> None:
                                       opens_at = clock_timestamp(), closes_at = clock_timestamp() + interval '7 days'
                     WHERE community_id = $1 AND meeting_id = $2 AND state = 'noticed'""",
                 community_id, DEMO_MEETING)
-        await meetings_service.open_meeting(pool, Effects(settings), community_id=community_id, meeting_id=DEMO_MEETING, actor=ACTOR)
+        await meetings_service.open_meeting(pool, Effects(settings), community_id=community_id,
+                                            meeting_id=DEMO_MEETING, actor=ACTOR)
     info["meeting_id"] = DEMO_MEETING
     info.setdefault("links", []).append(
         ("meeting:", f"{settings.public_url}/api/admin/communities/{community_id}/meetings/{DEMO_MEETING}"))

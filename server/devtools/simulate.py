@@ -16,8 +16,8 @@ the meeting is noticed and opened through the API; codes issued (codes service, 
 ``evote codes issue`` does); every participating owner redeems a code at
 POST /api/ballot/redeem (with the last 4 digits of the registered phone) and
 votes at POST /api/ballot/votes, some revising a vote; close, publish, export
-the signed record into DIR, ``evote verify`` it against the published key (the
-command passes that check in as ``verify``), and recount independently from the simulator's own ledger of what it cast.
+the signed record into DIR, ``evote verify`` it against the published key, and
+recount independently from the simulator's own ledger of what it cast.
 """
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -43,14 +43,15 @@ from server.ballot.tally import Matter, Rules, Submission, tally
 from server.ballot.weights import RegisterRow, compute_electorate
 from server.devtools.demo_data import generate_register_rows, register_csv
 from server.devtools.fixtures import backdate_notice
-from server.record.bundle import read_bundle
+from server.record import read_bundle
+from server.record.verify import verify_bundle
+from server.record.writer import write_directory
 from server.repositories import communities as community_repo
 from server.services import audit
 from server.services import codes as codes_service
 from server.services import counting as counting_service
 from server.services import results as results_service
 from server.services import staff as staff_service
-from server.services.export import write_directory
 from server.settings import Settings
 
 CANDIDATES = 8          # owners nominated by the preparatory group and qualified (one more is refused)
@@ -71,18 +72,6 @@ CANDIDATE_YES = [0.9, 0.8, 0.75, 0.7, 0.6, 0.55, 0.4, 0.3]
 
 class SimulationFailed(RuntimeError):
     pass
-
-
-class VerifiedRecord(Protocol):
-    """What the offline check of the exported record reports (``evote verify``'s VerifyReport)."""
-    result: dict[str, Any]
-
-    def summary(self) -> str: ...
-
-
-# Checks the record exported into a directory against the published public key (PEM), raising if it
-# does not verify.  `evote simulate` passes `evote verify`'s own check: devtools import no command.
-VerifyRecord = Callable[[Path, bytes], VerifiedRecord]
 
 
 @dataclass
@@ -181,9 +170,8 @@ async def _committee_candidates(http: aiohttp.ClientSession, staff: dict, admin:
     return election
 
 
-async def run_simulation(settings: Settings, *, units: int, turnout: float, out: Path, verify: VerifyRecord,
-                         seed: int = 2026, progress: Callable[[str], None] = lambda _: None,
-                         concurrency: int = 8) -> SimulationReport:
+async def run_simulation(settings: Settings, *, units: int, turnout: float, out: Path, seed: int = 2026,
+                         progress: Callable[[str], None] = lambda _: None, concurrency: int = 8) -> SimulationReport:
     rng = random.Random(seed)
     timings: dict[str, float] = {}
     clock = time.perf_counter()
@@ -298,7 +286,7 @@ async def run_simulation(settings: Settings, *, units: int, turnout: float, out:
                     raise SimulationFailed(f"the inclusion proof of receipt {receipt} does not verify")
             lap("export")
 
-        report_verify = verify(out, pem)
+        report_verify = verify_bundle(out, pem)
         # Independent recount: the simulator's own ledger of what the API accepted, on its own register rows.
         register = [RegisterRow(r["unit_id"], r["building"], r["kind"], parse_area(r["area"]), r["area_source"],
                                 r["holder"], r["owner_id"], r["representative"] == "1") for r in rows]
@@ -323,4 +311,4 @@ async def run_simulation(settings: Settings, *, units: int, turnout: float, out:
         await runner.cleanup()
 
 
-__all__ = ["SimulationFailed", "SimulationReport", "VerifiedRecord", "VerifyRecord", "run_simulation"]
+__all__ = ["SimulationFailed", "SimulationReport", "run_simulation"]

@@ -6,8 +6,6 @@ from datetime import date
 
 import asyncpg
 
-from server.repositories import locks
-
 NOMINATION_COLUMNS = """community_id, nomination_id, body, owner_id, register_version, name, unit_label,
        party_member, statement, source, nominated_by, nominated_at, status, reason, decided_by, decided_at"""
 COMMITTEE_COLUMNS = """community_id, committee_id, body, meeting_id, matter_id, seats, alternate_places, formed,
@@ -22,13 +20,15 @@ def _json(value):
     return json.loads(value) if isinstance(value, str) else value
 
 
-def _committee(row: asyncpg.Record | None) -> dict | None:
-    if row is None:
-        return None
+def _committee_row(row: asyncpg.Record) -> dict:
     out = dict(row)
     out["pending_runoff"] = _json(out["pending_runoff"])
     out["notes"] = list(out["notes"])
     return out
+
+
+def _committee(row: asyncpg.Record | None) -> dict | None:
+    return None if row is None else _committee_row(row)
 
 
 # ---------------------------------------------------------------- the register
@@ -49,14 +49,10 @@ async def owner_profile(conn: asyncpg.Connection, community_id: str, owner_id: s
 
 # ---------------------------------------------------------------- nominations
 
-async def lock_nominations(conn: asyncpg.Connection, community_id: str) -> None:
-    await locks.xact_lock(conn, "nomination", community_id)
-
-
 async def insert_nomination(conn: asyncpg.Connection, *, community_id: str, body: str, owner_id: str,
                             register_version: int, name: str, unit_label: str, party_member: bool,
                             statement: str, source: str, nominated_by: str) -> asyncpg.Record:
-    """Insert with the next id (call :func:`lock_nominations` first in the same transaction)."""
+    """Insert with the next id (the caller holds the ``nomination`` lock of the community)."""
     return await conn.fetchrow(
         f"""INSERT INTO nomination (community_id, nomination_id, body, owner_id, register_version, name,
                                     unit_label, party_member, statement, source, nominated_by)
@@ -162,13 +158,20 @@ async def runoff_of(conn: asyncpg.Connection, community_id: str, origin_meeting_
         community_id, origin_meeting_id, origin_matter_id)
 
 
+async def count_runoffs_from(conn: asyncpg.Connection, community_id: str, origin_meeting_id: str) -> int:
+    """How many runoffs continue elections of the meeting (their ids are numbered after it)."""
+    return await conn.fetchval(
+        "SELECT count(*) FROM election_runoff WHERE community_id = $1 AND origin_meeting_id = $2",
+        community_id, origin_meeting_id)
+
+
 # ---------------------------------------------------------------- committees
 
 async def insert_committee(conn: asyncpg.Connection, *, community_id: str, body: str, meeting_id: str,
                            matter_id: str, seats: int, alternate_places: int, formed: bool, reason: str,
                            notes: list[str], pending_runoff: dict | None, elected_on: date | None,
                            created_by: str) -> dict:
-    await locks.xact_lock(conn, "committee", community_id)
+    """Insert with the next id (the caller holds the ``committee`` lock of the community)."""
     row = await conn.fetchrow(
         f"""INSERT INTO committee (community_id, committee_id, body, meeting_id, matter_id, seats, alternate_places,
                                    formed, reason, notes, pending_runoff, elected_on, created_by)
@@ -177,7 +180,7 @@ async def insert_committee(conn: asyncpg.Connection, *, community_id: str, body:
          RETURNING {COMMITTEE_COLUMNS}""",
         community_id, body, meeting_id, matter_id, seats, alternate_places, formed, reason, notes,
         None if pending_runoff is None else json.dumps(pending_runoff), elected_on, created_by)
-    return _committee(row)
+    return _committee_row(row)
 
 
 async def get_committee(conn: asyncpg.Connection, community_id: str, committee_id: int, *,
@@ -200,7 +203,7 @@ async def list_committees(conn: asyncpg.Connection, community_ids: list[str]) ->
     rows = await conn.fetch(
         f"""SELECT {COMMITTEE_COLUMNS} FROM committee WHERE community_id = ANY($1::text[])
              ORDER BY community_id, committee_id""", community_ids)
-    return [_committee(r) for r in rows]
+    return [_committee_row(r) for r in rows]
 
 
 async def update_committee(conn: asyncpg.Connection, community_id: str, committee_id: int, changes: dict) -> None:

@@ -14,12 +14,14 @@ MATTER_COLUMNS = """matter_id, position, kind, title, description, category, sea
 CANDIDATE_COLUMNS = """matter_id, candidate_id, position, name, unit_label, party_member, statement"""
 
 
-def _meeting(row: asyncpg.Record | None) -> dict | None:
-    if row is None:
-        return None
+def _meeting_row(row: asyncpg.Record) -> dict:
     meeting = dict(row)
     meeting["rules"] = json.loads(meeting["rules"]) if isinstance(meeting["rules"], str) else meeting["rules"]
     return meeting
+
+
+def _meeting(row: asyncpg.Record | None) -> dict | None:
+    return None if row is None else _meeting_row(row)
 
 
 # ---------------------------------------------------------------- meetings
@@ -50,7 +52,7 @@ async def list_meetings(conn: asyncpg.Connection, community_id: str) -> list[dic
                                           AND t.meeting_id = m.meeting_id) AS matter_count
               FROM meeting m WHERE m.community_id = $1 ORDER BY m.created_at DESC, m.meeting_id""",
         community_id)
-    return [_meeting(r) for r in rows]
+    return [_meeting_row(r) for r in rows]
 
 
 async def update_draft(conn: asyncpg.Connection, community_id: str, meeting_id: str, changes: dict) -> None:

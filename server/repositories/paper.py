@@ -168,6 +168,14 @@ async def list_paper_ballots(conn: asyncpg.Connection, community_id: str, meetin
              ORDER BY p.paper_id""", community_id, meeting_id, status)
 
 
+async def status_counts(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> dict[str, int]:
+    """How many sheets of the meeting are in each status (statuses with none are absent)."""
+    rows = await conn.fetch(
+        """SELECT status, count(*) AS n FROM paper_ballot WHERE community_id = $1 AND meeting_id = $2
+            GROUP BY status""", community_id, meeting_id)
+    return {r["status"]: r["n"] for r in rows}
+
+
 async def paper_ballot_submissions(conn: asyncpg.Connection, community_id: str, meeting_id: str,
                                    paper_ids: list[int]) -> list[asyncpg.Record]:
     return await conn.fetch(

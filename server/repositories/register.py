@@ -20,20 +20,23 @@ async def insert_version(conn: asyncpg.Connection, *, community_id: str, version
         community_id, version, source_name, source_sha256, unit_count, owner_count, created_by)
 
 
-async def copy_units(conn: asyncpg.Connection, records: list[tuple]) -> None:
+async def insert_units(conn: asyncpg.Connection, records: list[tuple]) -> None:
+    """Bulk-insert the version's units (COPY)."""
     await conn.copy_records_to_table(
         "unit", records=records,
         columns=["community_id", "version", "unit_id", "building", "kind", "area", "area_source", "holder"])
 
 
-async def copy_owners(conn: asyncpg.Connection, records: list[tuple]) -> None:
+async def insert_owners(conn: asyncpg.Connection, records: list[tuple]) -> None:
+    """Bulk-insert the version's owners (COPY)."""
     await conn.copy_records_to_table(
         "owner", records=records,
         columns=["community_id", "version", "owner_id", "name", "phone", "id_number",
                  "recognised_by_possession", "possession_evidence"])
 
 
-async def copy_ownership(conn: asyncpg.Connection, records: list[tuple]) -> None:
+async def insert_ownership(conn: asyncpg.Connection, records: list[tuple]) -> None:
+    """Bulk-insert the version's ownership rows (COPY)."""
     await conn.copy_records_to_table(
         "ownership", records=records,
         columns=["community_id", "version", "unit_id", "owner_id", "representative"])

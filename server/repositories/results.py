@@ -30,6 +30,11 @@ async def meeting_state(conn: asyncpg.Connection, community_id: str, meeting_id:
                                community_id, meeting_id)
 
 
+async def analyze_submissions(conn: asyncpg.Connection) -> None:
+    """Fresh planner statistics for the submission tables (after a meeting's worth of votes)."""
+    await conn.execute("ANALYZE submission, submission_choice")
+
+
 async def insert_result(conn: asyncpg.Connection, *, community_id: str, meeting_id: str, pseudonym_key: bytes,
                         result_json: str, signed_json: str, key_id: str, receipts_root: bytes,
                         receipt_count: int) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime
 
 import asyncpg
 
+from server.repositories import audit as repo
 from server.repositories import locks
 
 GLOBAL = "*"
@@ -40,16 +41,13 @@ async def append(conn: asyncpg.Connection, *, community_id: str | None, actor: s
     chain = community_id or GLOBAL
     detail = json.loads(json.dumps(detail or {}, ensure_ascii=False, default=str))
     await locks.xact_lock(conn, "audit", chain)
-    last = await conn.fetchrow(
-        "SELECT seq, hash FROM audit_log WHERE community_id = $1 ORDER BY seq DESC LIMIT 1", chain)
+    last = await repo.last_entry(conn, chain)
     seq = (last["seq"] + 1) if last else 1
     prev = bytes(last["hash"]) if last else GENESIS
-    at = await conn.fetchval("SELECT date_trunc('milliseconds', clock_timestamp())")
+    at = await repo.now_ms(conn)
     digest = chain_hash(prev, chain, seq, at, actor, action, detail)
-    await conn.execute(
-        """INSERT INTO audit_log (community_id, seq, at, actor, action, detail, prev_hash, hash)
-           VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8)""",
-        chain, seq, at, actor, action, json.dumps(detail, ensure_ascii=False), prev, digest)
+    await repo.insert_entry(conn, chain=chain, seq=seq, at=at, actor=actor, action=action,
+                            detail_json=json.dumps(detail, ensure_ascii=False), prev_hash=prev, digest=digest)
     return seq
 
 
@@ -65,16 +63,9 @@ class ChainProblem:
 
 async def verify_chain(conn: asyncpg.Connection, community_id: str | None = None) -> tuple[int, list[ChainProblem]]:
     """Recompute every chain (or one); returns (entries checked, problems)."""
-    if community_id:
-        rows = await conn.fetch(
-            "SELECT community_id, seq, at, actor, action, detail::text AS detail, prev_hash, hash "
-            "FROM audit_log WHERE community_id = $1 ORDER BY community_id, seq", community_id)
-    else:
-        rows = await conn.fetch(
-            "SELECT community_id, seq, at, actor, action, detail::text AS detail, prev_hash, hash "
-            "FROM audit_log ORDER BY community_id, seq")
+    rows = await repo.chain_rows(conn, community_id)
     problems: list[ChainProblem] = []
-    chain, expected_seq, prev = None, 1, GENESIS
+    chain, expected_seq, prev = "", 1, GENESIS    # chain ids are never empty
     for row in rows:
         if row["community_id"] != chain:
             chain, expected_seq, prev = row["community_id"], 1, GENESIS
@@ -88,3 +79,30 @@ async def verify_chain(conn: asyncpg.Connection, community_id: str | None = None
             problems.append(ChainProblem(chain, row["seq"], "hash does not match the row's content"))
         prev, expected_seq = bytes(row["hash"]), row["seq"] + 1
     return len(rows), problems
+
+
+async def verify_audit(pool: asyncpg.Pool, community_id: str | None = None) -> tuple[int, list[ChainProblem]]:
+    """:func:`verify_chain`, plus the heads signed into meeting results: a chain whose last rows were
+    removed is intact by itself, but no longer holds the entry a signed result names."""
+    async with pool.acquire() as conn:
+        count, problems = await verify_chain(conn, community_id)
+        heads = _signed_heads(await repo.signed_audit_heads(conn, community_id))
+        for chain, seq, digest, meeting_id in heads:
+            stored = await repo.entry_hash(conn, chain, seq)
+            if stored is None:
+                problems.append(ChainProblem(chain, seq, f"entry signed into the result of meeting {meeting_id} "
+                                                         "is missing (rows removed from the end?)"))
+            elif stored.hex() != digest:
+                problems.append(ChainProblem(chain, seq, f"hash differs from the one signed into the result "
+                                                         f"of meeting {meeting_id}"))
+    return count, problems
+
+
+def _signed_heads(rows: list[asyncpg.Record]) -> list[tuple[str, int, str, str]]:
+    """(chain, seq, hash hex, meeting id) of the audit head signed into each result that names one."""
+    heads = []
+    for row in rows:
+        head = json.loads(row["signed_json"])["payload"].get("audit_head") or {}
+        if head.get("seq"):
+            heads.append((head["chain"], head["seq"], head["hash"], row["meeting_id"]))
+    return heads

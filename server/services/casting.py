@@ -35,6 +35,7 @@ from server.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from server.repositories import casting as casting_repo
 from server.repositories import meetings as repo
 from server.services import meetings as meetings_service
+from server.services.effects import Effects
 
 CHANNEL = "electronic"
 MAX_IDEMPOTENCY_KEY = 128
@@ -182,6 +183,19 @@ class CastResult:
         return {"received_at": format_cast_at(self.received_at), "receipts": self.receipts}
 
 
+def submissions_event(receipts: list[dict]) -> dict:
+    """The live-view event of newly counted submissions (every channel): live views read exactly
+    these ballots by id instead of re-scanning recent submissions."""
+    return {"type": "submissions", "matters": [r["matter_id"] for r in receipts], "count": len(receipts),
+            "ballot_ids": [r["ballot_id"] for r in receipts]}
+
+
+async def announce_submissions(effects: Effects, community_id: str, meeting_id: str, receipts: list[dict]) -> None:
+    """After the commit: tell live views which ballots were added (nothing when none were)."""
+    if receipts:
+        await effects.meeting_event(community_id, meeting_id, submissions_event(receipts))
+
+
 def replay_receipts(by_matter: dict[str, dict], votes: list[Vote]) -> CastResult:
     """The earlier answer to a retried request (same idempotency key), if it was for the same matters."""
     if set(by_matter) != {v.matter_id for v in votes}:
@@ -204,7 +218,9 @@ def build_rows(community_id: str, meeting_id: str, voter_id: str, channel: str, 
                votes: list[Vote]) -> tuple[list[tuple], list[tuple], list[dict]]:
     """Submission rows (ballot_id, matter, salt, receipt), choice rows (ballot_id, candidate, choice) and
     the receipts to acknowledge, for ``votes`` received at ``now`` (every channel builds them here)."""
-    rows, choices, receipts = [], [], []
+    rows: list[tuple] = []
+    choices: list[tuple] = []
+    receipts: list[dict] = []
     for vote in votes:
         ballot_id = uuid.uuid4()
         salt = new_salt()
@@ -259,11 +275,19 @@ async def _attempt(conn: asyncpg.Connection, definition: MeetingDefinition, prin
     return CastResult(True, now, out)
 
 
-async def cast_votes(pool: asyncpg.Pool, principal: BallotPrincipal, *, votes_raw: Any,
+async def cast_votes(pool: asyncpg.Pool, effects: Effects, principal: BallotPrincipal, *, votes_raw: Any,
                      idempotency_key: str | None) -> CastResult:
-    """Record one request's votes, all or nothing; acknowledged only after the commit."""
+    """Record one request's votes, all or nothing; acknowledged (and announced) only after the commit."""
     definition = await meeting_definition(pool, principal.community_id, principal.meeting_id)
     votes = parse_votes(definition, votes_raw)
+    result = await _cast(pool, definition, principal, votes, idempotency_key)
+    if result.created:
+        await announce_submissions(effects, principal.community_id, principal.meeting_id, result.receipts)
+    return result
+
+
+async def _cast(pool: asyncpg.Pool, definition: MeetingDefinition, principal: BallotPrincipal, votes: list[Vote],
+                idempotency_key: str | None) -> CastResult:
     async with pool.acquire() as conn:
         try:
             try:

@@ -7,6 +7,7 @@ an organiser) never make the same transition twice.  The database refuses any
 change to the matters, candidates, electorate, rules or totals of a noticed
 meeting (migration 0010), whatever code path tries.
 
+What staff send is checked first, without I/O, by ``server.services.meeting_input``.
 Transitions take an :class:`~server.services.effects.Effects`: after the
 transaction commits they announce the new state to live views, and a close runs
 the close hooks the application listed at set-up (signing the result, forming
@@ -15,24 +16,33 @@ the committee).  A failing hook is logged and does not undo the close.
 from __future__ import annotations
 
 import logging
-import re
 import secrets
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import timedelta
 
 import asyncpg
 
 from server.ballot.amounts import format_area
 from server.ballot.rules import THRESHOLD_NAMES, threshold_for_category
-from server.ballot.tally import RULE_DEFAULTS, RULE_KEYS, RuleProblem, Rules
 from server.ballot.weights import RegisterInvalid, compute_electorate
-from server.errors import Conflict, NotFound, ValidationFailed, missing_field
+from server.errors import Conflict, NotFound, ValidationFailed
+from server.repositories import clock
 from server.repositories import communities as community_repo
 from server.repositories import elections as election_repo
 from server.repositories import meetings as repo
 from server.repositories import register as register_repo
 from server.services import audit
 from server.services.effects import Effects
+from server.services.meeting_input import (
+    assign_matter_ids,
+    check_candidates,
+    check_matter,
+    check_meeting_id,
+    check_rules,
+    check_window,
+    iso,
+    parse_time,
+    text_field,
+)
 
 log = logging.getLogger("evote.meetings")
 
@@ -54,190 +64,9 @@ CATEGORY_NAMES = {
     8: "改变共有部分的用途或者利用共有部分从事经营活动",
     9: "有关共有和共同管理权利的其他重大事项",
 }
-BODIES = ("committee", "supervisory", "other")
-
-
-_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
-_MEETING_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-
-
-def default_alternates(seats: int) -> int:
-    """40 % of the seats, rounded half up, in integers: floor(0.4 * seats + 0.5)."""
-    return (4 * seats + 5) // 10
-
-
-# ---------------------------------------------------------------- input validation (no I/O)
-
-def _text(data: dict, name: str, *, where: str, required: bool = True, max_length: int = 200,
-          default: str = "") -> str:
-    value = data.get(name)
-    if value is None:
-        if required:
-            raise missing_field(name, where=where)
-        return default
-    if not isinstance(value, str) or (required and not value.strip()):
-        raise ValidationFailed(f"{where}{name} 应为非空文字", fields={name: "应为文字"})
-    if len(value) > max_length:
-        raise ValidationFailed(f"{where}{name} 过长（最多 {max_length} 字）", fields={name: f"最多 {max_length} 字"})
-    if "\x00" in value:  # PostgreSQL text cannot hold NUL
-        raise ValidationFailed(f"{where}{name} 含有无效字符", fields={name: "无效字符"})
-    return value
-
-
-def _int(data: dict, name: str, *, where: str, default: int | None = None) -> int:
-    value = data.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationFailed(f"{where}{name} 应为整数", fields={name: "应为整数"})
-    return value
-
-
-def parse_time(value: Any, name: str) -> datetime | None:
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValidationFailed(f"{name} 应为带时区的时间（如 2026-04-01T09:00:00+08:00）", fields={name: "时间格式"})
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise ValidationFailed(f"{name} 应为带时区的时间（如 2026-04-01T09:00:00+08:00）",
-                               fields={name: "时间格式"}) from None
-    if moment.tzinfo is None:
-        raise ValidationFailed(f"{name} 须注明时区（如 +08:00）", fields={name: "缺少时区"})
-    return moment
-
-
-def check_rules(raw: Any, *, community_default_parking: bool, base: dict | None = None) -> dict:
-    """bundle-format.md ``rules`` with every key filled in (count_parking_area from the community)."""
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ValidationFailed("rules 应为对象", fields={"rules": "应为对象"})
-    unknown = sorted(set(raw) - set(RULE_KEYS))
-    if unknown:
-        raise ValidationFailed(f"rules 中有未知项：{', '.join(unknown)}", fields={"rules": f"未知项 {unknown}"})
-    rules = dict(base or {**RULE_DEFAULTS, "count_parking_area": community_default_parking})
-    rules.update(raw)
-    try:
-        return Rules.from_json(rules).to_json()
-    except RuleProblem as exc:
-        raise ValidationFailed(f"rules 有误：{exc}", fields={"rules": str(exc)}) from None
-
-
-def check_candidates(raw: Any, *, where: str, taken: set[str] | None = None) -> list[dict]:
-    if not isinstance(raw, list):
-        raise ValidationFailed(f"{where}candidates 应为列表", fields={"candidates": "应为列表"})
-    if len(raw) > 200:
-        raise ValidationFailed(f"{where}候选人过多", fields={"candidates": "最多 200 人"})
-    taken = set(taken or ())
-    given = {c.get("candidate_id") for c in raw if isinstance(c, dict) and c.get("candidate_id")}
-    out: list[dict] = []
-    seen_people: set[tuple[str, str]] = set()
-    counter = 0
-    for index, item in enumerate(raw):
-        label = f"{where}第 {index + 1} 位候选人的"
-        if not isinstance(item, dict):
-            raise ValidationFailed(f"{label}内容应为对象", fields={"candidates": "应为对象"})
-        candidate_id = item.get("candidate_id")
-        if candidate_id is None:
-            counter += 1
-            while f"C{counter}" in taken or f"C{counter}" in given:
-                counter += 1
-            candidate_id = f"C{counter}"
-        if not isinstance(candidate_id, str) or not _ID.match(candidate_id):
-            raise ValidationFailed(f"{label}编号应为 1–32 位字母、数字、_ 或 -", fields={"candidate_id": "格式不正确"})
-        if candidate_id in taken:
-            raise ValidationFailed(f"候选人编号 {candidate_id} 重复", code="duplicate_candidate",
-                                   fields={"candidate_id": "重复"})
-        taken.add(candidate_id)
-        name = _text(item, "name", where=label, max_length=100)
-        unit_label = _text(item, "unit_label", where=label, required=False, max_length=100)
-        if (name, unit_label) in seen_people:
-            raise ValidationFailed(f"候选人 {name}（{unit_label or '未填房号'}）重复", code="duplicate_candidate",
-                                   fields={"name": "重复"})
-        seen_people.add((name, unit_label))
-        party_member = item.get("party_member", False)
-        if not isinstance(party_member, bool):
-            raise ValidationFailed(f"{label}party_member 应为 true 或 false", fields={"party_member": "布尔值"})
-        out.append({"candidate_id": candidate_id, "name": name, "unit_label": unit_label,
-                    "party_member": party_member,
-                    "statement": _text(item, "statement", where=label, required=False, max_length=2000)})
-    return out
-
-
-def check_matter(raw: Any, *, index: int, matter_id: str) -> dict:
-    """One matter from JSON; ``matter_id`` is the id to use (given or assigned)."""
-    where = f"第 {index} 个议题的"
-    if not isinstance(raw, dict):
-        raise ValidationFailed(f"{where}内容应为对象", fields={"matters": "应为对象"})
-    kind = raw.get("kind", "resolution")
-    if kind not in ("resolution", "election"):
-        raise ValidationFailed(f"{where}kind 应为 resolution（决议）或 election（选举）", fields={"kind": "无效"})
-    matter = {"matter_id": matter_id, "kind": kind, "title": _text(raw, "title", where=where),
-              "description": _text(raw, "description", where=where, required=False, max_length=5000)}
-    category = _int(raw, "category", where=where, default=3 if kind == "election" else None)
-    try:
-        threshold_for_category(category)
-    except ValueError:
-        raise ValidationFailed(f"{where}类别应为《民法典》第二百七十八条第 1–9 项", code="bad_category",
-                               fields={"category": "1–9"}) from None
-    matter["category"] = category
-    if kind == "resolution":
-        extra = [k for k in ("seats", "alternates", "body", "candidates") if raw.get(k) is not None]
-        if extra:
-            raise ValidationFailed(f"{where}决议事项不应有 {', '.join(extra)}", fields={extra[0]: "决议无此项"})
-        return matter
-    body = raw.get("body", "other")
-    if body not in BODIES:
-        raise ValidationFailed(f"{where}body 应为 committee（业主委员会）、supervisory（监事会）或 other",
-                               fields={"body": "无效"})
-    seats = _int(raw, "seats", where=where)
-    if seats < 1:
-        raise ValidationFailed(f"{where}应选人数至少为 1", code="bad_seats", fields={"seats": "至少 1"})
-    if body == "committee" and not (5 <= seats <= 11 and seats % 2 == 1):
-        raise ValidationFailed("业主委员会委员应为 5 至 11 人的单数", code="bad_seats", fields={"seats": "5–11 单数"})
-    if body == "supervisory" and not 3 <= seats <= 5:
-        raise ValidationFailed("监事会成员应为 3 至 5 人", code="bad_seats", fields={"seats": "3–5"})
-    alternates = _int(raw, "alternates", where=where, default=default_alternates(seats))
-    if alternates < 0:
-        raise ValidationFailed(f"{where}候补人数不能为负", fields={"alternates": "不能为负"})
-    matter.update(seats=seats, alternates=alternates, body=body,
-                  candidates=check_candidates(raw.get("candidates", []), where=where))
-    return matter
-
-
-def assign_matter_ids(raw_matters: list, taken: set[str]) -> list[str]:
-    """Ids for a list of raw matters: the given ones, else M1, M2 … (resolutions) / E1 … (elections)."""
-    given = {m.get("matter_id") for m in raw_matters if isinstance(m, dict) and m.get("matter_id") is not None}
-    ids: list[str] = []
-    used = set(taken)
-    for index, raw in enumerate(raw_matters, start=1):
-        matter_id = raw.get("matter_id") if isinstance(raw, dict) else None
-        if matter_id is None:
-            prefix = "E" if isinstance(raw, dict) and raw.get("kind") == "election" else "M"
-            n = 1
-            while f"{prefix}{n}" in used or f"{prefix}{n}" in given:
-                n += 1
-            matter_id = f"{prefix}{n}"
-        if not isinstance(matter_id, str) or not _ID.match(matter_id):
-            raise ValidationFailed(f"第 {index} 个议题的编号应为 1–32 位字母、数字、_ 或 -",
-                                   fields={"matter_id": "格式不正确"})
-        if matter_id in used:
-            raise ValidationFailed(f"议题编号 {matter_id} 重复", code="duplicate_matter", fields={"matter_id": "重复"})
-        used.add(matter_id)
-        ids.append(matter_id)
-    return ids
-
-
-def check_window(opens_at: datetime | None, closes_at: datetime | None) -> None:
-    if opens_at and closes_at and closes_at <= opens_at:
-        raise ValidationFailed("投票结束时间应晚于开始时间", code="bad_window", fields={"closes_at": "应晚于 opens_at"})
 
 
 # ---------------------------------------------------------------- documents
-
-def _iso(moment: datetime | None) -> str | None:
-    return moment.isoformat() if moment else None
-
 
 def matter_document(matter: asyncpg.Record | dict, candidates: list) -> dict:
     threshold = threshold_for_category(matter["category"])
@@ -258,13 +87,13 @@ def meeting_document(meeting: dict, matters: list | None = None, candidates: lis
         "community_id": meeting["community_id"], "meeting_id": meeting["meeting_id"], "title": meeting["title"],
         "state": meeting["state"], "state_name": STATE_NAMES[meeting["state"]], "rules": meeting["rules"],
         "show_live_results": meeting["show_live_results"],
-        "opens_at": _iso(meeting["opens_at"]), "closes_at": _iso(meeting["closes_at"]),
+        "opens_at": iso(meeting["opens_at"]), "closes_at": iso(meeting["closes_at"]),
         "register_version": meeting["register_version"],
         "totals": None if meeting["total_area"] is None else
         {"area": format_area(meeting["total_area"]), "persons": meeting["total_persons"]},
-        "noticed_at": _iso(meeting["noticed_at"]), "opened_at": _iso(meeting["opened_at"]),
-        "closed_at": _iso(meeting["closed_at"]), "published_at": _iso(meeting["published_at"]),
-        "created_by": meeting["created_by"], "created_at": _iso(meeting["created_at"]),
+        "noticed_at": iso(meeting["noticed_at"]), "opened_at": iso(meeting["opened_at"]),
+        "closed_at": iso(meeting["closed_at"]), "published_at": iso(meeting["published_at"]),
+        "created_by": meeting["created_by"], "created_at": iso(meeting["created_at"]),
     }
     if "matter_count" in meeting:
         doc["matter_count"] = meeting["matter_count"]
@@ -284,6 +113,18 @@ async def load_document(conn: asyncpg.Connection, community_id: str, meeting_id:
                             await repo.list_candidates(conn, community_id, meeting_id))
 
 
+async def get_meeting(pool: asyncpg.Pool, community_id: str, meeting_id: str) -> dict:
+    async with pool.acquire() as conn:
+        return await load_document(conn, community_id, meeting_id)
+
+
+async def list_meetings(pool: asyncpg.Pool, community_id: str) -> list[dict]:
+    """The community's meetings, newest first, without their matters (with ``matter_count``)."""
+    async with pool.acquire() as conn:
+        rows = await repo.list_meetings(conn, community_id)
+    return [meeting_document(r) for r in rows]
+
+
 # ---------------------------------------------------------------- drafting
 
 async def _locked_draft(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> dict:
@@ -301,10 +142,8 @@ async def create_meeting(pool: asyncpg.Pool, *, community_id: str, data: dict, a
         community = await community_repo.get_community(conn, community_id)
     if community is None:
         raise NotFound("小区不存在", code="community_not_found")
-    meeting_id = data.get("meeting_id") or f"m-{secrets.token_hex(4)}"
-    if not isinstance(meeting_id, str) or not _MEETING_ID.match(meeting_id):
-        raise ValidationFailed("会议编号应为 1–64 位字母、数字、_ 或 -", fields={"meeting_id": "格式不正确"})
-    title = _text(data, "title", where="会议的")
+    meeting_id = check_meeting_id(data.get("meeting_id") or f"m-{secrets.token_hex(4)}")
+    title = text_field(data, "title", where="会议的")
     rules = check_rules(data.get("rules"), community_default_parking=community["count_parking_area"])
     show_live = data.get("show_live_results", False)
     if not isinstance(show_live, bool):
@@ -345,7 +184,7 @@ async def update_meeting(pool: asyncpg.Pool, *, community_id: str, meeting_id: s
         meeting = await _locked_draft(conn, community_id, meeting_id)
         changes: dict = {}
         if "title" in data:
-            changes["title"] = _text(data, "title", where="会议的")
+            changes["title"] = text_field(data, "title", where="会议的")
         if "rules" in data:
             changes["rules"] = check_rules(data["rules"], community_default_parking=False, base=meeting["rules"])
         if "show_live_results" in data:
@@ -400,10 +239,10 @@ async def update_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: st
     async with pool.acquire() as conn, conn.transaction():
         await _locked_draft(conn, community_id, meeting_id)
         matters = await repo.list_matters(conn, community_id, meeting_id)
-        index, current = next(((i, m) for i, m in enumerate(matters, start=1) if m["matter_id"] == matter_id),
-                              (None, None))
-        if current is None:
+        found = next(((i, m) for i, m in enumerate(matters, start=1) if m["matter_id"] == matter_id), None)
+        if found is None:
             raise NotFound("找不到该议题", code="matter_not_found")
+        index, current = found
         if kind is not None and kind != current["kind"]:
             raise ValidationFailed("议题类型（决议或选举）不能修改，请删除后重新添加", code="kind_unchangeable",
                                    fields={"kind": "不可修改"})
@@ -526,7 +365,7 @@ async def _publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: 
                            fields={"matters": empty})
         if meeting["opens_at"] is None:
             raise Conflict("请先设定投票开始时间（opens_at）", code="opens_at_missing", fields={"opens_at": "必填"})
-        now = await conn.fetchval("SELECT clock_timestamp()")
+        now = await clock.now(conn)
         earliest = now + timedelta(days=NOTICE_DAYS)
         if meeting["opens_at"] < earliest:
             raise Conflict(f"投票开始时间过早。{NOTICE_RULE}；按今天发布通知，最早可于 "
@@ -607,7 +446,7 @@ async def _close_meeting(pool: asyncpg.Pool, *, community_id: str, meeting_id: s
         # The guarded UPDATE waits for votes in flight (they hold the row FOR SHARE).
         closed_at = await repo.close_by_hand(conn, community_id, meeting_id)
         if closed_at is None:
-            state = (await repo.get_meeting(conn, community_id, meeting_id))["state"]
+            state = (await repo.get_meeting(conn, community_id, meeting_id) or meeting)["state"]
             raise Conflict(f"会议当前为“{STATE_NAMES[state]}”，不能结束投票", code="wrong_state",
                            fields={"state": state})
         await repo.insert_transition(conn, community_id=community_id, meeting_id=meeting_id, from_state="open",

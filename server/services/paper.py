@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,9 +34,12 @@ import asyncpg
 from server.auth.staff import StaffPrincipal
 from server.ballot import codes as codes_core
 from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from server.repositories import codes as codes_repo
+from server.repositories import meetings as meetings_repo
 from server.repositories import paper as repo
 from server.services import audit, casting
 from server.services import codes as codes_service
+from server.services.effects import Effects
 
 STATUS_NAMES = {"pending": "待第二人录入", "matched": "两次录入一致，已计入", "mismatch": "两次录入不一致，待复核",
                 "resolved": "已复核"}
@@ -150,12 +155,22 @@ async def _count_sheet(conn: asyncpg.Connection, definition: casting.MeetingDefi
     return receipts
 
 
-async def enter(pool: asyncpg.Pool, principal: StaffPrincipal, *, community_id: str, meeting_id: str,
-                code: Any = None, voter_id: Any = None, votes_raw: Any, paper_date: date | None,
+async def enter(pool: asyncpg.Pool, effects: Effects, principal: StaffPrincipal, *, community_id: str,
+                meeting_id: str, code: Any = None, voter_id: Any = None, votes_raw: Any, paper_date: date | None,
                 scan_ref: str) -> dict:
-    """Record one keying of a returned sheet; the second (or third) may make it count."""
+    """Record one keying of a returned sheet; the second (or third) may make it count.
+
+    When it counts, live views are told which ballots were added once the transaction has committed."""
     definition = await casting.meeting_definition(pool, community_id, meeting_id)
     _, normalised = parse_paper_votes(definition, votes_raw)
+    result = await _enter(pool, principal, definition, community_id, meeting_id, code, voter_id, normalised,
+                          paper_date, scan_ref)
+    await casting.announce_submissions(effects, community_id, meeting_id, result["receipts"])
+    return result
+
+
+async def _enter(pool, principal, definition, community_id, meeting_id, code, voter_id, normalised, paper_date,
+                 scan_ref) -> dict:
     for attempt in range(2):
         try:
             return await _enter_once(pool, principal, definition, community_id, meeting_id, code, voter_id,
@@ -235,9 +250,18 @@ async def _enter_once(pool, principal, definition, community_id, meeting_id, cod
 SUPERVISOR_ROLES = frozenset({"district_admin", "street_admin", "prep_group"})
 
 
-async def resolve(pool: asyncpg.Pool, principal: StaffPrincipal, *, community_id: str, meeting_id: str,
-                  paper_id: int, decision: str, note: str) -> dict:
-    """A supervisor's decision on a mismatched sheet (recorded, audited)."""
+async def resolve(pool: asyncpg.Pool, effects: Effects, principal: StaffPrincipal, *, community_id: str,
+                  meeting_id: str, paper_id: int, decision: str, note: str) -> dict:
+    """A supervisor's decision on a mismatched sheet (recorded, audited; announced to live views when it
+    makes the sheet count)."""
+    result = await _resolve(pool, principal, community_id=community_id, meeting_id=meeting_id, paper_id=paper_id,
+                            decision=decision, note=note)
+    await casting.announce_submissions(effects, community_id, meeting_id, result["receipts"])
+    return result
+
+
+async def _resolve(pool: asyncpg.Pool, principal: StaffPrincipal, *, community_id: str, meeting_id: str,
+                   paper_id: int, decision: str, note: str) -> dict:
     if principal.role not in SUPERVISOR_ROLES:
         raise Forbidden("只有主管（区、街道管理员或筹备组）可以裁定不一致的选票", code="role_forbidden")
     if decision not in DECISIONS:
@@ -296,9 +320,7 @@ async def list_sheets(pool: asyncpg.Pool, *, community_id: str, meeting_id: str,
         entries = await repo.entries(conn, community_id, meeting_id, ids)
         subs = await repo.paper_ballot_submissions(conn, community_id, meeting_id, ids)
         counts = {name: 0 for name in STATUS_NAMES}
-        for row in await conn.fetch("SELECT status, count(*) AS n FROM paper_ballot WHERE community_id = $1 "
-                                    "AND meeting_id = $2 GROUP BY status", community_id, meeting_id):
-            counts[row["status"]] = row["n"]
+        counts.update(await repo.status_counts(conn, community_id, meeting_id))
     by_sheet: dict[int, list] = {}
     for e in entries:
         by_sheet.setdefault(e["paper_id"], []).append(e)
@@ -342,3 +364,35 @@ async def issue_paper_ballots(pool: asyncpg.Pool, *, community_id: str, meeting_
                                                        reason="纸质选票")
         issued.append(code)
     return title, issued
+
+
+@dataclass(frozen=True)
+class PaperBallots:
+    """What a print of paper ballots needs: the meeting, its matter documents and the codes, in print order."""
+
+    title: str
+    documents: Sequence[dict]
+    codes: list                     # server.services.codes.IssuedCode, by building, units, voter
+    closes_at: datetime | None
+
+
+async def paper_ballots(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str, public_url: str,
+                        voter_ids: list[str] | None, building: str | None) -> PaperBallots:
+    """Issue codes (or reissue them for the listed owners and the building's) for printing paper ballots."""
+    if building is not None:
+        async with pool.acquire() as conn:
+            rows = await codes_repo.voters_for_sheets(conn, community_id, meeting_id)
+        voter_ids = sorted({*(voter_ids or []), *(r["voter_id"] for r in rows if r["building"] == building)})
+        if not voter_ids:
+            raise ValidationFailed("该楼栋没有业主", code="empty_building", fields={"building": building})
+    title, codes = await issue_paper_ballots(pool, community_id=community_id, meeting_id=meeting_id, actor=actor,
+                                             public_url=public_url, voter_ids=voter_ids)
+    if not codes:
+        raise Conflict("所有业主都已发放选票码。要为某些业主打印纸质选票，请指定 voter_ids 或 building（将补发新码）",
+                       code="codes_already_issued")
+    definition = await casting.meeting_definition(pool, community_id, meeting_id)
+    async with pool.acquire() as conn:
+        meeting = await meetings_repo.get_meeting(conn, community_id, meeting_id)
+    return PaperBallots(title=title, documents=list(definition.documents),
+                        codes=sorted(codes, key=lambda c: (c.building, c.units, c.voter_id)),
+                        closes_at=meeting["closes_at"] if meeting else None)

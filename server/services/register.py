@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
+from typing import cast
 
 import asyncpg
 
@@ -50,7 +51,9 @@ def check_register_file(data: bytes, filename: str, *, count_parking_area: bool)
         table = read_table(data, filename)
     except RegisterFileError as exc:
         raise RegisterRejected([RowProblem(None, "", exc.code, exc.message)]) from None
-    checked = parse_register_table(table.header, table.records, count_parking_area=count_parking_area)
+    # A read cell is never None; the parser also takes None (an absent cell).
+    records = cast(list[tuple[int, dict[str, str | None]]], table.records)
+    checked = parse_register_table(table.header, records, count_parking_area=count_parking_area)
     if checked.problems:
         raise RegisterRejected(checked.problems)
     return checked
@@ -75,10 +78,10 @@ async def import_register(pool: asyncpg.Pool, *, community_id: str, data: bytes,
             conn, community_id=community_id, version=version, source_name=filename[:200],
             source_sha256=hashlib.sha256(data).hexdigest(), unit_count=len(units),
             owner_count=len(table.owners), created_by=actor)
-        await register_repo.copy_units(conn, [
+        await register_repo.insert_units(conn, [
             (community_id, version, u.unit_id, u.building, u.kind, u.area, u.area_source, u.holder)
             for u in units.values()])
-        await register_repo.copy_owners(conn, [
+        await register_repo.insert_owners(conn, [
             (community_id, version, o.owner_id, o.name, o.phone, o.id_number,
              bool(o.possession_evidence), o.possession_evidence)
             for o in table.owners.values()])
@@ -86,7 +89,7 @@ async def import_register(pool: asyncpg.Pool, *, community_id: str, data: bytes,
         # and again before commit runs the deferred representative check: otherwise the
         # per-row checks plan for empty tables and turn quadratic.
         await register_repo.analyze_register_tables(conn, "unit", "owner")
-        await register_repo.copy_ownership(conn, [
+        await register_repo.insert_ownership(conn, [
             (community_id, version, r.unit_id, r.owner_id, r.representative) for r in table.rows])
         await register_repo.analyze_register_tables(conn, "ownership")
         await audit.append(conn, community_id=community_id, actor=actor, action="register.import",

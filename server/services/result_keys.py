@@ -31,7 +31,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from server.ballot.signing import key_id as key_id_of
 from server.ballot.signing import public_key_from_raw, public_key_pem, raw_public_key
+from server.errors import NotFound
+from server.repositories import communities as community_repo
 from server.repositories import locks
+from server.repositories import result_keys as repo
 from server.services import audit
 from server.settings import Settings
 
@@ -104,10 +107,8 @@ async def _insert_new_key(conn: asyncpg.Connection, settings: Settings, communit
     else:
         key_file = f"result-{community_id}-{kid}.pem"
         await asyncio.to_thread(_write_key_file, keys_dir(settings) / key_file, key)
-    await conn.execute(
-        """INSERT INTO community_key (community_id, key_id, public_key, private_key_enc, key_file, created_by)
-           VALUES ($1, $2, $3, $4, $5, $6)""",
-        community_id, kid, raw_public_key(key.public_key()), encrypted, key_file, actor)
+    await repo.insert_key(conn, community_id=community_id, key_id=kid, public_key=raw_public_key(key.public_key()),
+                          private_key_enc=encrypted, key_file=key_file, created_by=actor)
     return ResultKey(community_id, kid, key)
 
 
@@ -129,16 +130,11 @@ async def _load(settings: Settings, row: asyncpg.Record) -> ResultKey:
     return ResultKey(community_id, kid, key)
 
 
-_KEY_COLUMNS = "community_id, key_id, public_key, private_key_enc, key_file, created_at, created_by, retired_at, rotated_by"
-
-
 async def active_key(conn: asyncpg.Connection, settings: Settings, community_id: str, *,
                      actor: str) -> ResultKey:
     """The community's signing key, made (and audited) on first use.  Run in a transaction."""
     await locks.xact_lock(conn, "result-key", community_id)
-    row = await conn.fetchrow(
-        f"SELECT {_KEY_COLUMNS} FROM community_key WHERE community_id = $1 AND retired_at IS NULL",
-        community_id)
+    row = await repo.active_key(conn, community_id)
     if row is not None:
         return await _load(settings, row)
     key = await _insert_new_key(conn, settings, community_id, actor)
@@ -150,20 +146,24 @@ async def active_key(conn: asyncpg.Connection, settings: Settings, community_id:
 async def rotate(conn: asyncpg.Connection, settings: Settings, community_id: str, *, actor: str) -> dict:
     """Retire the active key (if any) and make a new one; audited.  Run in a transaction."""
     await locks.xact_lock(conn, "result-key", community_id)
-    old = await conn.fetchval(
-        """UPDATE community_key SET retired_at = clock_timestamp(), rotated_by = $2
-            WHERE community_id = $1 AND retired_at IS NULL RETURNING key_id""", community_id, actor)
+    old = await repo.retire_active_key(conn, community_id, rotated_by=actor)
     new = await _insert_new_key(conn, settings, community_id, actor)
     await audit.append(conn, community_id=community_id, actor=actor, action="result_key.rotate",
                        detail={"retired_key_id": old, "key_id": new.key_id})
     return {"retired_key_id": old, "key_id": new.key_id}
 
 
+async def rotate_community_key(pool: asyncpg.Pool, settings: Settings, community_id: str, *, actor: str) -> dict:
+    """:func:`rotate` in its own transaction, for an existing community."""
+    async with pool.acquire() as conn, conn.transaction():
+        if await community_repo.get_community(conn, community_id) is None:
+            raise NotFound("小区不存在", code="community_not_found")
+        return await rotate(conn, settings, community_id, actor=actor)
+
+
 async def public_keys(conn: asyncpg.Connection, community_id: str) -> list[dict]:
     """Every key of the community, newest first: id, public key, created and retired times."""
-    rows = await conn.fetch(
-        """SELECT key_id, public_key, created_at, retired_at FROM community_key
-            WHERE community_id = $1 ORDER BY created_at DESC, key_id""", community_id)
+    rows = await repo.public_keys(conn, community_id)
     out = []
     for row in rows:
         public = public_key_from_raw(bytes(row["public_key"]))

@@ -29,27 +29,17 @@ from server.ballot.signing import SIGNED_FORMAT, canonical_bytes, public_key_pem
 from server.ballot.tally import tally
 from server.ballot.weights import compute_electorate
 from server.errors import Conflict, NotFound, ValidationFailed
-from server.record.bundle import canonical_json
+from server.record import canonical_json
+from server.record.signed import HASHED_FILES, PUBLIC_KEY_FILE, RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE, pseudonym
+from server.repositories import clock
 from server.repositories import meetings as meetings_repo
 from server.repositories import results as repo
 from server.services import audit, result_keys
 from server.services import counting as counting_service
 from server.services import proxies as proxies_service
 from server.services.effects import Effects
-from server.services.export import (
-    HASHED_FILES,
-    PUBLIC_KEY_FILE,
-    RECEIPTS_FILE,
-    RESULT_FILE,
-    SIGNATURE_FILE,
-    RecordNotFound,
-    load_record_inputs,
-    pseudonym,
-    stored_files,
-)
-from server.services.export import (
-    record_files as build_record_files,
-)
+from server.services.export import RecordNotFound, load_record_inputs, stored_files
+from server.services.export import record_files as build_record_files
 from server.settings import Settings
 
 log = logging.getLogger("evote.results")
@@ -79,7 +69,7 @@ async def sign_result(pool: asyncpg.Pool, settings: Settings, community_id: str,
             raise Conflict("会议投票尚未结束，不能生成结果", code="meeting_not_closed", fields={"state": state})
         # The submission tables just grew by a whole meeting; fresh statistics keep the counting
         # query's plan sane (measured: 3,000 units, 14k submissions: close+sign 24 s before, 2 s after).
-        await conn.execute("ANALYZE submission, submission_choice")
+        await repo.analyze_submissions(conn)
         key = await result_keys.active_key(conn, settings, community_id, actor=actor)
         pseudonym_key = secrets.token_bytes(32)
         inputs = await load_record_inputs(conn, community_id, meeting_id, pseudonym_key)
@@ -120,7 +110,7 @@ async def sign_result(pool: asyncpg.Pool, settings: Settings, community_id: str,
             "audit_head": {"chain": community_id, "seq": head["seq"] if head else 0,
                            "hash": bytes(head["hash"]).hex() if head else ""},
             "key_id": key.key_id,
-            "signed_at": _iso(await conn.fetchval("SELECT date_trunc('seconds', clock_timestamp())")),
+            "signed_at": _iso((await clock.now(conn)).replace(microsecond=0)),
         }
         signed = sign_payload(key.private_key, payload)
         files[SIGNATURE_FILE] = canonical_json(signed).encode("utf-8")
@@ -175,6 +165,8 @@ async def publish(pool: asyncpg.Pool, settings: Settings, community_id: str, mee
     await sign_result(pool, settings, community_id, meeting_id, actor=actor)
     async with pool.acquire() as conn, conn.transaction():
         row = await repo.get_result(conn, community_id, meeting_id, for_update=True)
+        if row is None:   # sign_result stored it, and results are never deleted
+            raise RuntimeError(f"{community_id}/{meeting_id}: the signed result is missing")
         if row["status"] != "unpublished":
             raise Conflict("结果已经公布", code="already_published", fields={"status": row["status"]})
         published_at = await repo.mark_meeting_published(conn, community_id, meeting_id)
@@ -205,7 +197,7 @@ async def add_objection(pool: asyncpg.Pool, community_id: str, meeting_id: str, 
                         on_behalf_of: str, text: str) -> dict:
     async with pool.acquire() as conn, conn.transaction():
         row = await _locked_preliminary(conn, community_id, meeting_id)
-        now = await conn.fetchval("SELECT clock_timestamp()")
+        now = await clock.now(conn)
         if now >= row["objection_ends_at"]:
             raise Conflict(f"异议期已于 {row['objection_ends_at'].isoformat(timespec='minutes')} 结束",
                            code="objection_period_over")
@@ -235,7 +227,7 @@ async def respond_objection(pool: asyncpg.Pool, community_id: str, meeting_id: s
 async def finalize(pool: asyncpg.Pool, community_id: str, meeting_id: str, *, actor: str) -> dict:
     async with pool.acquire() as conn, conn.transaction():
         row = await _locked_preliminary(conn, community_id, meeting_id)
-        now = await conn.fetchval("SELECT clock_timestamp()")
+        now = await clock.now(conn)
         if now < row["objection_ends_at"]:
             raise Conflict(f"异议期尚未结束（{row['objection_ends_at'].isoformat(timespec='minutes')} 结束），"
                            "不能确定最终结果", code="objection_period_running",
@@ -270,11 +262,19 @@ async def _public_row(conn: asyncpg.Connection, community_id: str, meeting_id: s
     return row
 
 
+async def _record_file(conn: asyncpg.Connection, community_id: str, meeting_id: str, name: str) -> bytes:
+    """A file of a signed record (stored with the result in one transaction, so always there)."""
+    data = await repo.record_file(conn, community_id, meeting_id, name)
+    if data is None:
+        raise RuntimeError(f"{community_id}/{meeting_id}: the signed record has no {name}")
+    return data
+
+
 async def public_result(pool: asyncpg.Pool, community_id: str, meeting_id: str) -> dict:
     """What the public page shows: the signed document, the matters' names, status and objections."""
     async with pool.acquire() as conn:
         row = await _public_row(conn, community_id, meeting_id)
-        meeting_json = await repo.record_file(conn, community_id, meeting_id, "meeting.json")
+        meeting_json = await _record_file(conn, community_id, meeting_id, "meeting.json")
         objections = await repo.list_objections(conn, community_id, meeting_id)
     return {
         "community_id": community_id, "meeting_id": meeting_id,
@@ -329,7 +329,7 @@ async def receipt_proof(pool: asyncpg.Pool, community_id: str, meeting_id: str, 
         cache_key = (community_id, meeting_id)
         leaves = _LEAF_CACHE.get(cache_key)
         if leaves is None:
-            leaves = _parse_receipts(await repo.record_file(conn, community_id, meeting_id, RECEIPTS_FILE))
+            leaves = _parse_receipts(await _record_file(conn, community_id, meeting_id, RECEIPTS_FILE))
             _LEAF_CACHE[cache_key] = leaves
             while len(_LEAF_CACHE) > _LEAF_CACHE_SIZE:
                 _LEAF_CACHE.popitem(last=False)

@@ -23,6 +23,7 @@ from server.auth.tokens import TokenKeys
 from server.ballot import codes as codes_core
 from server.ballot.masking import mask_name
 from server.errors import ApiError, Conflict, NotFound, Unauthorized
+from server.repositories import clock
 from server.repositories import codes as codes_repo
 from server.services import audit
 
@@ -145,7 +146,7 @@ async def redeem(pool: asyncpg.Pool, keys: TokenKeys, request: RedeemRequest, *,
         marked = await codes_repo.mark_redeemed(conn, digest, device=device, openid=request.openid)
         if marked is None:
             raise CodeInvalid("该二维码已作废（已补发新码），请使用新的二维码")
-        now = await conn.fetchval("SELECT clock_timestamp()")
+        now = await clock.now(conn)
         expires_at = token_expiry(row["closes_at"], now, margin_s)
         token, claims = await issue_ballot_token(
             conn, keys, community_id=row["community_id"], meeting_id=row["meeting_id"],

@@ -1,13 +1,16 @@
-"""Staff accounts: creation, login."""
+"""Staff accounts (creation, login) and communities (creation)."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
+from datetime import date
 
 import asyncpg
 
 from server.auth.staff import ROLES, StaffPrincipal, check_password, dummy_check, hash_password, needs_rehash
 from server.auth.tokens import STAFF_AUDIENCE, STAFF_TYP, TokenKeys
 from server.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
+from server.repositories import communities as community_repo
 from server.repositories import staff as staff_repo
 from server.services import audit
 
@@ -49,7 +52,8 @@ async def create_staff(pool: asyncpg.Pool, *, actor: str, username: str, passwor
             raise ValidationFailed(fields={"username": "用户名须为 2–64 位字母、数字或 _.@-"}) from None
         except asyncpg.ForeignKeyViolationError:
             raise ValidationFailed("指定的街道或小区不存在", code="unknown_scope") from None
-        for community_id in communities or [None]:
+        scopes: list[str | None] = [*communities] or [None]   # no community: the global chain
+        for community_id in scopes:
             await audit.append(conn, community_id=community_id, actor=actor, action="staff.create",
                                detail={"username": username, "role": role, "street_id": street_id})
     return staff_id
@@ -87,3 +91,36 @@ async def login(pool: asyncpg.Pool, keys: TokenKeys, *, username: str, password:
                                ttl_s=ttl_s, claims={"role": row["role"]})
     return {"token": token, "expires_at": claims["exp"], "role": row["role"], "username": row["username"],
             "street_id": row["street_id"], "communities": communities}
+
+
+@dataclass(frozen=True)
+class StreetScope:
+    """A district and street to create (or rename) together with a community."""
+
+    district_id: str
+    district_name: str
+    street_id: str
+    street_name: str
+
+
+async def create_community(pool: asyncpg.Pool, *, actor: str, community_id: str, name: str,
+                           street_id: str | None, count_parking_area: bool, prep_group_formed_on: date | None,
+                           new_street: StreetScope | None = None) -> None:
+    """Create a community (audited); with ``new_street``, its district and street are upserted first."""
+    async with pool.acquire() as conn, conn.transaction():
+        if new_street is not None:
+            await community_repo.upsert_district(conn, new_street.district_id, new_street.district_name)
+            await community_repo.upsert_street(conn, new_street.street_id, new_street.district_id,
+                                               new_street.street_name)
+        try:
+            await community_repo.insert_community(conn, community_id=community_id, name=name, street_id=street_id,
+                                                  count_parking_area=count_parking_area,
+                                                  prep_group_formed_on=prep_group_formed_on)
+        except asyncpg.UniqueViolationError:
+            raise Conflict("该小区编号已存在", code="community_exists") from None
+        except asyncpg.CheckViolationError:
+            raise ValidationFailed(fields={"community_id": "小区编号须为 1–64 位字母、数字、_ 或 -"}) from None
+        except asyncpg.ForeignKeyViolationError:
+            raise ValidationFailed("街道不存在", fields={"street_id": "街道不存在"}) from None
+        await audit.append(conn, community_id=community_id, actor=actor, action="community.create",
+                           detail={"street_id": street_id})

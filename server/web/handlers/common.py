@@ -2,12 +2,12 @@
 from __future__ import annotations
 
 import json
-from typing import Any, cast
+from typing import Any
 
 from aiohttp import web
 
 from server import appkeys
-from server.errors import BadRequest, PayloadTooLarge, ValidationFailed, missing_field
+from server.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed, missing_field
 from server.services.effects import Effects
 
 
@@ -57,4 +57,16 @@ def settings(request: web.Request):
 
 
 def effects(request: web.Request) -> Effects:
-    return cast(Effects, request.app[appkeys.EFFECTS])
+    return request.app[appkeys.EFFECTS]
+
+
+INT4_MAX = 2_147_483_647
+
+
+def int_path(request: web.Request, name: str, not_found_code: str, message: str) -> int:
+    """A numeric id in the URL; anything that cannot be one (``abc``, ``0``, ``+1``, too large) is
+    the same 404 as an id that does not exist, with that resource's code."""
+    raw = request.match_info[name]
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= INT4_MAX:
+        raise NotFound(message, code=not_found_code)
+    return int(raw)

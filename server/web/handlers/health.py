@@ -6,6 +6,7 @@ import asyncio
 from aiohttp import web
 
 from server import appkeys
+from server.db.pool import ping
 from server.errors import ServiceUnavailable
 
 
@@ -13,7 +14,7 @@ async def healthz(request: web.Request) -> web.Response:
     pool = request.app[appkeys.DB_POOL]
     try:
         async with asyncio.timeout(2):
-            await pool.fetchval("SELECT 1")
+            await ping(pool)
     except (TimeoutError, OSError, Exception) as exc:  # any failure means not healthy
         raise ServiceUnavailable("数据库暂时不可用", code="database_unavailable") from exc
     return web.json_response({"status": "ok", "database": "ok"})

@@ -4,7 +4,6 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.auth.staff import WRITER_ROLES, require_staff
-from server.repositories import meetings as repo
 from server.services import meetings as meetings_service
 from server.web.handlers.common import effects, json_response, pool, read_json
 
@@ -27,17 +26,13 @@ async def create(request: web.Request) -> web.Response:
 async def list_(request: web.Request) -> web.Response:
     community_id = request.match_info["community_id"]
     await require_staff(request, community_id=community_id)
-    async with pool(request).acquire() as conn:
-        rows = await repo.list_meetings(conn, community_id)
-    return json_response({"meetings": [meetings_service.meeting_document(r) for r in rows]})
+    return json_response({"meetings": await meetings_service.list_meetings(pool(request), community_id)})
 
 
 async def get_one(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     await require_staff(request, community_id=community_id)
-    async with pool(request).acquire() as conn:
-        doc = await meetings_service.load_document(conn, community_id, meeting_id)
-    return json_response(doc)
+    return json_response(await meetings_service.get_meeting(pool(request), community_id, meeting_id))
 
 
 async def update(request: web.Request) -> web.Response:
@@ -98,24 +93,24 @@ async def remove_candidate(request: web.Request) -> web.Response:
 async def notice(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
-    doc = await meetings_service.publish_notice(pool(request), effects(request), community_id=community_id, meeting_id=meeting_id,
-                                                actor=principal.actor)
+    doc = await meetings_service.publish_notice(pool(request), effects(request), community_id=community_id,
+                                                meeting_id=meeting_id, actor=principal.actor)
     return json_response(doc)
 
 
 async def open_(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
-    doc = await meetings_service.open_meeting(pool(request), effects(request), community_id=community_id, meeting_id=meeting_id,
-                                              actor=principal.actor)
+    doc = await meetings_service.open_meeting(pool(request), effects(request), community_id=community_id,
+                                              meeting_id=meeting_id, actor=principal.actor)
     return json_response(doc)
 
 
 async def close(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
-    doc = await meetings_service.close_meeting(pool(request), effects(request), community_id=community_id, meeting_id=meeting_id,
-                                               actor=principal.actor)
+    doc = await meetings_service.close_meeting(pool(request), effects(request), community_id=community_id,
+                                               meeting_id=meeting_id, actor=principal.actor)
     return json_response(doc)
 
 

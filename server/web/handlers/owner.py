@@ -4,9 +4,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.auth.ballot import read_ballot_token, require_ballot
-from server.live.events import publish_meeting_event
 from server.services import casting
-from server.web.handlers.common import json_response, pool, read_json
+from server.web.handlers.common import effects, json_response, pool, read_json
 
 
 async def meeting(request: web.Request) -> web.Response:
@@ -29,13 +28,8 @@ async def votes(request: web.Request) -> web.Response:
     principal = read_ballot_token(request)
     data = await read_json(request)
     key = casting.check_idempotency_key(data.get("idempotency_key", request.headers.get("Idempotency-Key")))
-    result = await casting.cast_votes(pool(request), principal, votes_raw=data.get("votes"), idempotency_key=key)
-    if result.created:
-        await publish_meeting_event(request.app, principal.community_id, principal.meeting_id, {
-            "type": "submissions", "matters": [r["matter_id"] for r in result.receipts],
-            "count": len(result.receipts),
-            # Live views read exactly these rows by id instead of re-scanning recent submissions.
-            "ballot_ids": [r["ballot_id"] for r in result.receipts]})
+    result = await casting.cast_votes(pool(request), effects(request), principal, votes_raw=data.get("votes"),
+                                      idempotency_key=key)
     return json_response(result.as_dict(), status=201 if result.created else 200)
 
 

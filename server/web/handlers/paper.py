@@ -7,13 +7,10 @@ from urllib.parse import quote
 from aiohttp import web
 
 from server.auth.staff import WRITER_ROLES, require_staff
-from server.errors import Conflict, ValidationFailed
-from server.live.events import publish_meeting_event
+from server.errors import ValidationFailed
 from server.printing.paper_ballots import ballots_pdf
-from server.repositories import codes as codes_repo
-from server.services import casting
 from server.services import paper as paper_service
-from server.web.handlers.common import field, json_response, pool, read_json, settings
+from server.web.handlers.common import effects, field, json_response, pool, read_json, settings
 
 _BASE = "/api/admin/communities/{community_id}/meetings/{meeting_id}/paper"
 MAX_VOTERS = 2000
@@ -32,28 +29,14 @@ async def print_ballots(request: web.Request) -> web.Response:
     building = field(data, "building", str, required=False, max_length=100)
     if voter_ids is not None and (not voter_ids or not all(isinstance(v, str) and v for v in voter_ids)):
         raise ValidationFailed("voter_ids 应为业主编号列表", fields={"voter_ids": "业主编号列表"})
-    if building is not None:
-        async with pool(request).acquire() as conn:
-            rows = await codes_repo.voters_for_sheets(conn, community_id, meeting_id)
-        voter_ids = sorted({*(voter_ids or []), *(r["voter_id"] for r in rows if r["building"] == building)})
-        if not voter_ids:
-            raise ValidationFailed("该楼栋没有业主", code="empty_building", fields={"building": building})
-    title, codes = await paper_service.issue_paper_ballots(
+    job = await paper_service.paper_ballots(
         pool(request), community_id=community_id, meeting_id=meeting_id, actor=principal.actor,
-        public_url=settings(request).public_url, voter_ids=voter_ids)
-    if not codes:
-        raise Conflict("所有业主都已发放选票码。要为某些业主打印纸质选票，请指定 voter_ids 或 building（将补发新码）",
-                       code="codes_already_issued")
-    definition = await casting.meeting_definition(pool(request), community_id, meeting_id)
-    async with pool(request).acquire() as conn:
-        closes_at = await conn.fetchval("SELECT closes_at FROM meeting WHERE community_id = $1 AND meeting_id = $2",
-                                        community_id, meeting_id)
-    ordered = sorted(codes, key=lambda c: (c.building, c.units, c.voter_id))
-    body = await asyncio.to_thread(ballots_pdf, title, list(definition.documents), ordered, closes_at=closes_at)
+        public_url=settings(request).public_url, voter_ids=voter_ids, building=building)
+    body = await asyncio.to_thread(ballots_pdf, job.title, job.documents, job.codes, closes_at=job.closes_at)
     return web.Response(body=body, content_type="application/pdf", headers={
         "Content-Disposition": "attachment; filename=\"paper-ballots.pdf\"; "
                                f"filename*=UTF-8''{quote(meeting_id + '-paper-ballots.pdf')}",
-        "Cache-Control": "no-store", "X-Ballots": str(len(ordered))})
+        "Cache-Control": "no-store", "X-Ballots": str(len(job.codes))})
 
 
 async def enter(request: web.Request) -> web.Response:
@@ -62,13 +45,9 @@ async def enter(request: web.Request) -> web.Response:
     data = await read_json(request)
     scan_ref = field(data, "scan_ref", str, required=False, default="", max_length=paper_service.MAX_SCAN_REF)
     result = await paper_service.enter(
-        pool(request), principal, community_id=community_id, meeting_id=meeting_id, code=data.get("code"),
-        voter_id=data.get("voter_id"), votes_raw=data.get("votes"),
+        pool(request), effects(request), principal, community_id=community_id, meeting_id=meeting_id,
+        code=data.get("code"), voter_id=data.get("voter_id"), votes_raw=data.get("votes"),
         paper_date=paper_service.parse_paper_date(data.get("paper_date")), scan_ref=scan_ref.strip())
-    if result["receipts"]:
-        await publish_meeting_event(request.app, community_id, meeting_id, {
-            "type": "submissions", "matters": [r["matter_id"] for r in result["receipts"]],
-            "count": len(result["receipts"])})
     return json_response(result, status=201)
 
 
@@ -89,12 +68,8 @@ async def resolve(request: web.Request) -> web.Response:
         raise ValidationFailed("纸质选票编号应为数字", fields={"paper_id": "数字"}) from None
     data = await read_json(request)
     result = await paper_service.resolve(
-        pool(request), principal, community_id=community_id, meeting_id=meeting_id, paper_id=paper_id,
-        decision=field(data, "decision", str), note=field(data, "note", str, max_length=500))
-    if result["receipts"]:
-        await publish_meeting_event(request.app, community_id, meeting_id, {
-            "type": "submissions", "matters": [r["matter_id"] for r in result["receipts"]],
-            "count": len(result["receipts"])})
+        pool(request), effects(request), principal, community_id=community_id, meeting_id=meeting_id,
+        paper_id=paper_id, decision=field(data, "decision", str), note=field(data, "note", str, max_length=500))
     return json_response(result)
 
 

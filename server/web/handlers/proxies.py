@@ -6,10 +6,9 @@ from aiohttp import web
 from server.auth.ballot import read_ballot_token, require_ballot
 from server.auth.staff import WRITER_ROLES, require_staff
 from server.errors import ValidationFailed
-from server.live.events import publish_meeting_event
 from server.services import casting
 from server.services import proxies as proxies_service
-from server.web.handlers.common import field, json_response, pool, read_json, settings
+from server.web.handlers.common import effects, field, json_response, pool, read_json, settings
 
 _BASE = "/api/admin/communities/{community_id}/meetings/{meeting_id}/proxies"
 
@@ -67,12 +66,9 @@ async def proxy_votes(request: web.Request) -> web.Response:
     principal = read_ballot_token(request)   # the session is checked inside the transaction
     data = await read_json(request)
     key = casting.check_idempotency_key(data.get("idempotency_key", request.headers.get("Idempotency-Key")))
-    result = await proxies_service.cast_for_owner(pool(request), principal, owner_voter_id=data.get("on_behalf_of"),
-                                                  votes_raw=data.get("votes"), idempotency_key=key)
-    if result.created:
-        await publish_meeting_event(request.app, principal.community_id, principal.meeting_id, {
-            "type": "submissions", "matters": [r["matter_id"] for r in result.receipts],
-            "count": len(result.receipts)})
+    result = await proxies_service.cast_for_owner(pool(request), effects(request), principal,
+                                                  owner_voter_id=data.get("on_behalf_of"), votes_raw=data.get("votes"),
+                                                  idempotency_key=key)
     return json_response({**result.as_dict(), "on_behalf_of": data.get("on_behalf_of")},
                          status=201 if result.created else 200)
 

@@ -1,7 +1,7 @@
 """Admin API of the owner register: import, versions, totals, the (masked) owner list."""
 from __future__ import annotations
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 from server.auth.staff import WRITER_ROLES, require_staff
 from server.ballot.amounts import format_area
@@ -17,7 +17,7 @@ async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, str]:
     if request.content_type.startswith("multipart/"):
         reader = await request.multipart()
         async for part in reader:
-            if part.name == "file":
+            if isinstance(part, BodyPartReader) and part.name == "file":
                 chunks, size = [], 0
                 while chunk := await part.read_chunk(1 << 16):
                     size += len(chunk)

@@ -14,9 +14,9 @@ from server.auth.staff import WRITER_ROLES, require_staff
 from server.auth.tokens import BALLOT_TYP
 from server.ballot.rules import THRESHOLD_DESCRIPTIONS
 from server.errors import Forbidden, NotFound, missing_field
+from server.record.signed import zip_bytes
 from server.services import result_keys
 from server.services import results as results_service
-from server.services.export import zip_bytes
 from server.web.handlers.common import field, json_response, pool, read_json, settings
 
 RESULTS_STATIC = Path(__file__).resolve().parent.parent / "static" / "results"
@@ -111,11 +111,8 @@ async def rotate_key(request: web.Request) -> web.Response:
     community_id = request.match_info["community_id"]
     principal = await require_staff(request, community_id=community_id, roles=frozenset({"district_admin",
                                                                                          "street_admin"}))
-    async with pool(request).acquire() as conn, conn.transaction():
-        exists = await conn.fetchval("SELECT 1 FROM community WHERE community_id = $1", community_id)
-        if not exists:
-            raise NotFound("小区不存在", code="community_not_found")
-        doc = await result_keys.rotate(conn, settings(request), community_id, actor=principal.actor)
+    doc = await result_keys.rotate_community_key(pool(request), settings(request), community_id,
+                                                 actor=principal.actor)
     return json_response(doc, status=201)
 
 

@@ -38,7 +38,7 @@ async def redeem(request: web.Request) -> web.Response:
     return json_response(result, headers={"Cache-Control": "no-store"})
 
 
-async def owner_page(request: web.Request) -> web.Response:
+async def owner_page(request: web.Request) -> web.StreamResponse:
     """The page itself; the code in the path is read by the page's script."""
     return web.FileResponse(OWNER_STATIC / "index.html",
                             headers={"Cache-Control": "no-store", "Referrer-Policy": "no-referrer",

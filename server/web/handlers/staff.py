@@ -3,14 +3,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-import asyncpg
 from aiohttp import web
 
 from server import appkeys
 from server.auth.staff import require_staff
-from server.errors import Conflict, NotFound, ValidationFailed
+from server.errors import NotFound, ValidationFailed
 from server.repositories import communities as community_repo
-from server.services import audit
 from server.services import staff as staff_service
 from server.web.handlers.common import field, json_response, pool, read_json, settings
 
@@ -69,22 +67,12 @@ async def create_community(request: web.Request) -> web.Response:
     street_id = field(data, "street_id", str, required=False, default=principal.street_id)
     if principal.role == "street_admin" and street_id != principal.street_id:
         raise ValidationFailed("街道管理员只能在本街道创建小区", fields={"street_id": "只能是本街道"})
-    async with pool(request).acquire() as conn, conn.transaction():
-        try:
-            await community_repo.insert_community(
-                conn, community_id=community_id, name=field(data, "name", str, max_length=100),
-                street_id=street_id,
-                count_parking_area=field(data, "count_parking_area", bool, required=False, default=False),
-                prep_group_formed_on=_parse_date(field(data, "prep_group_formed_on", str, required=False),
-                                                 "prep_group_formed_on"))
-        except asyncpg.UniqueViolationError:
-            raise Conflict("该小区编号已存在", code="community_exists") from None
-        except asyncpg.CheckViolationError:
-            raise ValidationFailed(fields={"community_id": "小区编号须为 1–64 位字母、数字、_ 或 -"}) from None
-        except asyncpg.ForeignKeyViolationError:
-            raise ValidationFailed("街道不存在", fields={"street_id": "街道不存在"}) from None
-        await audit.append(conn, community_id=community_id, actor=principal.actor, action="community.create",
-                           detail={"street_id": street_id})
+    await staff_service.create_community(
+        pool(request), actor=principal.actor, community_id=community_id,
+        name=field(data, "name", str, max_length=100), street_id=street_id,
+        count_parking_area=field(data, "count_parking_area", bool, required=False, default=False),
+        prep_group_formed_on=_parse_date(field(data, "prep_group_formed_on", str, required=False),
+                                         "prep_group_formed_on"))
     return json_response({"community_id": community_id}, status=201)
 
 

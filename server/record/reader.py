@@ -1,14 +1,11 @@
-"""Reading and writing the public meeting record, ``evote-bundle/1``.
+"""Reading and checking a bundle: :func:`read_bundle` (a path) and :func:`parse_bundle` (its files).
 
-A bundle is a directory (or a .zip / .tar.gz archive of one) holding
-``meeting.json``, ``register.csv`` and ``ballots.csv``; see
-docs/bundle-format.md.  :func:`read_bundle` checks everything the format
-requires and raises :class:`BundleError` naming the file, the line and the
-problem at the first thing wrong; the pure core (server.ballot) then counts it.
-
-All JSON this project writes goes through :func:`canonical_json`, and the
-canonical CSV text through :func:`bundle_files`, so an exported bundle and a
-re-written one are byte-identical.
+Everything the format requires (docs/bundle-format.md) is checked, and the
+first thing wrong raises :class:`~server.record.format.BundleError` naming the
+file, the line and the problem; the pure core (server.ballot) then counts the
+:class:`~server.record.format.Bundle`.  meeting.json is parsed by the standard
+library's pure-Python JSON scanner with hooks that note where each value
+starts, so a message can name the line of the offending value.
 """
 from __future__ import annotations
 
@@ -18,29 +15,14 @@ import io
 import json
 import json.decoder
 import json.scanner
-import tarfile
-import zipfile
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from server.ballot.amounts import format_area
-from server.ballot.receipts import format_cast_at
 from server.ballot.rules import threshold_for_category
-from server.ballot.tally import (
-    CHANNELS,
-    CHOICES,
-    ELECTION,
-    KINDS,
-    RESOLUTION,
-    Matter,
-    RuleProblem,
-    Rules,
-    Submission,
-    tally,
-)
+from server.ballot.tally import CHANNELS, CHOICES, KINDS, RESOLUTION, Matter, RuleProblem, Rules, Submission
 from server.ballot.weights import (
     REGISTER_COLUMNS,
     Electorate,
@@ -49,261 +31,51 @@ from server.ballot.weights import (
     parse_register_record,
     validate_register,
 )
+from server.record.archive import decode_text, read_files
+from server.record.format import (
+    BALLOT_COLUMNS,
+    BALLOTS_FILE,
+    BUNDLE_FILES,
+    BUNDLE_FORMAT,
+    MEETING_FILE,
+    REGISTER_FILE,
+    Bundle,
+    BundleError,
+)
 
-__all__ = [
-    "BALLOTS_FILE",
-    "BALLOT_COLUMNS",
-    "BUNDLE_FORMAT",
-    "MEETING_FILE",
-    "REGISTER_FILE",
-    "Bundle",
-    "BundleError",
-    "bundle_files",
-    "canonical_json",
-    "meeting_document",
-    "read_bundle",
-    "write_bundle",
-]
-
-BUNDLE_FORMAT = "evote-bundle/1"
-MEETING_FILE = "meeting.json"
-REGISTER_FILE = "register.csv"
-BALLOTS_FILE = "ballots.csv"
-BUNDLE_FILES = (MEETING_FILE, REGISTER_FILE, BALLOTS_FILE)
-BALLOT_COLUMNS = ("ballot_id", "voter_id", "matter_id", "candidate_id", "choice", "channel", "cast_at")
-# A bundle of a large community is tens of MB; refuse archive members that
-# would inflate beyond this rather than exhaust memory.
-MAX_MEMBER_BYTES = 512 * 1024 * 1024
-
-
-class BundleError(Exception):
-    """A bundle that breaks the format.  ``str()`` is one line: ``file:line: problem``.
-
-    ``line`` is 1-based; 0 means the file as a whole (a missing file, an empty
-    electorate).
-    """
-
-    def __init__(self, file: str, line: int, message: str) -> None:
-        self.file = file
-        self.line = line
-        self.message = message
-        super().__init__(f"{file}:{line}: {message}")
-
-
-@dataclass(frozen=True)
-class Bundle:
-    """A checked bundle, ready to count."""
-
-    meeting: dict[str, Any]  # meeting.json as plain JSON data
-    meeting_id: str
-    rules: Rules
-    matters: tuple[Matter, ...]
-    register_rows: tuple[RegisterRow, ...]
-    electorate: Electorate
-    submissions: tuple[Submission, ...]
-
-    def tally(self) -> dict[str, Any]:
-        """The evote-result/1 document of this bundle."""
-        return tally(self.meeting_id, self.rules, self.matters, self.electorate, self.submissions)
-
-
-# --------------------------------------------------------------------------
-# Writing
-# --------------------------------------------------------------------------
-
-
-def canonical_json(obj: Any) -> str:
-    """The one JSON style of the project: key order as built, UTF-8 text
-    (``ensure_ascii=False``), two-space indent, trailing newline."""
-    return json.dumps(obj, ensure_ascii=False, indent=2) + "\n"
-
-
-def meeting_document(
-    meeting_id: str,
-    title: str,
-    rules: Rules,
-    matters: Sequence[Matter],
-    community_id: str = "",
-    community_name: str = "",
-) -> dict[str, Any]:
-    """meeting.json content in the key order of the format description."""
-
-    def matter_json(matter: Matter) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "id": matter.id,
-            "title": matter.title,
-            "kind": matter.kind,
-            "category": matter.category,
-        }
-        if matter.kind == ELECTION:
-            out["seats"] = matter.seats
-            out["alternates"] = matter.alternates
-            out["candidates"] = [{"id": cid, "name": name} for cid, name in matter.candidates]
-        return out
-
-    return {
-        "format": BUNDLE_FORMAT,
-        "community": {"id": community_id, "name": community_name},
-        "meeting": {"id": meeting_id, "title": title},
-        "rules": rules.to_json(),
-        "matters": [matter_json(matter) for matter in matters],
-    }
-
-
-def _csv_text(header: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")  # LF: diff-friendly; the reader takes CRLF too
-    writer.writerow(header)
-    writer.writerows(rows)
-    return buffer.getvalue()
-
-
-def bundle_files(
-    meeting: Mapping[str, Any], register_rows: Iterable[RegisterRow], submissions: Iterable[Submission]
-) -> dict[str, bytes]:
-    """The three files of a bundle in canonical form (UTF-8, no BOM, LF line ends).
-
-    Rows keep the order given; a submission becomes one ballots.csv row per choice.
-    """
-    register = _csv_text(
-        REGISTER_COLUMNS,
-        (
-            (
-                row.unit_id,
-                row.building,
-                row.kind,
-                format_area(row.area),
-                row.area_source,
-                row.holder,
-                row.owner_id,
-                "1" if row.representative else "0",
-            )
-            for row in register_rows
-        ),
-    )
-    ballots = _csv_text(
-        BALLOT_COLUMNS,
-        (
-            (s.ballot_id, s.voter_id, s.matter_id, candidate_id, choice, s.channel, format_cast_at(s.cast_at))
-            for s in submissions
-            for candidate_id, choice in s.choices
-        ),
-    )
-    return {
-        MEETING_FILE: canonical_json(meeting).encode("utf-8"),
-        REGISTER_FILE: register.encode("utf-8"),
-        BALLOTS_FILE: ballots.encode("utf-8"),
-    }
-
-
-def write_bundle(
-    directory: str | Path,
-    meeting: Mapping[str, Any],
-    register_rows: Iterable[RegisterRow],
-    submissions: Iterable[Submission],
-) -> Path:
-    """Write a bundle directory (created if needed) in canonical form; returns its path."""
-    directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    for name, content in bundle_files(meeting, register_rows, submissions).items():
-        (directory / name).write_bytes(content)
-    return directory
-
-
-# --------------------------------------------------------------------------
-# Reading: the three files from a directory or an archive
-# --------------------------------------------------------------------------
-
-
-def _read_sources(path: Path) -> dict[str, bytes]:
-    if path.is_dir():
-        sources = {}
-        for name in BUNDLE_FILES:
-            try:
-                sources[name] = (path / name).read_bytes()
-            except FileNotFoundError:
-                raise BundleError(name, 0, f"文件缺失：目录 {str(path)!r} 中没有 {name}") from None
-            except OSError as exc:
-                raise BundleError(name, 0, f"无法读取：{exc.strerror or exc}") from None
-        return sources
-    if not path.exists():
-        raise BundleError(str(path), 0, "没有这个文件或目录")
-    try:
-        if zipfile.is_zipfile(path):
-            return _read_zip(path)
-        if tarfile.is_tarfile(path):
-            return _read_tar(path)
-    except (OSError, zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
-        raise BundleError(str(path), 0, f"无法读取压缩包：{exc}") from None
-    raise BundleError(str(path), 0, "不是 bundle 目录，也不是 .zip 或 .tar.gz 压缩包")
-
-
-def _pick_bundle_members(path: Path, names: Iterable[str]) -> dict[str, str]:
-    """Map each bundle file to its archive member: at the root or in one folder."""
-    by_folder: dict[str, dict[str, str]] = {}
-    for member in names:
-        pure = PurePosixPath(member)
-        if pure.name in BUNDLE_FILES:
-            by_folder.setdefault(str(pure.parent), {})[pure.name] = member
-    folders = [folder for folder, files in by_folder.items() if MEETING_FILE in files]
-    if not folders:
-        raise BundleError(MEETING_FILE, 0, f"文件缺失：压缩包 {str(path)!r} 中没有 {MEETING_FILE}")
-    if len(folders) > 1:
-        raise BundleError(MEETING_FILE, 0, f"压缩包 {str(path)!r} 中有多个 {MEETING_FILE}：{', '.join(sorted(folders))}")
-    files = by_folder[folders[0]]
-    for name in BUNDLE_FILES:
-        if name not in files:
-            raise BundleError(name, 0, f"文件缺失：压缩包 {str(path)!r} 中 {MEETING_FILE} 旁边没有 {name}")
-    return files
-
-
-def _read_zip(path: Path) -> dict[str, bytes]:
-    with zipfile.ZipFile(path) as archive:
-        infos = {info.filename: info for info in archive.infolist() if not info.is_dir()}
-        members = _pick_bundle_members(path, infos)
-        sources = {}
-        for name, member in members.items():
-            if infos[member].file_size > MAX_MEMBER_BYTES:
-                raise BundleError(name, 0, "文件过大")
-            sources[name] = archive.read(member)
-        return sources
-
-
-def _read_tar(path: Path) -> dict[str, bytes]:
-    with tarfile.open(path) as archive:  # transparent gzip/bz2/xz
-        infos = {info.name: info for info in archive.getmembers() if info.isfile()}
-        members = _pick_bundle_members(path, infos)
-        sources = {}
-        for name, member in members.items():
-            if infos[member].size > MAX_MEMBER_BYTES:
-                raise BundleError(name, 0, "文件过大")
-            handle = archive.extractfile(infos[member])
-            assert handle is not None  # regular files always have content
-            sources[name] = handle.read()
-        return sources
-
-
-def _decode(name: str, data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")  # tolerate a BOM (Excel writes one)
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        raise BundleError(name, line, "不是 UTF-8 编码的文本") from None
+__all__ = ["parse_bundle", "read_bundle"]
 
 
 # --------------------------------------------------------------------------
 # meeting.json: JSON with line numbers
 # --------------------------------------------------------------------------
 
+# The pure-Python parts of the json package used below are undocumented and
+# absent from the type stubs; these are their CPython 3.11 signatures, JSONObject's
+# as called here: object_hook None and object_pairs_hook ``list``, so it returns the pairs.
+ScanOnce = Callable[[str, int], tuple[Any, int]]
+_json_object: Callable[
+    [tuple[str, int], bool, ScanOnce, None, type[list[Any]], dict[str, str] | None],
+    tuple[list[tuple[str, Any]], int],
+] = (
+    json.decoder.JSONObject  # type: ignore[attr-defined]  # undocumented, not in the stubs
+)
+_json_array: Callable[[tuple[str, int], ScanOnce], tuple[list[Any], int]] = (
+    json.decoder.JSONArray  # type: ignore[attr-defined]  # undocumented, not in the stubs
+)
+_py_make_scanner: Callable[[json.JSONDecoder], ScanOnce] = (
+    json.scanner.py_make_scanner  # type: ignore[attr-defined]  # undocumented, not in the stubs
+)
 
-class _JsonObject(dict):
+
+class _JsonObject(dict[str, Any]):
     """A JSON object that remembers its line and the line of each key's value."""
 
     line: int
     key_lines: dict[str, int]
 
 
-class _JsonArray(list):
+class _JsonArray(list[Any]):
     """A JSON array that remembers its line and each item's line."""
 
     line: int
@@ -324,20 +96,28 @@ class _LineTrackingDecoder(json.JSONDecoder):
         self._newlines = [i for i, char in enumerate(text) if char == "\n"]
         self.parse_object = self._parse_object
         self.parse_array = self._parse_array
-        self.scan_once = json.scanner.py_make_scanner(self)
+        self.scan_once = _py_make_scanner(self)
 
     def line_at(self, position: int) -> int:
         return bisect.bisect_left(self._newlines, position) + 1
 
-    def _parse_object(self, s_and_end, strict, scan_once, object_hook, object_pairs_hook, memo=None):
+    def _parse_object(
+        self,
+        s_and_end: tuple[str, int],
+        strict: bool,
+        scan_once: ScanOnce,
+        object_hook: object,
+        object_pairs_hook: object,
+        memo: dict[str, str] | None = None,
+    ) -> tuple[_JsonObject, int]:
         string, start = s_and_end
         value_starts: list[int] = []
 
-        def tracking_scan(text: str, index: int):
+        def tracking_scan(text: str, index: int) -> tuple[Any, int]:
             value_starts.append(index)
             return scan_once(text, index)
 
-        pairs, end = json.decoder.JSONObject(s_and_end, strict, tracking_scan, None, list, memo)
+        pairs, end = _json_object(s_and_end, strict, tracking_scan, None, list, memo)
         result = _JsonObject()
         result.line = self.line_at(start - 1)
         result.key_lines = {}
@@ -348,15 +128,15 @@ class _LineTrackingDecoder(json.JSONDecoder):
             result.key_lines[key] = self.line_at(value_start)
         return result, end
 
-    def _parse_array(self, s_and_end, scan_once):
+    def _parse_array(self, s_and_end: tuple[str, int], scan_once: ScanOnce) -> tuple[_JsonArray, int]:
         string, start = s_and_end
         item_starts: list[int] = []
 
-        def tracking_scan(text: str, index: int):
+        def tracking_scan(text: str, index: int) -> tuple[Any, int]:
             item_starts.append(index)
             return scan_once(text, index)
 
-        values, end = json.decoder.JSONArray(s_and_end, tracking_scan)
+        values, end = _json_array(s_and_end, tracking_scan)
         result = _JsonArray(values)
         result.line = self.line_at(start - 1)
         result.item_lines = [self.line_at(index) for index in item_starts[: len(values)]]
@@ -702,10 +482,17 @@ def _read_ballots(
     )
 
 
-def read_bundle(path: str | Path) -> Bundle:
-    """Read and check a bundle directory or archive; raises :class:`BundleError`."""
-    sources = _read_sources(Path(path))
-    meeting, meeting_id, rules, matters = _MeetingReader().read(_decode(MEETING_FILE, sources[MEETING_FILE]))
-    register_rows, electorate = _read_register(_decode(REGISTER_FILE, sources[REGISTER_FILE]), rules)
-    submissions = _read_ballots(_decode(BALLOTS_FILE, sources[BALLOTS_FILE]), matters, electorate, register_rows)
+def parse_bundle(sources: Mapping[str, bytes]) -> Bundle:
+    """Check and read a bundle from its files' contents (``{file name: bytes}``, as :func:`read_files` gives)."""
+    for name in BUNDLE_FILES:
+        if name not in sources:
+            raise BundleError(name, 0, "文件缺失")
+    meeting, meeting_id, rules, matters = _MeetingReader().read(decode_text(MEETING_FILE, sources[MEETING_FILE]))
+    register_rows, electorate = _read_register(decode_text(REGISTER_FILE, sources[REGISTER_FILE]), rules)
+    submissions = _read_ballots(decode_text(BALLOTS_FILE, sources[BALLOTS_FILE]), matters, electorate, register_rows)
     return Bundle(meeting, meeting_id, rules, matters, register_rows, electorate, submissions)
+
+
+def read_bundle(path: str | Path) -> Bundle:
+    """Read and check a bundle directory or archive; raises :class:`~server.record.format.BundleError`."""
+    return parse_bundle(read_files(path))
