@@ -27,7 +27,8 @@ from server import appkeys
 from server.auth.ballot import require_ballot
 from server.auth.staff import require_staff
 from server.errors import ApiError, BadRequest, Unauthorized
-from server.live.hub import LiveHub, LiveMeeting, Watcher
+from server.live.hub import LiveHub
+from server.live.meeting import LiveMeeting, Watcher
 from server.web.handlers.common import json_response
 
 log = logging.getLogger("evote.handlers.live")
