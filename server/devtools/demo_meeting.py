@@ -55,6 +55,7 @@ async def _qualified_demo_nominees(pool: asyncpg.Pool, community_id: str) -> lis
     group and qualified, through the election services; live nominations of earlier runs are reused."""
     async with pool.acquire() as conn:
         version = await register_repo.latest_version(conn, community_id)
+        assert version is not None, "the demo community has a register"
         rows = await register_repo.register_rows(conn, community_id, version)
     owners = list(dict.fromkeys(r.owner_id for r in rows
                                 if r.holder == "owner" and r.representative and r.kind == "dwelling"))
