@@ -13,18 +13,18 @@ from server.ballot import elections as el
 from server.ballot.tally import Figure, Matter, MatterFigures, matter_result
 from server.ballot.weights import Electorate
 
-# 10 voters of 100.00 m² each: totals 1000.00 m², 10 persons.
-ELECTORATE = Electorate(subjects={}, total_area=100_000, total_persons=10, by_building={})
+# 10 voters of 100.00 m² each: totals 1000.00 m², 10 persons (areas in milli-m²).
+ELECTORATE = Electorate(subjects={}, total_area=1_000_000, total_persons=10, by_building={})
 
 
 def result_for(seats: int, alternates: int, yes: dict[str, tuple[int, int]], *, participating=(10, 100_000),
                rank_by: str = "persons_then_area") -> dict:
-    """The engine's evote-result/1 matter for candidates with (persons, area) yes figures."""
+    """The engine's evote-result/2 matter for candidates with (persons, area in 0.01 m²) yes figures."""
     ids = list(yes)
     matter = Matter(id="E1", title="选举", kind="election", category=3, seats=seats, alternates=alternates,
                     candidates=tuple((c, c) for c in ids))
-    figures = MatterFigures("E1", Figure(participating[1], participating[0]),
-                            candidates={c: Figure(a, p) for c, (p, a) in yes.items()})
+    figures = MatterFigures("E1", Figure(participating[1] * 10, participating[0]),
+                            candidates={c: Figure(a * 10, p) for c, (p, a) in yes.items()})
     return matter_result(matter, figures, ELECTORATE, rank_by)
 
 

@@ -24,11 +24,11 @@ CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 1, 10, 9, 0, tzinfo=CST)
 
 
-def electorate(*areas_in_centi: int, parking: bool = False):
+def electorate(*areas_in_milli: int, parking: bool = False):
     """Owners O1, O2, … each holding one dwelling of the given area."""
     rows = [
         RegisterRow(f"U{i}", "1号楼", "dwelling", area, "registry", "owner", f"O{i}", True)
-        for i, area in enumerate(areas_in_centi, start=1)
+        for i, area in enumerate(areas_in_milli, start=1)
     ]
     return compute_electorate(rows, count_parking_area=parking)
 
@@ -60,9 +60,9 @@ def fig(area, persons):
 
 
 def test_example_three_owners_two_yes_exactly_two_thirds():
-    result = tally("2026-01", Rules(), [RESOLUTION], electorate(10000, 10000, 10000), [vote("O1"), vote("O2")])
+    result = tally("2026-01", Rules(), [RESOLUTION], electorate(100000, 100000, 100000), [vote("O1"), vote("O2")])
     assert result == {
-        "format": "evote-result/1",
+        "format": "evote-result/2",
         "meeting_id": "2026-01",
         "totals": fig("300.00", 3),
         "matters": [
@@ -71,7 +71,9 @@ def test_example_three_owners_two_yes_exactly_two_thirds():
                 "kind": "resolution",
                 "category": 2,
                 "threshold": "majority",
+                "electorate": fig("300.00", 3),
                 "participating": fig("200.00", 2),
+                "invalid": fig("0.00", 0),
                 "yes": fig("200.00", 2),
                 "no": fig("0.00", 0),
                 "abstain": fig("0.00", 0),
@@ -83,20 +85,21 @@ def test_example_three_owners_two_yes_exactly_two_thirds():
     # Key order is part of the format.
     assert list(result) == ["format", "meeting_id", "totals", "matters"]
     assert list(result["matters"][0]) == [
-        "id", "kind", "category", "threshold", "participating", "yes", "no", "abstain", "quorum_met", "outcome",
+        "id", "kind", "category", "threshold", "electorate", "participating", "invalid", "yes", "no", "abstain",
+        "quorum_met", "outcome",
     ]
 
 
 def test_example_exactly_half_yes_fails():
     votes = [vote("O1"), vote("O2"), vote("O3", choice="no"), vote("O4", choice="no")]
-    matter = only_matter(tally("m", Rules(), [RESOLUTION], electorate(*[10000] * 4), votes))
+    matter = only_matter(tally("m", Rules(), [RESOLUTION], electorate(*[100000] * 4), votes))
     assert matter["quorum_met"] is True
     assert matter["outcome"] == "failed"
 
 
 def test_example_abstention_is_in_the_denominator():
     votes = [vote("O1"), vote("O2"), vote("O3", choice="no"), vote("O4", choice="abstain")]
-    matter = only_matter(tally("m", Rules(), [RESOLUTION], electorate(*[10000] * 4), votes))
+    matter = only_matter(tally("m", Rules(), [RESOLUTION], electorate(*[100000] * 4), votes))
     assert matter["participating"] == fig("400.00", 4)
     assert matter["abstain"] == fig("100.00", 1)
     assert matter["outcome"] == "failed"
@@ -104,10 +107,10 @@ def test_example_abstention_is_in_the_denominator():
 
 def test_example_multi_unit_owner_totals():
     rows = [
-        RegisterRow("101", "1号楼", "dwelling", 8000, "registry", "owner", "X", True),
-        RegisterRow("102", "1号楼", "dwelling", 12000, "registry", "owner", "X", True),
-        RegisterRow("201", "2号楼", "dwelling", 10000, "registry", "owner", "Y", True),
-        RegisterRow("202", "2号楼", "dwelling", 10000, "registry", "owner", "Z", True),
+        RegisterRow("101", "1号楼", "dwelling", 80000, "registry", "owner", "X", True),
+        RegisterRow("102", "1号楼", "dwelling", 120000, "registry", "owner", "X", True),
+        RegisterRow("201", "2号楼", "dwelling", 100000, "registry", "owner", "Y", True),
+        RegisterRow("202", "2号楼", "dwelling", 100000, "registry", "owner", "Z", True),
     ]
     voters = compute_electorate(rows, count_parking_area=False)
     result = tally("m", Rules(), [RESOLUTION], voters, [vote("X"), vote("Y")])
@@ -119,9 +122,9 @@ def test_example_multi_unit_owner_totals():
 # ---------------------------------------------------------------- boundaries
 
 
-def test_one_centi_short_of_two_thirds_is_no_quorum():
+def test_one_hundredth_short_of_two_thirds_is_no_quorum():
     # 200.00 of 300.01 m² is below two thirds; persons are at exactly 2/3.
-    matter = only_matter(tally("m", Rules(), [RESOLUTION], electorate(10000, 10000, 10001), [vote("O1"), vote("O2")]))
+    matter = only_matter(tally("m", Rules(), [RESOLUTION], electorate(100000, 100000, 100010), [vote("O1"), vote("O2")]))
     assert matter["quorum_met"] is False
     assert matter["outcome"] == "no_quorum"  # no decision, not "failed"
     assert matter["yes"] == fig("200.00", 2)  # figures are still reported
@@ -130,7 +133,7 @@ def test_one_centi_short_of_two_thirds_is_no_quorum():
 def test_persons_pass_but_area_fails():
     # Three owners of 100 m² vote yes, the owner of 300 m² votes no: 3/4 persons, 1/2 area.
     votes = [vote("O1"), vote("O2"), vote("O3"), vote("O4", choice="no")]
-    matter = only_matter(tally("m", Rules(), [RESOLUTION], electorate(10000, 10000, 10000, 30000), votes))
+    matter = only_matter(tally("m", Rules(), [RESOLUTION], electorate(100000, 100000, 100000, 300000), votes))
     assert matter["yes"] == fig("300.00", 3)
     assert matter["participating"] == fig("600.00", 4)
     assert matter["outcome"] == "failed"
@@ -138,21 +141,21 @@ def test_persons_pass_but_area_fails():
 
 def test_three_quarters_exactly_passes():
     votes = [vote("O1", "M6"), vote("O2", "M6"), vote("O3", "M6"), vote("O4", "M6", "no")]
-    matter = only_matter(tally("m", Rules(), [FUNDS], electorate(*[10000] * 4), votes))
+    matter = only_matter(tally("m", Rules(), [FUNDS], electorate(*[100000] * 4), votes))
     assert matter["threshold"] == "three_quarters"
     assert matter["outcome"] == "passed"
 
 
 def test_three_quarters_just_below_fails_on_area():
     votes = [vote("O1", "M6"), vote("O2", "M6"), vote("O3", "M6"), vote("O4", "M6", "abstain")]
-    matter = only_matter(tally("m", Rules(), [FUNDS], electorate(10000, 10000, 9999, 10001), votes))
-    assert matter["yes"] == fig("299.99", 3)  # 29999 * 4 < 40000 * 3
+    matter = only_matter(tally("m", Rules(), [FUNDS], electorate(100000, 100000, 99990, 100010), votes))
+    assert matter["yes"] == fig("299.99", 3)  # 299990 * 4 < 400000 * 3
     assert matter["outcome"] == "failed"
 
 
 def test_matters_keep_meeting_order_and_unvoted_matters_report_zero():
     matters = [FUNDS, RESOLUTION]
-    result = tally("m", Rules(), matters, electorate(10000), [vote("O1", "M1")])
+    result = tally("m", Rules(), matters, electorate(100000), [vote("O1", "M1")])
     assert [m["id"] for m in result["matters"]] == ["M6", "M1"]
     assert result["matters"][0]["participating"] == fig("0.00", 0)
     assert result["matters"][0]["outcome"] == "no_quorum"
@@ -162,7 +165,7 @@ def test_matters_keep_meeting_order_and_unvoted_matters_report_zero():
 
 
 def choice_counted(submissions, rules, voters=1):
-    matter = only_matter(tally("m", rules, [RESOLUTION], electorate(*[10000] * voters), submissions))
+    matter = only_matter(tally("m", rules, [RESOLUTION], electorate(*[100000] * voters), submissions))
     return next(c for c in ("yes", "no", "abstain") if matter[c]["persons"])
 
 
@@ -231,7 +234,7 @@ def election(seats, alternates, names, category=3):
 
 def test_election_full_document():
     matter = election(2, 1, ["C1", "C2", "C3", "C4"])
-    voters = electorate(*[10000] * 5)
+    voters = electorate(*[100000] * 5)
     submissions = [
         ballot("O1", "E1", [("C1", "yes"), ("C2", "yes")]),
         ballot("O2", "E1", [("C1", "yes"), ("C3", "yes")]),
@@ -245,7 +248,9 @@ def test_election_full_document():
         "kind": "election",
         "category": 3,
         "threshold": "majority",
+        "electorate": fig("500.00", 5),
         "participating": fig("500.00", 5),
+        "invalid": fig("0.00", 0),
         "quorum_met": True,
         "candidates": [
             {"id": "C1", "yes": fig("300.00", 3), "passed": True},
@@ -259,14 +264,14 @@ def test_election_full_document():
         "outcome": "failed",
     }
     assert list(result) == [
-        "id", "kind", "category", "threshold", "participating", "quorum_met", "candidates",
+        "id", "kind", "category", "threshold", "electorate", "participating", "invalid", "quorum_met", "candidates",
         "elected", "alternates", "runoff_needed", "outcome",
     ]
 
 
 def test_election_ranks_by_persons_then_area_or_the_reverse():
     matter = election(1, 1, ["Big", "Many"])
-    voters = electorate(50000, 10000, 10000, 10000)  # O1 holds 500 m²
+    voters = electorate(500000, 100000, 100000, 100000)  # O1 holds 500 m²
     submissions = [
         ballot("O1", "E1", [("Big", "yes")]),
         ballot("O2", "E1", [("Many", "yes")]),
@@ -277,7 +282,7 @@ def test_election_ranks_by_persons_then_area_or_the_reverse():
     result = only_matter(tally("m", Rules(), [matter], voters, submissions))
     assert result["outcome"] == "failed" and result["elected"] == []
 
-    figures = MatterFigures("E1", Figure(70000, 4), candidates={"Big": Figure(60000, 3), "Many": Figure(40000, 4)})
+    figures = MatterFigures("E1", Figure(700000, 4), candidates={"Big": Figure(600000, 3), "Many": Figure(400000, 4)})
     assert decide_election(matter, figures, True, "persons_then_area").elected == ("Many",)
     assert decide_election(matter, figures, True, "persons_then_area").alternates == ("Big",)
     assert decide_election(matter, figures, True, "area_then_persons").elected == ("Big",)
@@ -288,70 +293,70 @@ def places(seats, alternates, yes, *, rank_by="persons_then_area", quorum=True, 
     """Decide an election from yes figures; participating is 20 persons, 2000.00 m²."""
     matter = election(seats, alternates, list(yes), category)
     figures = MatterFigures(
-        "E1", Figure(200000, 20), candidates={name: Figure(area, persons) for name, (area, persons) in yes.items()}
+        "E1", Figure(2000000, 20), candidates={name: Figure(area, persons) for name, (area, persons) in yes.items()}
     )
     decision = decide_election(matter, figures, quorum, rank_by)
     return list(decision.elected), list(decision.alternates), list(decision.runoff_needed)
 
 
 def test_places_filled_in_rank_order():
-    yes = {"A": (110000, 11), "B": (150000, 15), "C": (120000, 12), "D": (130000, 13), "E": (100000, 10)}
+    yes = {"A": (1100000, 11), "B": (1500000, 15), "C": (1200000, 12), "D": (1300000, 13), "E": (1000000, 10)}
     # E has exactly half: not passed.
     assert places(2, 2, yes) == (["B", "D"], ["C", "A"], [])
 
 
 def test_tie_straddling_the_last_seat_fills_no_alternate_place():
-    yes = {"A": (150000, 15), "B": (120000, 12), "C": (120000, 12), "D": (120000, 12), "E": (110000, 11)}
+    yes = {"A": (1500000, 15), "B": (1200000, 12), "C": (1200000, 12), "D": (1200000, 12), "E": (1100000, 11)}
     # B, C, D tie for places 2–4 with 3 seats: runoff; E would be an alternate, but
     # no place from the tied group on is filled.
     assert places(3, 1, yes) == (["A"], [], ["B", "C", "D"])
 
 
 def test_tie_straddling_the_last_alternate_place():
-    yes = {"A": (150000, 15), "B": (140000, 14), "C": (120000, 12), "D": (120000, 12)}
+    yes = {"A": (1500000, 15), "B": (1400000, 14), "C": (1200000, 12), "D": (1200000, 12)}
     assert places(1, 2, yes) == (["A"], ["B"], ["C", "D"])
 
 
 def test_tie_within_the_places_is_not_a_runoff():
-    yes = {"A": (120000, 12), "B": (120000, 12), "C": (110000, 11)}
+    yes = {"A": (1200000, 12), "B": (1200000, 12), "C": (1100000, 11)}
     assert places(2, 0, yes) == (["A", "B"], [], [])  # tied pair fills both seats, list order
     assert places(3, 0, yes) == (["A", "B", "C"], [], [])
 
 
 def test_tie_just_below_every_place_is_not_a_runoff():
-    yes = {"A": (150000, 15), "B": (120000, 12), "C": (120000, 12)}
+    yes = {"A": (1500000, 15), "B": (1200000, 12), "C": (1200000, 12)}
     assert places(1, 0, yes) == (["A"], [], [])
 
 
 def test_tie_on_persons_is_broken_by_area():
-    yes = {"A": (120000, 12), "B": (120001, 12), "C": (110000, 12)}
+    yes = {"A": (1200000, 12), "B": (1200010, 12), "C": (1100000, 12)}
     assert places(1, 1, yes) == (["B"], ["A"], [])
     assert places(1, 1, yes, rank_by="area_then_persons") == (["B"], ["A"], [])
-    yes = {"A": (150000, 11), "B": (120000, 14)}
+    yes = {"A": (1500000, 11), "B": (1200000, 14)}
     assert places(1, 1, yes) == (["B"], ["A"], [])
     assert places(1, 1, yes, rank_by="area_then_persons") == (["A"], ["B"], [])
 
 
 def test_one_seat_tie_is_a_failed_election_with_runoff():
-    yes = {"A": (120000, 12), "B": (120000, 12)}
+    yes = {"A": (1200000, 12), "B": (1200000, 12)}
     assert places(1, 0, yes) == ([], [], ["A", "B"])
 
 
 def test_too_few_passing_candidates_fill_what_they_can():
-    yes = {"A": (150000, 15), "B": (100000, 10), "C": (50000, 5)}
+    yes = {"A": (1500000, 15), "B": (1000000, 10), "C": (500000, 5)}
     assert places(3, 2, yes) == (["A"], [], [])
-    yes = {"A": (150000, 15), "B": (140000, 14), "C": (130000, 13)}
+    yes = {"A": (1500000, 15), "B": (1400000, 14), "C": (1300000, 13)}
     assert places(2, 2, yes) == (["A", "B"], ["C"], [])
 
 
 def test_three_quarters_election_threshold():
-    yes = {"A": (150000, 15), "B": (149999, 15), "C": (160000, 14)}
+    yes = {"A": (1500000, 15), "B": (1499990, 15), "C": (1600000, 14)}
     assert places(3, 0, yes, category=7) == (["A"], [], [])
 
 
 def test_no_quorum_election_passes_nobody():
     matter = election(1, 0, ["A"])
-    result = only_matter(tally("m", Rules(), [matter], electorate(10000, 10000, 10000),
+    result = only_matter(tally("m", Rules(), [matter], electorate(100000, 100000, 100000),
                                [ballot("O1", "E1", [("A", "yes")])]))
     assert result["quorum_met"] is False
     assert result["candidates"] == [{"id": "A", "yes": fig("100.00", 1), "passed": False}]
@@ -361,7 +366,7 @@ def test_no_quorum_election_passes_nobody():
 
 def test_spoiled_ballot_takes_part_and_supports_nobody():
     matter = election(1, 0, ["A", "B"])
-    voters = electorate(10000, 10000, 10000)
+    voters = electorate(100000, 100000, 100000)
     submissions = [
         ballot("O1", "E1", [("A", "yes")]),
         ballot("O2", "E1", [("A", "yes"), ("B", "yes")]),  # two yes marks for one seat: spoiled
@@ -373,12 +378,12 @@ def test_spoiled_ballot_takes_part_and_supports_nobody():
     assert result["candidates"][1]["yes"] == fig("0.00", 0)
     assert result["outcome"] == "failed"
     figures = aggregate([matter], voters, submissions)["E1"]
-    assert figures.spoiled == Figure(10000, 1)
+    assert figures.spoiled == Figure(100000, 1)
 
 
 def test_yes_marks_up_to_seats_are_not_spoiled():
     matter = election(2, 0, ["A", "B", "C"])
-    voters = electorate(10000, 10000, 10000)
+    voters = electorate(100000, 100000, 100000)
     submissions = [ballot(f"O{i}", "E1", [("A", "yes"), ("B", "yes"), ("C", "no")]) for i in (1, 2, 3)]
     result = only_matter(tally("m", Rules(), [matter], voters, submissions))
     assert result["elected"] == ["A", "B"] and result["outcome"] == "elected"
@@ -386,7 +391,7 @@ def test_yes_marks_up_to_seats_are_not_spoiled():
 
 def test_an_all_no_election_ballot_still_takes_part():
     matter = election(1, 0, ["A"])
-    voters = electorate(10000, 10000, 10000)
+    voters = electorate(100000, 100000, 100000)
     submissions = [ballot("O1", "E1", [("A", "yes")]), ballot("O2", "E1", [("A", "yes")]),
                    ballot("O3", "E1", [("A", "no")])]
     result = only_matter(tally("m", Rules(), [matter], voters, submissions))
@@ -399,12 +404,12 @@ def test_an_all_no_election_ballot_still_takes_part():
 
 def test_meeting_tally_matches_tally_and_handles_revisions():
     rules = Rules(allow_revision=True)
-    voters = electorate(10000, 10000, 10000)
+    voters = electorate(100000, 100000, 100000)
     submissions = [vote("O1", choice="no", minutes=0), vote("O2"), vote("O1", choice="yes", minutes=5),
                    vote("O1", choice="abstain", minutes=2)]
     live = MeetingTally("m", rules, [RESOLUTION], voters)
     assert [live.submit(s) for s in submissions] == [True, True, True, False]
-    assert live.figures()["M1"].by_choice["yes"] == Figure(20000, 2)
+    assert live.figures()["M1"].by_choice["yes"] == Figure(200000, 2)
     assert live.figures()["M1"].by_choice["no"] == Figure(0, 0)
     assert live.result() == tally("m", rules, [RESOLUTION], voters, submissions)
 
@@ -412,16 +417,16 @@ def test_meeting_tally_matches_tally_and_handles_revisions():
 def test_matter_tally_add_remove():
     running = MatterTally(RESOLUTION)
     s = vote("O1")
-    running.add(s, 12345)
-    assert running.figures().participating == Figure(12345, 1)
-    running.remove(s, 12345)
+    running.add(s, 123450)
+    assert running.figures().participating == Figure(123450, 1)
+    running.remove(s, 123450)
     assert running.figures().participating == Figure(0, 0)
 
 
 def test_malformed_submission_leaves_figures_untouched():
     running = MatterTally(election(1, 0, ["A"]))
     with pytest.raises(ValueError):
-        running.add(ballot("O1", "E1", [("A", "yes"), ("Z", "yes")]), 10000)
+        running.add(ballot("O1", "E1", [("A", "yes"), ("Z", "yes")]), 100000)
     assert running.figures().participating == Figure(0, 0)
     assert running.figures().candidates["A"] == Figure(0, 0)
 
@@ -438,7 +443,7 @@ def test_malformed_submission_leaves_figures_untouched():
 )
 def test_engine_refuses_bad_submissions(submission):
     with pytest.raises(ValueError):
-        tally("m", Rules(), [RESOLUTION], electorate(10000), [submission])
+        tally("m", Rules(), [RESOLUTION], electorate(100000), [submission])
 
 
 @pytest.mark.parametrize(
