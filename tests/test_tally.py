@@ -1,4 +1,5 @@
-"""The tally engine: worked examples of voting-rules.md, exact boundaries, elections, duplicates."""
+"""The tally engine: worked examples of voting-rules.md, exact boundaries, elections, duplicates,
+owner-set subjects, invalid ballots under both rules and scoped matters."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
@@ -11,14 +12,16 @@ from server.ballot.tally import (
     MatterFigures,
     MatterTally,
     MeetingTally,
+    RuleProblem,
     Rules,
     Submission,
     aggregate,
     decide_election,
     select_counted,
     tally,
+    voter_problem,
 )
-from server.ballot.weights import RegisterRow, compute_electorate
+from server.ballot.weights import RegisterInvalid, RegisterRow, compute_electorate
 
 CST = timezone(timedelta(hours=8))
 T0 = datetime(2026, 1, 10, 9, 0, tzinfo=CST)
@@ -472,3 +475,256 @@ def test_matter_refuses_bad_definitions(kwargs):
     base = {"id": "X", "title": "t", "kind": "resolution", "category": 1}
     with pytest.raises(ValueError):
         Matter(**(base | kwargs))
+
+
+# ---------------------------------------------------------------- voting subjects are owner sets
+
+
+def five_unit_register(representative_of_u1, representative_of_u2):
+    """A and B jointly own u1 and u2; A alone owns u3; C owns u4; the developer holds u5."""
+    def row(unit, owner, area, representative, holder="owner"):
+        return RegisterRow(unit, "1号楼", "dwelling", area, "registry", holder, owner, representative)
+    return [
+        row("u1", "A", 100000, representative_of_u1 == "A"), row("u1", "B", 100000, representative_of_u1 == "B"),
+        row("u2", "A", 80500, representative_of_u2 == "A"), row("u2", "B", 80500, representative_of_u2 == "B"),
+        row("u3", "A", 60250, True),
+        row("u4", "C", 90000, True),
+        row("u5", "DEV", 120125, True, holder="developer"),
+    ]
+
+
+def test_five_unit_example_counts_the_joint_owners_once_whoever_represents_them():
+    votes = [vote("A+B"), vote("A", choice="no"), vote("C")]
+    results = []
+    for representative in ("A", "B"):
+        voters = compute_electorate(five_unit_register(representative, representative), count_parking_area=False)
+        assert voters.subjects["A+B"].representative == representative
+        results.append(tally("m", Rules(), [RESOLUTION], voters, votes))
+    assert results[0] == results[1]
+    result = results[0]
+    # Four persons: A+B (180.5), A alone (60.25), C (90), the developer (120.125).
+    assert result["totals"] == fig("450.875", 4)
+    matter = only_matter(result)
+    assert matter["participating"] == fig("330.750", 3)  # 3 * 330.75 >= 2 * 450.875, 3 * 3 >= 2 * 4
+    assert matter["yes"] == fig("270.500", 2)  # one ballot of A+B carries both units and one person
+    assert matter["no"] == fig("60.250", 1)
+    assert matter["outcome"] == "passed"
+
+
+def test_five_unit_example_with_split_representatives_is_refused():
+    with pytest.raises(RegisterInvalid) as info:
+        compute_electorate(five_unit_register("A", "B"), count_parking_area=False)
+    assert [p.code for p in info.value.problems] == ["split_representatives"]
+
+
+# ---------------------------------------------------------------- 0.001 m² boundaries
+
+
+def test_participation_exactly_two_thirds_with_three_decimal_areas():
+    matter = only_matter(tally("m", Rules(), [RESOLUTION], electorate(100001, 100001, 100001),
+                               [vote("O1"), vote("O2")]))
+    assert matter["electorate"] == fig("300.003", 3)
+    assert matter["participating"] == fig("200.002", 2)  # 3 * 200.002 == 2 * 300.003
+    assert matter["quorum_met"] is True and matter["outcome"] == "passed"
+
+
+def test_participation_one_thousandth_short_of_two_thirds():
+    matter = only_matter(tally("m", Rules(), [RESOLUTION], electorate(100001, 100001, 100002),
+                               [vote("O1"), vote("O2")]))
+    assert matter["participating"] == fig("200.002", 2)  # 3 * 200.002 < 2 * 300.004
+    assert matter["quorum_met"] is False and matter["outcome"] == "no_quorum"
+
+
+def test_majority_exactly_half_the_area_with_three_decimals_fails():
+    # Two of three persons say yes, with exactly half the participating area.
+    votes = [vote("O1"), vote("O2"), vote("O3", choice="no")]
+    matter = only_matter(tally("m", Rules(), [RESOLUTION], electorate(100001, 1, 100002), votes))
+    assert matter["yes"] == fig("100.002", 2) and matter["participating"] == fig("200.004", 3)
+    assert matter["outcome"] == "failed"
+    matter = only_matter(tally("m", Rules(), [RESOLUTION], electorate(100001, 2, 100002), votes))
+    assert matter["outcome"] == "passed"  # 100.003 of 200.005
+
+
+def test_three_quarters_with_three_decimal_areas():
+    votes = [vote("O1", "M6"), vote("O2", "M6"), vote("O3", "M6"), vote("O4", "M6", "no")]
+    exactly = only_matter(tally("m", Rules(), [FUNDS], electorate(100001, 100001, 100001, 100001), votes))
+    assert exactly["yes"] == fig("300.003", 3) and exactly["outcome"] == "passed"  # 4 * 300.003 == 3 * 400.004
+    short = only_matter(tally("m", Rules(), [FUNDS], electorate(100001, 100001, 100000, 100002), votes))
+    assert short["yes"] == fig("300.002", 3) and short["outcome"] == "failed"
+
+
+def test_a_two_decimal_register_prints_two_decimals_and_a_three_decimal_one_three():
+    two = tally("m", Rules(), [RESOLUTION], electorate(100000, 88500), [vote("O1")])
+    assert two["totals"] == fig("188.50", 2)
+    three = tally("m", Rules(), [RESOLUTION], electorate(100000, 88505), [vote("O1")])
+    assert three["totals"] == fig("188.505", 2)
+    assert only_matter(three)["no"] == fig("0.000", 0)
+
+
+# ---------------------------------------------------------------- invalid ballots under the rule
+
+
+ABSTAIN_RULE = Rules(invalid_ballot="abstain")
+NOT_COUNTED = Rules(invalid_ballot="not_counted")
+
+
+def test_invalid_ballot_rule_flips_quorum():
+    votes = [vote("O1"), vote("O2", choice="invalid")]
+    voters = electorate(100000, 100000, 100000)
+    took_part = only_matter(tally("m", ABSTAIN_RULE, [RESOLUTION], voters, votes))
+    assert took_part["participating"] == fig("200.00", 2) and took_part["quorum_met"] is True
+    assert took_part["outcome"] == "failed"  # 1 yes of 2 taking part
+    left_out = only_matter(tally("m", NOT_COUNTED, [RESOLUTION], voters, votes))
+    assert left_out["participating"] == fig("100.00", 1) and left_out["quorum_met"] is False
+    assert left_out["outcome"] == "no_quorum"
+    for matter in (took_part, left_out):
+        assert matter["invalid"] == fig("100.00", 1)  # reported under either rule
+        assert matter["abstain"] == fig("0.00", 0)  # explicit abstentions only
+
+
+def test_invalid_ballot_rule_flips_approval():
+    votes = [vote("O1"), vote("O2"), vote("O3", choice="invalid"), vote("O4", choice="no")]
+    voters = electorate(*[100000] * 4)
+    took_part = only_matter(tally("m", ABSTAIN_RULE, [RESOLUTION], voters, votes))
+    assert (took_part["participating"], took_part["outcome"]) == (fig("400.00", 4), "failed")  # 2 of 4
+    left_out = only_matter(tally("m", NOT_COUNTED, [RESOLUTION], voters, votes))
+    assert (left_out["participating"], left_out["outcome"]) == (fig("300.00", 3), "passed")  # 2 of 3
+    assert took_part["invalid"] == left_out["invalid"] == fig("100.00", 1)
+
+
+def test_invalid_is_the_default_rule_abstain():
+    assert Rules().invalid_ballot == "abstain"
+    votes = [vote("O1"), vote("O2", choice="invalid")]
+    voters = electorate(100000, 100000, 100000)
+    assert tally("m", Rules(), [RESOLUTION], voters, votes) == tally("m", ABSTAIN_RULE, [RESOLUTION], voters, votes)
+
+
+def test_blank_and_over_marked_election_ballots_are_invalid_under_the_rule():
+    matter = election(1, 0, ["A", "B"])
+    voters = electorate(*[100000] * 4)
+    submissions = [
+        ballot("O1", "E1", [("A", "yes")]),
+        ballot("O2", "E1", [("A", "yes")]),
+        ballot("O3", "E1", [("B", "yes")]),
+        ballot("O4", "E1", [("", "invalid")]),  # blank or unclear
+    ]
+    took_part = only_matter(tally("m", ABSTAIN_RULE, [matter], voters, submissions))
+    assert took_part["participating"] == fig("400.00", 4) and took_part["outcome"] == "failed"  # A: 2 of 4
+    left_out = only_matter(tally("m", NOT_COUNTED, [matter], voters, submissions))
+    assert left_out["participating"] == fig("300.00", 3) and left_out["elected"] == ["A"]  # A: 2 of 3
+    assert took_part["invalid"] == left_out["invalid"] == fig("100.00", 1)
+
+    over_marked = [*submissions[:3], ballot("O4", "E1", [("A", "yes"), ("B", "yes")])]
+    left_out = only_matter(tally("m", NOT_COUNTED, [matter], voters, over_marked))
+    assert left_out["invalid"] == fig("100.00", 1) and left_out["elected"] == ["A"]
+    figures = aggregate([matter], voters, over_marked, NOT_COUNTED)["E1"]
+    assert figures.spoiled == figures.invalid == Figure(100000, 1)
+    assert figures.participating == Figure(300000, 3)
+
+
+def test_a_revision_to_an_invalid_ballot_counts_as_the_voters_ballot():
+    rules = Rules(allow_revision=True, invalid_ballot="not_counted")
+    voters = electorate(100000, 100000, 100000)
+    submissions = [vote("O1", minutes=0), vote("O2", minutes=0), vote("O1", choice="invalid", minutes=5)]
+    live = MeetingTally("m", rules, [RESOLUTION], voters)
+    assert [live.submit(s) for s in submissions] == [True, True, True]
+    figures = live.figures()["M1"]
+    assert figures.participating == Figure(100000, 1) and figures.invalid == Figure(100000, 1)
+    assert figures.by_choice["yes"] == Figure(100000, 1)
+    assert live.result() == tally("m", rules, [RESOLUTION], voters, submissions)
+    assert live.submit(vote("O1", choice="no", minutes=9))  # and back to a valid one
+    assert live.figures()["M1"].invalid == Figure(0, 0)
+    assert live.figures()["M1"].participating == Figure(200000, 2)
+
+
+@pytest.mark.parametrize(
+    "choices",
+    [(), (("", "invalid"), ("A", "yes")), (("A", "invalid"),), (("", "yes"),), (("", "invalid"), ("", "invalid"))],
+)
+def test_malformed_election_ballots_are_refused(choices):
+    running = MatterTally(election(1, 0, ["A"]), "not_counted")
+    with pytest.raises(ValueError):
+        running.add(ballot("O1", "E1", choices), 100000)
+    assert running.figures().invalid == Figure(0, 0)
+
+
+def test_invalid_ballot_rule_values():
+    with pytest.raises(RuleProblem) as info:
+        Rules(invalid_ballot="ignore")
+    assert info.value.key == "invalid_ballot" and "not_counted" in str(info.value)
+    assert Rules.from_json({"invalid_ballot": "not_counted"}) == NOT_COUNTED
+    assert NOT_COUNTED.to_json()["invalid_ballot"] == "not_counted"
+    with pytest.raises(ValueError):
+        MatterTally(RESOLUTION, "ignore")
+
+
+# ---------------------------------------------------------------- scoped matters
+
+
+def scoped_electorate():
+    def row(unit, building, owner, area, representative=True):
+        return RegisterRow(unit, building, "dwelling", area, "registry", "owner", owner, representative)
+    return compute_electorate([
+        row("1-1", "1号楼", "X", 100000),
+        row("1-2", "1号楼", "Y", 100000),
+        row("2-1", "2号楼", "Y", 50000),
+        row("2-2", "2号楼", "Z", 100000),
+        row("2-3", "2号楼", "X", 80000, representative=False),
+        row("2-3", "2号楼", "Z", 80000),
+    ], count_parking_area=False)
+
+
+LIFT = Matter("L2", "2号楼加装电梯", "resolution", 7, scope=("2号楼",))
+
+
+def test_a_scoped_matter_has_its_own_electorate():
+    voters = scoped_electorate()
+    votes = [vote("Z", "L2"), vote("X+Z", "L2"), vote("X", "M1"), vote("Y", "M1")]
+    result = tally("m", Rules(), [LIFT, RESOLUTION], voters, votes)
+    assert result["totals"] == fig("430.00", 4)
+    lift, whole = result["matters"]
+    # 2号楼: Y with 50 m² there (not its 100 m² in 1号楼), Z 100, X+Z 80.
+    assert lift["electorate"] == fig("230.00", 3)
+    assert lift["participating"] == fig("180.00", 2)  # 3 * 180 >= 2 * 230 and 3 * 2 >= 2 * 3
+    assert lift["yes"] == fig("180.00", 2)
+    assert (lift["quorum_met"], lift["outcome"]) == (True, "passed")
+    assert whole["electorate"] == fig("430.00", 4)
+    assert whole["participating"] == fig("250.00", 2)
+    assert whole["outcome"] == "no_quorum"  # 2 of 4 persons
+
+    live = MeetingTally("m", Rules(), [LIFT, RESOLUTION], voters)
+    for submission in votes:
+        live.submit(submission)
+    assert live.result() == result
+    assert live.electorates["L2"].total_area == 230000 and live.electorates["M1"].total_persons == 4
+
+
+def test_a_ballot_from_outside_the_scope_is_refused():
+    voters = scoped_electorate()
+    assert voter_problem(LIFT, "Y", voters) is None
+    assert "范围" in voter_problem(LIFT, "X", voters)
+    assert "不是有表决权的业主" in voter_problem(LIFT, "nobody", voters)
+    assert voter_problem(RESOLUTION, "X", voters) is None
+    with pytest.raises(ValueError, match="范围"):
+        tally("m", Rules(), [LIFT], voters, [vote("X", "L2")])
+    with pytest.raises(ValueError, match="范围"):
+        MeetingTally("m", Rules(), [LIFT], voters).submit(vote("X", "L2"))
+
+
+def test_a_scoped_election_weighs_areas_in_the_scope():
+    matter = Matter("E2", "2号楼楼长", "election", 3, 1, 0, (("A", "甲"), ("B", "乙")), ("2号楼",))
+    voters = scoped_electorate()
+    submissions = [ballot("Y", "E2", [("A", "yes")]), ballot("Z", "E2", [("B", "yes")]),
+                   ballot("X+Z", "E2", [("B", "yes")])]
+    result = only_matter(tally("m", Rules(), [matter], voters, submissions))
+    assert result["candidates"] == [
+        {"id": "A", "yes": fig("50.00", 1), "passed": False},
+        {"id": "B", "yes": fig("180.00", 2), "passed": True},
+    ]
+    assert result["elected"] == ["B"]
+
+
+@pytest.mark.parametrize("scope", [["2号楼"], ("2号楼", "2号楼"), ("",), "2号楼"])
+def test_matter_refuses_a_bad_scope(scope):
+    with pytest.raises(ValueError):
+        Matter("L", "t", "resolution", 1, scope=scope)

@@ -35,7 +35,9 @@ from server.ballot.tally import (
     MeetingTally,
     Rules,
     Submission,
+    aggregate,
     decide_election,
+    select_counted,
     tally,
 )
 from server.ballot.weights import AREA_SOURCES, KINDS, RegisterRow, compute_electorate
@@ -269,6 +271,22 @@ def test_engine_agrees_with_reference(meeting):
     for submission in shuffled:
         live.submit(submission)
     assert live.result() == expected
+
+
+@SETTINGS
+@given(meetings(), st.randoms(use_true_random=False))
+def test_incremental_figures_equal_the_full_count_after_every_submission(meeting, rnd):
+    """A live dashboard shows MeetingTally.figures() between submissions: each must be a full count."""
+    rules, matters, rows, submissions = meeting
+    electorate = compute_electorate(rows, rules.count_parking_area)
+    arrived = list(submissions)
+    rnd.shuffle(arrived)
+    live = MeetingTally("2026-01", rules, matters, electorate)
+    for index, submission in enumerate(arrived, start=1):
+        live.submit(submission)
+        counted = select_counted(arrived[:index], rules)
+        assert live.figures() == aggregate(matters, electorate, counted.values(), rules)
+    assert live.result() == tally("2026-01", rules, matters, electorate, arrived)
 
 
 @pytest.mark.skipif(
