@@ -221,3 +221,24 @@ def test_formation_places_agree_with_the_engine(figures, seats):
         last = f.runoff.first_place - 1 + f.runoff.seat_places + f.runoff.alternate_places
         assert last <= seats + alternates
         assert f.runoff.seat_places + f.runoff.alternate_places <= len(f.runoff.candidates)
+
+
+def test_formation_reads_a_result_printed_with_three_decimals():
+    electorate = Electorate(subjects={}, total_area=1_000_005, total_persons=10, by_building={}, places=3)
+    matter = Matter(id="E1", title="选举", kind="election", category=3, seats=1, alternates=1,
+                    candidates=(("C1", "C1"), ("C2", "C2")))
+    figures = MatterFigures("E1", Figure(1_000_005, 10),
+                            candidates={"C1": Figure(600_001, 6), "C2": Figure(600_002, 6)})
+    result = matter_result(matter, figures, electorate, "persons_then_area")
+    assert result["participating"] == {"area": "1000.005", "persons": 10}
+    assert result["candidates"][1]["yes"] == {"area": "600.002", "persons": 6}
+    f = el.decide_formation(result, seats=1, alternates=1, rank_by="persons_then_area")
+    assert f.formed and f.elected == ("C2",) and f.alternates == ("C1",)  # 0.001 m² decides the rank
+
+
+@pytest.mark.parametrize("area", ["1000.0", "1000.0005", "1,000.00", "-1.00", "１.00", "1e3"])
+def test_formation_refuses_a_badly_printed_area(area):
+    result = result_for(5, 2, {f"C{i}": (9, 90_000 - i) for i in range(1, 6)})
+    result["participating"]["area"] = area
+    with pytest.raises(ValueError):
+        el.decide_formation(result, seats=5, alternates=2, rank_by="persons_then_area")
