@@ -565,7 +565,7 @@ def test_a_two_decimal_register_prints_two_decimals_and_a_three_decimal_one_thre
 
 
 ABSTAIN_RULE = Rules(invalid_ballot="abstain")
-NOT_COUNTED = Rules(invalid_ballot="not_counted")
+NOT_COUNTED_RULE = Rules(invalid_ballot="not_counted")
 
 
 def test_invalid_ballot_rule_flips_quorum():
@@ -574,7 +574,7 @@ def test_invalid_ballot_rule_flips_quorum():
     took_part = only_matter(tally("m", ABSTAIN_RULE, [RESOLUTION], voters, votes))
     assert took_part["participating"] == fig("200.00", 2) and took_part["quorum_met"] is True
     assert took_part["outcome"] == "failed"  # 1 yes of 2 taking part
-    left_out = only_matter(tally("m", NOT_COUNTED, [RESOLUTION], voters, votes))
+    left_out = only_matter(tally("m", NOT_COUNTED_RULE, [RESOLUTION], voters, votes))
     assert left_out["participating"] == fig("100.00", 1) and left_out["quorum_met"] is False
     assert left_out["outcome"] == "no_quorum"
     for matter in (took_part, left_out):
@@ -587,7 +587,7 @@ def test_invalid_ballot_rule_flips_approval():
     voters = electorate(*[100000] * 4)
     took_part = only_matter(tally("m", ABSTAIN_RULE, [RESOLUTION], voters, votes))
     assert (took_part["participating"], took_part["outcome"]) == (fig("400.00", 4), "failed")  # 2 of 4
-    left_out = only_matter(tally("m", NOT_COUNTED, [RESOLUTION], voters, votes))
+    left_out = only_matter(tally("m", NOT_COUNTED_RULE, [RESOLUTION], voters, votes))
     assert (left_out["participating"], left_out["outcome"]) == (fig("300.00", 3), "passed")  # 2 of 3
     assert took_part["invalid"] == left_out["invalid"] == fig("100.00", 1)
 
@@ -610,14 +610,14 @@ def test_blank_and_over_marked_election_ballots_are_invalid_under_the_rule():
     ]
     took_part = only_matter(tally("m", ABSTAIN_RULE, [matter], voters, submissions))
     assert took_part["participating"] == fig("400.00", 4) and took_part["outcome"] == "failed"  # A: 2 of 4
-    left_out = only_matter(tally("m", NOT_COUNTED, [matter], voters, submissions))
+    left_out = only_matter(tally("m", NOT_COUNTED_RULE, [matter], voters, submissions))
     assert left_out["participating"] == fig("300.00", 3) and left_out["elected"] == ["A"]  # A: 2 of 3
     assert took_part["invalid"] == left_out["invalid"] == fig("100.00", 1)
 
     over_marked = [*submissions[:3], ballot("O4", "E1", [("A", "yes"), ("B", "yes")])]
-    left_out = only_matter(tally("m", NOT_COUNTED, [matter], voters, over_marked))
+    left_out = only_matter(tally("m", NOT_COUNTED_RULE, [matter], voters, over_marked))
     assert left_out["invalid"] == fig("100.00", 1) and left_out["elected"] == ["A"]
-    figures = aggregate([matter], voters, over_marked, NOT_COUNTED)["E1"]
+    figures = aggregate([matter], voters, over_marked, NOT_COUNTED_RULE)["E1"]
     assert figures.spoiled == figures.invalid == Figure(100000, 1)
     assert figures.participating == Figure(300000, 3)
 
@@ -652,8 +652,8 @@ def test_invalid_ballot_rule_values():
     with pytest.raises(RuleProblem) as info:
         Rules(invalid_ballot="ignore")
     assert info.value.key == "invalid_ballot" and "not_counted" in str(info.value)
-    assert Rules.from_json({"invalid_ballot": "not_counted"}) == NOT_COUNTED
-    assert NOT_COUNTED.to_json()["invalid_ballot"] == "not_counted"
+    assert Rules.from_json({"invalid_ballot": "not_counted"}) == NOT_COUNTED_RULE
+    assert NOT_COUNTED_RULE.to_json()["invalid_ballot"] == "not_counted"
     with pytest.raises(ValueError):
         MatterTally(RESOLUTION, "ignore")
 

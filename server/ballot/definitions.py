@@ -17,16 +17,16 @@ from server.ballot.rules import threshold_for_category
 from server.ballot.weights import Electorate, in_scope
 
 __all__ = [
-    "ABSTAIN",
     "CHANNELS",
     "CHOICES",
     "DUPLICATE_POLICIES",
     "ELECTION",
     "ELECTION_CHOICES",
     "INVALID",
+    "INVALID_AS_ABSTAIN",
     "INVALID_BALLOT_RULES",
+    "INVALID_NOT_COUNTED",
     "KINDS",
-    "NOT_COUNTED",
     "RANK_BY",
     "RESOLUTION",
     "RESOLUTION_CHOICES",
@@ -57,9 +57,9 @@ DUPLICATE_POLICIES = ("electronic_prevails", "first_received")
 RANK_BY = ("persons_then_area", "area_then_persons")
 # What an invalid counted submission means (voting-rules.md): took part and supports
 # nothing, or its voter did not take part in that matter.
-ABSTAIN = "abstain"
-NOT_COUNTED = "not_counted"
-INVALID_BALLOT_RULES = (ABSTAIN, NOT_COUNTED)
+INVALID_AS_ABSTAIN = "abstain"
+INVALID_NOT_COUNTED = "not_counted"
+INVALID_BALLOT_RULES = (INVALID_AS_ABSTAIN, INVALID_NOT_COUNTED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +91,7 @@ RULE_OPTIONS: tuple[RuleOption, ...] = (
     RuleOption("allow_revision", False, (False, True)),
     RuleOption("duplicate_policy", "electronic_prevails", DUPLICATE_POLICIES),
     RuleOption("rank_by", "persons_then_area", RANK_BY),
-    RuleOption("invalid_ballot", ABSTAIN, INVALID_BALLOT_RULES),
+    RuleOption("invalid_ballot", INVALID_AS_ABSTAIN, INVALID_BALLOT_RULES),
 )
 RULE_KEYS = tuple(option.key for option in RULE_OPTIONS)
 RULE_DEFAULTS: Mapping[str, bool | str] = {option.key: option.default for option in RULE_OPTIONS}
@@ -113,7 +113,7 @@ class Rules:
     allow_revision: bool = False
     duplicate_policy: str = "electronic_prevails"
     rank_by: str = "persons_then_area"
-    invalid_ballot: str = ABSTAIN
+    invalid_ballot: str = INVALID_AS_ABSTAIN
 
     def __post_init__(self) -> None:
         for option in RULE_OPTIONS:

@@ -24,16 +24,16 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from server.ballot.definitions import (
-    ABSTAIN,
     CHANNELS,
     CHOICES,
     DUPLICATE_POLICIES,
     ELECTION,
     ELECTION_CHOICES,
     INVALID,
+    INVALID_AS_ABSTAIN,
     INVALID_BALLOT_RULES,
+    INVALID_NOT_COUNTED,
     KINDS,
-    NOT_COUNTED,
     RANK_BY,
     RESOLUTION,
     RESOLUTION_CHOICES,
@@ -60,16 +60,16 @@ from server.ballot.outcome import (
 from server.ballot.weights import Electorate, MatterElectorate
 
 __all__ = [
-    "ABSTAIN",
     "CHANNELS",
     "CHOICES",
     "DUPLICATE_POLICIES",
     "ELECTION",
     "ELECTION_CHOICES",
     "INVALID",
+    "INVALID_AS_ABSTAIN",
     "INVALID_BALLOT_RULES",
+    "INVALID_NOT_COUNTED",
     "KINDS",
-    "NOT_COUNTED",
     "RANK_BY",
     "RESOLUTION",
     "RESOLUTION_CHOICES",
@@ -169,12 +169,12 @@ class MatterTally:
         "matter",
     )
 
-    def __init__(self, matter: Matter, invalid_ballot: str = ABSTAIN) -> None:
+    def __init__(self, matter: Matter, invalid_ballot: str = INVALID_AS_ABSTAIN) -> None:
         if invalid_ballot not in INVALID_BALLOT_RULES:
             raise ValueError(f"unknown invalid_ballot rule {invalid_ballot!r}")
         self.matter = matter
         self._is_election = matter.kind == ELECTION
-        self._invalid_takes_part = invalid_ballot == ABSTAIN
+        self._invalid_takes_part = invalid_ballot == INVALID_AS_ABSTAIN
         # Mutable [area, persons] pairs: cheaper in the hot loop than new Figures.
         self._participating = [0, 0]
         self._by_choice = {choice: [0, 0] for choice in CHOICES}
