@@ -211,7 +211,6 @@ class Submission:
     choices: tuple[tuple[str, str], ...]
 
 
-
 def voter_problem(matter: Matter, voter_id: str, electorate: Electorate) -> str | None:
     """Why ``voter_id`` may not submit a ballot for ``matter`` (Chinese), or None.
 
