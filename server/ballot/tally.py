@@ -289,7 +289,7 @@ def _tally_and_area(
         raise ValueError(f"ballot {submission.ballot_id}: unknown matter {submission.matter_id!r}")
     area = electorates[submission.matter_id].areas.get(submission.voter_id)
     if area is None:
-        problem = voter_problem(matter_tally.matter, submission.voter_id, electorate)
+        problem = voter_problem(matter_tally.matter, submission.voter_id, electorate) or "不在该事项的表决范围内"
         raise ValueError(f"ballot {submission.ballot_id}: {problem}")
     return matter_tally, area
 
