@@ -1,11 +1,13 @@
-"""A brute-force reference count of a valid evote-bundle/1 directory.
+"""A brute-force reference count of a valid evote-bundle/2 directory.
 
 Written separately from server.* and as plainly as possible, straight from
 bundle-format.md, so the property tests compare two independent readings of
-the spec: it parses the files itself, converts areas with Decimal, compares
-ratios with Fraction instead of cross-multiplying, picks counted submissions
-by filtering and sorting every group, and finds runoffs by looking at the two
-boundary places.  It assumes the bundle is valid and does not check it.
+the spec: it parses the files itself, keeps areas as Decimal, compares ratios
+with Fraction instead of cross-multiplying, groups units into voting subjects
+by their owner sets, works out each matter's electorate from its scope by
+walking the units again, picks counted submissions by filtering and sorting
+every group, and finds runoffs by looking at the two boundary places.  It
+assumes the bundle is valid and does not check it.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ DEFAULT_RULES = {
     "allow_revision": False,
     "duplicate_policy": "electronic_prevails",
     "rank_by": "persons_then_area",
+    "invalid_ballot": "abstain",
 }
 
 
@@ -29,23 +32,21 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(handle))
 
 
-def _centi(text: str) -> int:
-    return int(Decimal(text) * 100)
+def _text(area: Decimal, places: int) -> str:
+    quantum = Decimal(1).scaleb(-places)  # 0.01 or 0.001
+    assert area == area.quantize(quantum), f"{area} cannot be shown with {places} decimals"
+    return str(area.quantize(quantum))
 
 
-def _money(centi: int) -> str:
-    return str((Decimal(centi) / 100).quantize(Decimal("0.01")))
+def _figure(area: Decimal, persons: int, places: int) -> dict:
+    return {"area": _text(area, places), "persons": persons}
 
 
-def _figure(area: int, persons: int) -> dict:
-    return {"area": _money(area), "persons": persons}
-
-
-def meets(threshold: str, yes: int, part: int) -> bool:
+def meets(threshold: str, yes, part) -> bool:
     """yes/part above the threshold, as a ratio (part > 0 whenever quorum is met)."""
     if threshold == "majority":
-        return Fraction(yes, part) > Fraction(1, 2)
-    return Fraction(yes, part) >= Fraction(3, 4)
+        return Fraction(yes) / Fraction(part) > Fraction(1, 2)
+    return Fraction(yes) / Fraction(part) >= Fraction(3, 4)
 
 
 def reference_election(order, yes, part_area, part_persons, quorum, threshold, seats, alternates, rank_by):
@@ -59,7 +60,7 @@ def reference_election(order, yes, part_area, part_persons, quorum, threshold, s
         if quorum and meets(threshold, yes[c][0], part_area) and meets(threshold, yes[c][1], part_persons)
     }
 
-    def key(c: str) -> tuple[int, int]:
+    def key(c: str) -> tuple:
         area, persons = yes[c]
         return (persons, area) if rank_by == "persons_then_area" else (area, persons)
 
@@ -78,6 +79,29 @@ def reference_election(order, yes, part_area, part_persons, quorum, threshold, s
     return passed, elected, alternate_list, runoff
 
 
+def _units(register: list[dict[str, str]]) -> dict[str, dict]:
+    """Each unit once: building, kind, area, and the set of its owners."""
+    units: dict[str, dict] = {}
+    for row in register:
+        unit = units.setdefault(
+            row["unit_id"],
+            {"building": row["building"], "kind": row["kind"], "area": Decimal(row["area"]), "owners": set()},
+        )
+        unit["owners"].add(row["owner_id"])
+    return units
+
+
+def _weights(units: dict[str, dict], counts, buildings=None) -> dict[str, Decimal]:
+    """Voting subject id -> area, over the counted units (in ``buildings`` if given)."""
+    weights: dict[str, Decimal] = {}
+    for unit in units.values():
+        if not counts(unit) or (buildings is not None and unit["building"] not in buildings):
+            continue
+        subject = "+".join(sorted(unit["owners"]))
+        weights[subject] = weights.get(subject, Decimal(0)) + unit["area"]
+    return weights
+
+
 def reference_tally(directory: str | Path) -> dict:
     directory = Path(directory)
     meeting = json.loads((directory / "meeting.json").read_text(encoding="utf-8-sig"))
@@ -86,14 +110,17 @@ def reference_tally(directory: str | Path) -> dict:
     register = _read_csv(directory / "register.csv")
     ballot_rows = _read_csv(directory / "ballots.csv")
 
-    # Voting subjects: representatives of counted units, areas summed.
-    area_of: dict[str, int] = {}
-    for row in register:
-        counted = row["kind"] != "parking" or rules["count_parking_area"]
-        if row["representative"] == "1" and counted:
-            area_of[row["owner_id"]] = area_of.get(row["owner_id"], 0) + _centi(row["area"])
-    total_area = sum(area_of.values())
+    # Voting subjects: units with the same owners together, areas summed over counted units.
+    units = _units(register)
+
+    def counts(unit: dict) -> bool:
+        return unit["kind"] != "parking" or rules["count_parking_area"]
+
+    area_of = _weights(units, counts)
+    total_area = sum(area_of.values(), Decimal(0))
     total_persons = len(area_of)
+    # Two decimals, unless some area of the register has a third.
+    places = 3 if any(unit["area"] * 100 != int(unit["area"] * 100) for unit in units.values()) else 2
 
     # Submissions: rows grouped by ballot_id.
     submissions: dict[str, dict] = {}
@@ -125,25 +152,46 @@ def reference_tally(directory: str | Path) -> dict:
     results = []
     for matter in meeting["matters"]:
         threshold = "three_quarters" if matter["category"] in (6, 7, 8) else "majority"
+        if "scope" in matter:
+            weight = _weights(units, counts, set(matter["scope"]["buildings"]))
+        else:
+            weight = area_of
+        electorate_area, electorate_persons = sum(weight.values(), Decimal(0)), len(weight)
+
+        def invalid(s: dict, matter: dict = matter) -> bool:
+            if any(choice == "invalid" for _, choice in s["rows"]):
+                return True  # blank or unclear
+            if matter["kind"] == "election":
+                return len([1 for _, choice in s["rows"] if choice == "yes"]) > matter["seats"]
+            return False
+
         mine = [s for (voter, matter_id), s in counted.items() if matter_id == matter["id"]]
-        part_area = sum(area_of[s["voter"]] for s in mine)
-        part_persons = len(mine)
+        spoilt = [s for s in mine if invalid(s)]
+        if rules["invalid_ballot"] == "abstain":
+            taking_part = mine  # took part, supports nothing
+        else:
+            taking_part = [s for s in mine if not invalid(s)]
+        part_area = sum((weight[s["voter"]] for s in taking_part), Decimal(0))
+        part_persons = len(taking_part)
         quorum = (
-            Fraction(part_area, total_area) >= Fraction(2, 3)
-            and Fraction(part_persons, total_persons) >= Fraction(2, 3)
+            Fraction(part_area) / Fraction(electorate_area) >= Fraction(2, 3)
+            and Fraction(part_persons, electorate_persons) >= Fraction(2, 3)
         )
         out = {
             "id": matter["id"],
             "kind": matter["kind"],
             "category": matter["category"],
             "threshold": threshold,
-            "participating": _figure(part_area, part_persons),
+            "electorate": _figure(electorate_area, electorate_persons, places),
+            "participating": _figure(part_area, part_persons, places),
+            "invalid": _figure(sum((weight[s["voter"]] for s in spoilt), Decimal(0)), len(spoilt), places),
         }
+        valid = [s for s in mine if not invalid(s)]
         if matter["kind"] == "resolution":
             sums = {}
             for choice in ("yes", "no", "abstain"):
-                voters = [s["voter"] for s in mine if s["rows"][0][1] == choice]
-                sums[choice] = (sum(area_of[v] for v in voters), len(voters))
+                voters = [s["voter"] for s in valid if s["rows"][0][1] == choice]
+                sums[choice] = (sum((weight[v] for v in voters), Decimal(0)), len(voters))
             yes_area, yes_persons = sums["yes"]
             if not quorum:
                 outcome = "no_quorum"
@@ -152,7 +200,7 @@ def reference_tally(directory: str | Path) -> dict:
             else:
                 outcome = "failed"
             for choice in ("yes", "no", "abstain"):
-                out[choice] = _figure(*sums[choice])
+                out[choice] = _figure(*sums[choice], places)
             out["quorum_met"] = quorum
             out["outcome"] = outcome
             results.append(out)
@@ -160,19 +208,17 @@ def reference_tally(directory: str | Path) -> dict:
 
         seats, alternates = matter["seats"], matter.get("alternates", 0)
         order = [c["id"] for c in matter["candidates"]]
-        yes = {c: [0, 0] for c in order}
-        for s in mine:
-            supported = [candidate for candidate, choice in s["rows"] if choice == "yes"]
-            if len(supported) > seats:
-                continue  # spoiled: took part, supports nobody
-            for candidate in supported:
-                yes[candidate][0] += area_of[s["voter"]]
-                yes[candidate][1] += 1
+        yes = {c: [Decimal(0), 0] for c in order}
+        for s in valid:
+            for candidate, choice in s["rows"]:
+                if choice == "yes":
+                    yes[candidate][0] += weight[s["voter"]]
+                    yes[candidate][1] += 1
         passed, elected, alternate_list, runoff = reference_election(
             order, yes, part_area, part_persons, quorum, threshold, seats, alternates, rules["rank_by"]
         )
         out["quorum_met"] = quorum
-        out["candidates"] = [{"id": c, "yes": _figure(*yes[c]), "passed": c in passed} for c in order]
+        out["candidates"] = [{"id": c, "yes": _figure(*yes[c], places), "passed": c in passed} for c in order]
         out["elected"] = elected
         out["alternates"] = alternate_list
         out["runoff_needed"] = runoff
@@ -180,8 +226,8 @@ def reference_tally(directory: str | Path) -> dict:
         results.append(out)
 
     return {
-        "format": "evote-result/1",
+        "format": "evote-result/2",
         "meeting_id": meeting["meeting"]["id"],
-        "totals": _figure(total_area, total_persons),
+        "totals": _figure(total_area, total_persons, places),
         "matters": results,
     }

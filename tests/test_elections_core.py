@@ -13,18 +13,18 @@ from server.ballot import elections as el
 from server.ballot.tally import Figure, Matter, MatterFigures, matter_result
 from server.ballot.weights import Electorate
 
-# 10 voters of 100.00 m² each: totals 1000.00 m², 10 persons.
-ELECTORATE = Electorate(subjects={}, total_area=100_000, total_persons=10, by_building={})
+# 10 voters of 100.00 m² each: totals 1000.00 m², 10 persons (areas in milli-m²).
+ELECTORATE = Electorate(subjects={}, total_area=1_000_000, total_persons=10, by_building={})
 
 
 def result_for(seats: int, alternates: int, yes: dict[str, tuple[int, int]], *, participating=(10, 100_000),
                rank_by: str = "persons_then_area") -> dict:
-    """The engine's evote-result/1 matter for candidates with (persons, area) yes figures."""
+    """The engine's evote-result/2 matter for candidates with (persons, area in 0.01 m²) yes figures."""
     ids = list(yes)
     matter = Matter(id="E1", title="选举", kind="election", category=3, seats=seats, alternates=alternates,
                     candidates=tuple((c, c) for c in ids))
-    figures = MatterFigures("E1", Figure(participating[1], participating[0]),
-                            candidates={c: Figure(a, p) for c, (p, a) in yes.items()})
+    figures = MatterFigures("E1", Figure(participating[1] * 10, participating[0]),
+                            candidates={c: Figure(a * 10, p) for c, (p, a) in yes.items()})
     return matter_result(matter, figures, ELECTORATE, rank_by)
 
 
@@ -221,3 +221,24 @@ def test_formation_places_agree_with_the_engine(figures, seats):
         last = f.runoff.first_place - 1 + f.runoff.seat_places + f.runoff.alternate_places
         assert last <= seats + alternates
         assert f.runoff.seat_places + f.runoff.alternate_places <= len(f.runoff.candidates)
+
+
+def test_formation_reads_a_result_printed_with_three_decimals():
+    electorate = Electorate(subjects={}, total_area=1_000_005, total_persons=10, by_building={}, places=3)
+    matter = Matter(id="E1", title="选举", kind="election", category=3, seats=1, alternates=1,
+                    candidates=(("C1", "C1"), ("C2", "C2")))
+    figures = MatterFigures("E1", Figure(1_000_005, 10),
+                            candidates={"C1": Figure(600_001, 6), "C2": Figure(600_002, 6)})
+    result = matter_result(matter, figures, electorate, "persons_then_area")
+    assert result["participating"] == {"area": "1000.005", "persons": 10}
+    assert result["candidates"][1]["yes"] == {"area": "600.002", "persons": 6}
+    f = el.decide_formation(result, seats=1, alternates=1, rank_by="persons_then_area")
+    assert f.formed and f.elected == ("C2",) and f.alternates == ("C1",)  # 0.001 m² decides the rank
+
+
+@pytest.mark.parametrize("area", ["1000.0", "1000.0005", "1,000.00", "-1.00", "１.00", "1e3"])
+def test_formation_refuses_a_badly_printed_area(area):
+    result = result_for(5, 2, {f"C{i}": (9, 90_000 - i) for i in range(1, 6)})
+    result["participating"]["area"] = area
+    with pytest.raises(ValueError):
+        el.decide_formation(result, seats=5, alternates=2, rank_by="persons_then_area")

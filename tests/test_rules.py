@@ -39,7 +39,7 @@ def test_quorum_exactly_two_thirds_is_met():
     assert quorum_met(20000, 2, 30000, 3)
 
 
-def test_quorum_one_centi_short_is_not_met():
+def test_quorum_one_unit_short_is_not_met():
     assert not quorum_met(19999, 2, 29999 + 1, 3)
     assert not quorum_met(20000 - 1, 2, 30000, 3)
 
@@ -167,7 +167,7 @@ def test_rules_from_json_fills_defaults_and_refuses_bad_values():
     from server.ballot.tally import RuleProblem, Rules
     assert Rules.from_json({"allow_revision": True}).to_json() == {
         "count_parking_area": False, "allow_revision": True,
-        "duplicate_policy": "electronic_prevails", "rank_by": "persons_then_area"}
+        "duplicate_policy": "electronic_prevails", "rank_by": "persons_then_area", "invalid_ballot": "abstain"}
     assert Rules.from_json({"future_rule": 1}) == Rules()  # ignored where stored rules are read
     with pytest.raises(RuleProblem) as unknown:
         Rules.from_json({"future_rule": 1}, refuse_unknown=True)

@@ -2,7 +2,7 @@
 
 Pure (no I/O), integers and dates only.  Counting, ranking, alternates and
 runoff detection are NOT done here: they are :func:`server.ballot.tally.decide_election`
-(bundle-format.md), which this module calls on the figures of an ``evote-result/1``
+(bundle-format.md), which this module calls on the figures of an ``evote-result/2``
 matter.  What this module adds is what happens next:
 
 - :func:`check_seats` / :func:`default_alternates` — the work plan's seat rules;
@@ -24,6 +24,7 @@ from datetime import date, timedelta
 from fractions import Fraction
 from typing import Any
 
+from server.ballot.amounts import AREA_PLACES, MILLI_PER_M2
 from server.ballot.tally import ELECTION, Figure, Matter, MatterFigures, decide_election, rank_key
 
 __all__ = [
@@ -153,20 +154,21 @@ class Formation:
                 "runoff": self.runoff.as_json() if self.runoff else None, "notes": list(self.notes)}
 
 
-def _centi(text: str) -> int:
-    """A result figure "123.45" (non-negative, exactly as format_area writes it) in centi-m²."""
+def _milli(text: str) -> int:
+    """A result figure "123.45" or "123.456" (non-negative, as format_area writes it) in milli-m²."""
     whole, _, fraction = text.partition(".")
-    if not whole.isdigit() or not (fraction.isdigit() and len(fraction) == 2):
+    if not (whole.isascii() and whole.isdigit() and fraction.isascii() and fraction.isdigit()
+            and len(fraction) in AREA_PLACES):
         raise ValueError(f"bad area in a result: {text!r}")
-    return int(whole) * 100 + int(fraction)
+    return int(whole) * MILLI_PER_M2 + int(fraction.ljust(3, "0"))
 
 
 def _figures_from_result(matter_result: dict[str, Any]) -> MatterFigures:
     part = matter_result["participating"]
     return MatterFigures(
         matter_id=matter_result["id"],
-        participating=Figure(_centi(part["area"]), part["persons"]),
-        candidates={c["id"]: Figure(_centi(c["yes"]["area"]), c["yes"]["persons"])
+        participating=Figure(_milli(part["area"]), part["persons"]),
+        candidates={c["id"]: Figure(_milli(c["yes"]["area"]), c["yes"]["persons"])
                     for c in matter_result["candidates"]},
     )
 
@@ -184,7 +186,7 @@ def _groups(ranked: tuple[str, ...], figures: MatterFigures, rank_by: str) -> li
 
 def decide_formation(matter_result: dict[str, Any], *, seats: int, alternates: int, rank_by: str,
                      body: str = "committee") -> Formation:
-    """Formation from one election matter of an ``evote-result/1`` document.
+    """Formation from one election matter of an ``evote-result/2`` document.
 
     Formed iff quorum is met, every seat is filled and no seat waits for a
     runoff.  A tie at the last ALTERNATE place does not stop formation (the
@@ -232,7 +234,7 @@ def decide_formation(matter_result: dict[str, Any], *, seats: int, alternates: i
         plan = RunoffPlan("shortage", len(elected) + 1, seats - len(elected), alternates, ())
         reason = f"当选人数不足 {seats} 人（当选 {len(elected)} 人），需另行选举补足 {seats - len(elected)} 席"
         return Formation(False, reason, elected, alts, True, seats, alternates, plan, (), elected_groups)
-    notes = ()
+    notes: tuple[str, ...] = ()
     if len(alts) < alternates:
         notes = (f"候补委员应有 {alternates} 人，实有 {len(alts)} 人",)
     return Formation(True, "", elected, alts, True, seats, alternates, None, notes, elected_groups)

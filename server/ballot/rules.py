@@ -1,8 +1,10 @@
 """The thresholds of Civil Code art. 278, in exact integer arithmetic.
 
-Areas are integers of centi-m²; persons are integers.  Every ratio is compared
-by cross-multiplying, never by dividing, so "exactly two thirds" is exactly two
-thirds.  The caller decides quorum first: a decision without quorum is "no
+Areas are integers of milli-m² (0.001 m²); persons are integers.  Every ratio is
+compared by cross-multiplying, never by dividing, so "exactly two thirds" is
+exactly two thirds.  Participation counts whoever took part; an invalid ballot
+takes part or not as the meeting's ``invalid_ballot`` rule says (the tally
+decides that, these formulas take the figures as given).  The caller decides quorum first: a decision without quorum is "no
 decision" (未达参与表决法定比例), not "rejected".
 """
 from __future__ import annotations
@@ -78,12 +80,13 @@ def passes(threshold: str, yes_area: int, yes_persons: int, part_area: int, part
 
 @dataclass(frozen=True, slots=True)
 class Shortfall:
-    """What is still missing, per axis: area in centi-m² and persons.
+    """What is still missing, per axis: area in milli-m² and persons.
 
     The two figures are independent minimums, one per axis: each says how much
     more of that axis alone is needed.  Both axes must be met, and real people
     bring area and a person together, so the need is met only when both reach
-    zero.  For a dashboard: "还需 {persons} 户 / {format_area(area)} m²".
+    zero.  For a dashboard: "还需 {persons} 户 / {format_area(area_ceiling(area, places), places)} m²"
+    (a need is rounded up to what the register's decimals show, never down).
     """
 
     area: int

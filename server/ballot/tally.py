@@ -5,33 +5,74 @@ reuse the lower ones:
 
 1. :func:`select_counted` — the one submission that counts per voter and matter
    (duplicate policy, then earliest or latest).
-2. :func:`aggregate` / :class:`MatterTally` — participating, yes/no/abstain and
-   per-candidate figures from counted submissions, in one pass of dict lookups.
-   :class:`MeetingTally` does 1 and 2 incrementally, one submission at a time.
-3. :func:`build_result` — thresholds, quorum, ranking, runoffs and the
-   ``evote-result/1`` document of bundle-format.md.
+2. :func:`aggregate` / :class:`MatterTally` — participating, invalid,
+   yes/no/abstain and per-candidate figures from counted submissions, each
+   weighed in its matter's electorate (the register's, or a scope's), in one
+   pass of dict lookups.  :class:`MeetingTally` does 1 and 2 incrementally,
+   one submission at a time.
+3. :func:`build_result` (:mod:`server.ballot.outcome`) — thresholds, quorum,
+   ranking, runoffs and the ``evote-result/2`` document of bundle-format.md.
 
-:func:`tally` runs all three.
+:func:`tally` runs all three.  The meeting's definitions
+(:mod:`server.ballot.definitions`) and the decisions (:mod:`server.ballot.outcome`)
+are re-exported here, so callers import everything about counting from this
+module.
 """
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any
 
-from server.ballot.amounts import format_area
-from server.ballot.rules import passes, quorum_met, threshold_for_category
-from server.ballot.weights import Electorate, Subject
+from server.ballot.definitions import (
+    CHANNELS,
+    CHOICES,
+    DUPLICATE_POLICIES,
+    ELECTION,
+    ELECTION_CHOICES,
+    INVALID,
+    INVALID_AS_ABSTAIN,
+    INVALID_BALLOT_RULES,
+    INVALID_NOT_COUNTED,
+    KINDS,
+    RANK_BY,
+    RESOLUTION,
+    RESOLUTION_CHOICES,
+    RULE_DEFAULTS,
+    RULE_KEYS,
+    RULE_OPTIONS,
+    Matter,
+    RuleOption,
+    RuleProblem,
+    Rules,
+    Submission,
+    voter_problem,
+)
+from server.ballot.outcome import (
+    RESULT_FORMAT,
+    ElectionDecision,
+    Figure,
+    MatterFigures,
+    build_result,
+    decide_election,
+    matter_result,
+    rank_key,
+)
+from server.ballot.weights import Electorate, MatterElectorate
 
 __all__ = [
     "CHANNELS",
     "CHOICES",
     "DUPLICATE_POLICIES",
     "ELECTION",
+    "ELECTION_CHOICES",
+    "INVALID",
+    "INVALID_AS_ABSTAIN",
+    "INVALID_BALLOT_RULES",
+    "INVALID_NOT_COUNTED",
     "KINDS",
     "RANK_BY",
     "RESOLUTION",
+    "RESOLUTION_CHOICES",
     "RESULT_FORMAT",
     "RULE_DEFAULTS",
     "RULE_KEYS",
@@ -49,156 +90,14 @@ __all__ = [
     "aggregate",
     "build_result",
     "decide_election",
+    "matter_electorates",
     "matter_result",
     "prefers",
     "rank_key",
     "select_counted",
     "tally",
+    "voter_problem",
 ]
-
-RESULT_FORMAT = "evote-result/1"
-RESOLUTION = "resolution"
-ELECTION = "election"
-KINDS = (RESOLUTION, ELECTION)
-CHOICES = ("yes", "no", "abstain")
-CHANNELS = ("electronic", "paper")
-DUPLICATE_POLICIES = ("electronic_prevails", "first_received")
-RANK_BY = ("persons_then_area", "area_then_persons")
-
-
-@dataclass(frozen=True, slots=True)
-class RuleOption:
-    """One of a meeting's rules: its key, default and allowed values (booleans: false/true)."""
-
-    key: str
-    default: bool | str
-    allowed: tuple[bool, ...] | tuple[str, ...]
-
-    @property
-    def is_flag(self) -> bool:
-        return isinstance(self.default, bool)
-
-    def problem(self, value: object) -> str | None:
-        """Why ``value`` is not allowed for this rule (Chinese), or None."""
-        if self.is_flag:
-            return None if isinstance(value, bool) else f"规则 {self.key} 应为 true 或 false，实为 {value!r}"
-        if isinstance(value, str) and value in self.allowed:
-            return None
-        return f"规则 {self.key} 的值 {value!r} 无效，应为 {' 或 '.join(map(str, self.allowed))}"
-
-
-# Every rule a meeting can have: the one place to add one (bundle-format.md "rules").  The
-# fields of :class:`Rules` follow this list; readers and writers of rules go through
-# :meth:`Rules.from_json` and :meth:`Rules.to_json`.
-RULE_OPTIONS: tuple[RuleOption, ...] = (
-    RuleOption("count_parking_area", False, (False, True)),
-    RuleOption("allow_revision", False, (False, True)),
-    RuleOption("duplicate_policy", "electronic_prevails", DUPLICATE_POLICIES),
-    RuleOption("rank_by", "persons_then_area", RANK_BY),
-)
-RULE_KEYS = tuple(option.key for option in RULE_OPTIONS)
-RULE_DEFAULTS: Mapping[str, bool | str] = {option.key: option.default for option in RULE_OPTIONS}
-
-
-class RuleProblem(ValueError):
-    """A rule that is unknown or has a value it may not take; ``key`` names it."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(message)
-        self.key = key
-
-
-@dataclass(frozen=True, slots=True)
-class Rules:
-    """The community's voting settings for a meeting (defaults as in bundle-format.md)."""
-
-    count_parking_area: bool = False
-    allow_revision: bool = False
-    duplicate_policy: str = "electronic_prevails"
-    rank_by: str = "persons_then_area"
-
-    def __post_init__(self) -> None:
-        for option in RULE_OPTIONS:
-            problem = option.problem(getattr(self, option.key))
-            if problem:
-                raise RuleProblem(option.key, problem)
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any], *, refuse_unknown: bool = False) -> Rules:
-        """Rules from a JSON object; missing keys take their defaults.
-
-        Unknown keys are ignored, or refused with ``refuse_unknown`` (where a rule this
-        counter does not implement would make a count silently wrong).
-        """
-        if refuse_unknown:
-            for key in data:
-                if key not in RULE_DEFAULTS:
-                    raise RuleProblem(key, f"未知的规则 {key!r}；可用的规则为 {', '.join(RULE_KEYS)}")
-        return cls(**{key: data[key] for key in RULE_KEYS if key in data})
-
-    def to_json(self) -> dict[str, bool | str]:
-        return {key: getattr(self, key) for key in RULE_KEYS}
-
-
-@dataclass(frozen=True, slots=True)
-class Matter:
-    """One noticed matter: a resolution, or an election of ``seats`` (+ ``alternates``)."""
-
-    id: str
-    title: str
-    kind: str
-    category: int  # Civil Code art. 278 item 1–9; the threshold follows from it
-    seats: int = 0
-    alternates: int = 0
-    candidates: tuple[tuple[str, str], ...] = ()  # (candidate id, name), in list order
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.id, str) or not self.id:
-            raise ValueError("a matter needs a non-empty id")
-        if self.kind not in KINDS:
-            raise ValueError(f"matter {self.id}: kind must be resolution or election, got {self.kind!r}")
-        threshold_for_category(self.category)  # raises on a category outside 1–9
-        if self.kind == RESOLUTION:
-            if self.seats or self.alternates or self.candidates:
-                raise ValueError(f"matter {self.id}: a resolution has no seats, alternates or candidates")
-            return
-        for name in ("seats", "alternates"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                raise ValueError(f"matter {self.id}: {name} must be a non-negative integer, got {value!r}")
-        if self.seats < 1:
-            raise ValueError(f"matter {self.id}: an election needs at least one seat")
-        ids = [candidate_id for candidate_id, _ in self.candidates]
-        if any(not isinstance(c, str) or not c for c in ids):
-            raise ValueError(f"matter {self.id}: candidate ids must be non-empty strings")
-        if len(set(ids)) != len(ids):
-            raise ValueError(f"matter {self.id}: duplicate candidate id")
-
-    @property
-    def threshold(self) -> str:
-        return threshold_for_category(self.category)
-
-    @property
-    def candidate_ids(self) -> tuple[str, ...]:
-        return tuple(candidate_id for candidate_id, _ in self.candidates)
-
-
-@dataclass(frozen=True, slots=True)
-class Submission:
-    """One submitted ballot of one voter for one matter.
-
-    ``choices`` holds (candidate id, choice) pairs: for a resolution exactly one
-    pair with an empty candidate id; for an election one pair per marked
-    candidate.  ``cast_at`` is timezone-aware (the server's receive time for
-    electronic ballots, art. 137).
-    """
-
-    ballot_id: str
-    voter_id: str
-    matter_id: str
-    channel: str  # one of CHANNELS
-    cast_at: datetime
-    choices: tuple[tuple[str, str], ...]
 
 
 # --------------------------------------------------------------------------
@@ -244,38 +143,9 @@ def select_counted(submissions: Iterable[Submission], rules: Rules) -> dict[tupl
             counted[key] = submission
     return counted
 
-
 # --------------------------------------------------------------------------
 # 2. Figures
 # --------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Figure:
-    """An area (centi-m²) and a number of persons."""
-
-    area: int = 0
-    persons: int = 0
-
-    def as_json(self) -> dict[str, Any]:
-        return {"area": format_area(self.area), "persons": self.persons}
-
-
-@dataclass(frozen=True, slots=True)
-class MatterFigures:
-    """The aggregate figures of one matter from the counted submissions.
-
-    ``by_choice`` (resolutions) maps yes/no/abstain to figures; ``candidates``
-    (elections) maps each candidate id, in list order, to its yes figures;
-    ``spoiled`` counts election submissions with more yes marks than seats
-    (they are in ``participating`` and support nobody).
-    """
-
-    matter_id: str
-    participating: Figure
-    by_choice: Mapping[str, Figure] = field(default_factory=dict)
-    candidates: Mapping[str, Figure] = field(default_factory=dict)
-    spoiled: Figure = Figure()
 
 
 class MatterTally:
@@ -283,21 +153,37 @@ class MatterTally:
 
     Used by :func:`aggregate` for a full count and by a live view, which adds
     each newly counted submission and removes the one it replaces.
+    ``invalid_ballot`` is the meeting's rule for invalid submissions: under
+    ``abstain`` they take part (participating, supporting nothing), under
+    ``not_counted`` they do not; either way they are in the ``invalid`` figure.
     """
 
-    __slots__ = ("_by_choice", "_is_election", "_participating", "_spoiled", "_yes_for", "matter")
+    __slots__ = (
+        "_by_choice",
+        "_invalid",
+        "_invalid_takes_part",
+        "_is_election",
+        "_participating",
+        "_spoiled",
+        "_yes_for",
+        "matter",
+    )
 
-    def __init__(self, matter: Matter) -> None:
+    def __init__(self, matter: Matter, invalid_ballot: str = INVALID_AS_ABSTAIN) -> None:
+        if invalid_ballot not in INVALID_BALLOT_RULES:
+            raise ValueError(f"unknown invalid_ballot rule {invalid_ballot!r}")
         self.matter = matter
         self._is_election = matter.kind == ELECTION
+        self._invalid_takes_part = invalid_ballot == INVALID_AS_ABSTAIN
         # Mutable [area, persons] pairs: cheaper in the hot loop than new Figures.
         self._participating = [0, 0]
         self._by_choice = {choice: [0, 0] for choice in CHOICES}
         self._yes_for = {candidate_id: [0, 0] for candidate_id in matter.candidate_ids}
         self._spoiled = [0, 0]
+        self._invalid = [0, 0]
 
     def add(self, submission: Submission, area: int) -> None:
-        """Count ``submission`` with its voter's ``area`` (one person)."""
+        """Count ``submission`` with its voter's ``area`` in this matter (one person)."""
         self._apply(submission, area, 1)
 
     def remove(self, submission: Submission, area: int) -> None:
@@ -307,28 +193,44 @@ class MatterTally:
     def _apply(self, submission: Submission, area: int, sign: int) -> None:
         # Work out every bucket first and change them only then, so a malformed
         # submission raises without leaving the figures half-updated.
-        buckets = [self._participating]
-        buckets += self._election_buckets(submission) if self._is_election else self._resolution_buckets(submission)
+        if self._is_election:
+            invalid, buckets = self._election_buckets(submission)
+        else:
+            invalid, buckets = self._resolution_buckets(submission)
+        if invalid:
+            buckets.append(self._invalid)
+        if self._invalid_takes_part or not invalid:
+            buckets.append(self._participating)
         area *= sign
         for bucket in buckets:
             bucket[0] += area
             bucket[1] += sign
 
-    def _resolution_buckets(self, submission: Submission) -> list[list[int]]:
+    def _resolution_buckets(self, submission: Submission) -> tuple[bool, list[list[int]]]:
         choices = submission.choices
         if len(choices) != 1 or choices[0][0] != "":
             raise ValueError(
                 f"ballot {submission.ballot_id}: a resolution ballot has exactly one choice and no candidate"
             )
-        bucket = self._by_choice.get(choices[0][1])
+        choice = choices[0][1]
+        if choice == INVALID:
+            return True, []
+        bucket = self._by_choice.get(choice)
         if bucket is None:
-            raise ValueError(f"ballot {submission.ballot_id}: unknown choice {choices[0][1]!r}")
-        return [bucket]
+            raise ValueError(f"ballot {submission.ballot_id}: unknown choice {choice!r}")
+        return False, [bucket]
 
-    def _election_buckets(self, submission: Submission) -> list[list[int]]:
+    def _election_buckets(self, submission: Submission) -> tuple[bool, list[list[int]]]:
+        choices = submission.choices
+        if choices == (("", INVALID),):
+            return True, []  # a blank or unclear election ballot
+        if not choices:
+            raise ValueError(
+                f"ballot {submission.ballot_id}: an election ballot marks a candidate, or is ('', 'invalid')"
+            )
         supported: list[list[int]] = []
         marked: set[str] = set()
-        for candidate_id, choice in submission.choices:
+        for candidate_id, choice in choices:
             bucket = self._yes_for.get(candidate_id)
             if bucket is None:
                 raise ValueError(f"ballot {submission.ballot_id}: unknown candidate {candidate_id!r}")
@@ -340,9 +242,9 @@ class MatterTally:
             if choice == "yes":
                 supported.append(bucket)
         if len(supported) > self.matter.seats:
-            # Spoiled: the voter took part (participating) and supports nobody.
-            return [self._spoiled]
-        return supported
+            # Spoiled, so invalid: supports nobody (and takes part under the abstain rule).
+            return True, [self._spoiled]
+        return False, supported
 
     def figures(self) -> MatterFigures:
         """A frozen snapshot of the current figures."""
@@ -353,40 +255,66 @@ class MatterTally:
                 participating=Figure(area, persons),
                 candidates={cid: Figure(a, n) for cid, (a, n) in self._yes_for.items()},
                 spoiled=Figure(*self._spoiled),
+                invalid=Figure(*self._invalid),
             )
         return MatterFigures(
             matter_id=self.matter.id,
             participating=Figure(area, persons),
             by_choice={choice: Figure(a, n) for choice, (a, n) in self._by_choice.items()},
+            invalid=Figure(*self._invalid),
         )
 
 
+def matter_electorates(matters: Sequence[Matter], electorate: Electorate) -> dict[str, MatterElectorate]:
+    """Each matter's electorate (the register's, or its scope's), by matter id.
+
+    Matters of the same scope share one (read-only) :class:`MatterElectorate`.
+    """
+    by_scope: dict[tuple[str, ...], MatterElectorate] = {}
+    for matter in matters:
+        if matter.scope not in by_scope:
+            by_scope[matter.scope] = electorate.for_scope(matter.scope)
+    return {matter.id: by_scope[matter.scope] for matter in matters}
+
+
 def _tally_and_area(
-    tallies: Mapping[str, MatterTally], subjects: Mapping[str, Subject], submission: Submission
+    tallies: Mapping[str, MatterTally],
+    electorates: Mapping[str, MatterElectorate],
+    electorate: Electorate,
+    submission: Submission,
 ) -> tuple[MatterTally, int]:
-    """The running tally of the submission's matter and its voter's area."""
+    """The running tally of the submission's matter and its voter's area in that matter."""
     matter_tally = tallies.get(submission.matter_id)
     if matter_tally is None:
         raise ValueError(f"ballot {submission.ballot_id}: unknown matter {submission.matter_id!r}")
-    subject = subjects.get(submission.voter_id)
-    if subject is None:
-        raise ValueError(f"ballot {submission.ballot_id}: {submission.voter_id!r} is not a voting subject")
-    return matter_tally, subject.area
+    area = electorates[submission.matter_id].areas.get(submission.voter_id)
+    if area is None:
+        problem = voter_problem(matter_tally.matter, submission.voter_id, electorate) or "不在该事项的表决范围内"
+        raise ValueError(f"ballot {submission.ballot_id}: {problem}")
+    return matter_tally, area
 
 
 def aggregate(
-    matters: Sequence[Matter], electorate: Electorate, counted: Iterable[Submission]
+    matters: Sequence[Matter],
+    electorate: Electorate,
+    counted: Iterable[Submission],
+    rules: Rules | None = None,
+    electorates: Mapping[str, MatterElectorate] | None = None,
 ) -> dict[str, MatterFigures]:
     """Figures per matter id (in ``matters`` order) from already-selected submissions.
 
-    Each submission weighs its voter's area and one person.  A voter who is not
-    a voting subject, or a matter not in ``matters``, raises ``ValueError``:
-    the caller validated its input, so this is a bug, not a ballot to skip.
+    Each submission weighs its voter's area in the matter's electorate and one
+    person; ``rules`` (default: the default rules) says what an invalid one
+    means.  A voter who is not a voting subject or is outside the matter's
+    scope, or a matter not in ``matters``, raises ``ValueError``: the caller
+    validated its input, so this is a bug, not a ballot to skip.
     """
-    tallies = {matter.id: MatterTally(matter) for matter in matters}
-    subjects = electorate.subjects
+    invalid_ballot = (rules or Rules()).invalid_ballot
+    tallies = {matter.id: MatterTally(matter, invalid_ballot) for matter in matters}
+    if electorates is None:
+        electorates = matter_electorates(matters, electorate)
     for submission in counted:
-        matter_tally, area = _tally_and_area(tallies, subjects, submission)
+        matter_tally, area = _tally_and_area(tallies, electorates, electorate, submission)
         matter_tally.add(submission, area)
     return {matter_id: matter_tally.figures() for matter_id, matter_tally in tallies.items()}
 
@@ -398,6 +326,8 @@ class MeetingTally:
     arrive: when a new submission is preferred over the counted one it
     replaces it in the figures.  After any sequence of :meth:`submit` calls,
     :meth:`result` equals :func:`tally` over the same submissions.
+    ``electorates`` holds each matter's electorate (for a dashboard's shares
+    and shortfalls of a scoped matter).
     """
 
     def __init__(self, meeting_id: str, rules: Rules, matters: Sequence[Matter], electorate: Electorate) -> None:
@@ -405,12 +335,13 @@ class MeetingTally:
         self.rules = rules
         self.matters = tuple(matters)
         self.electorate = electorate
-        self._tallies = {matter.id: MatterTally(matter) for matter in self.matters}
+        self.electorates = matter_electorates(self.matters, electorate)
+        self._tallies = {matter.id: MatterTally(matter, rules.invalid_ballot) for matter in self.matters}
         self._counted: dict[tuple[str, str], Submission] = {}
 
     def submit(self, submission: Submission) -> bool:
         """Take one submission into account; returns whether it is now the counted one."""
-        matter_tally, area = _tally_and_area(self._tallies, self.electorate.subjects, submission)
+        matter_tally, area = _tally_and_area(self._tallies, self.electorates, self.electorate, submission)
         _check_channel(submission)
         key = (submission.voter_id, submission.matter_id)
         current = self._counted.get(key)
@@ -427,152 +358,9 @@ class MeetingTally:
         return {matter_id: matter_tally.figures() for matter_id, matter_tally in self._tallies.items()}
 
     def result(self) -> dict[str, Any]:
-        return build_result(self.meeting_id, self.rules, self.matters, self.electorate, self.figures())
-
-
-# --------------------------------------------------------------------------
-# 3. Decisions and the result document
-# --------------------------------------------------------------------------
-
-
-def rank_key(figure: Figure, rank_by: str) -> tuple[int, int]:
-    """Sort key, larger ranks higher: (persons, area) or (area, persons)."""
-    if rank_by == "persons_then_area":
-        return (figure.persons, figure.area)
-    if rank_by == "area_then_persons":
-        return (figure.area, figure.persons)
-    raise ValueError(f"unknown rank_by {rank_by!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class ElectionDecision:
-    """Who passed, who fills which place, and who must go to a runoff (另行选举)."""
-
-    passed: frozenset[str]
-    ranked: tuple[str, ...]  # passing candidates in rank order
-    elected: tuple[str, ...]
-    alternates: tuple[str, ...]
-    runoff_needed: tuple[str, ...]
-
-
-def decide_election(matter: Matter, figures: MatterFigures, quorum: bool, rank_by: str) -> ElectionDecision:
-    """Rank passing candidates and fill seats, then alternate places.
-
-    A candidate passes when quorum is met and its yes figures meet the matter's
-    threshold against the participating figures.  Passing candidates are ranked
-    by ``rank_by`` (descending); candidates tied on both figures form a group,
-    listed in candidate-list order.  Groups fill places in rank order.  A group
-    that straddles the last seat, or the last alternate place, goes to
-    ``runoff_needed`` and no place from that group on is filled: a tie across
-    the last seat leaves every alternate place empty too, since the runoff
-    decides who gets the seat and who is left for the alternate list.  Too few
-    passing candidates simply leave places empty.
-    """
-    if not quorum:
-        return ElectionDecision(frozenset(), (), (), (), ())
-    threshold = matter.threshold
-    part = figures.participating
-    passing = [
-        candidate_id
-        for candidate_id in matter.candidate_ids
-        if passes(threshold, figures.candidates[candidate_id].area, figures.candidates[candidate_id].persons,
-                  part.area, part.persons)
-    ]
-    keys = {candidate_id: rank_key(figures.candidates[candidate_id], rank_by) for candidate_id in passing}
-    ranked = sorted(passing, key=lambda candidate_id: keys[candidate_id], reverse=True)  # stable: ties keep list order
-
-    groups: list[list[str]] = []
-    for candidate_id in ranked:
-        if groups and keys[groups[-1][0]] == keys[candidate_id]:
-            groups[-1].append(candidate_id)
-        else:
-            groups.append([candidate_id])
-
-    seats, last_place = matter.seats, matter.seats + matter.alternates
-    elected: list[str] = []
-    alternates: list[str] = []
-    runoff: list[str] = []
-    filled = 0
-    for group in groups:
-        end = filled + len(group)
-        if filled >= last_place:
-            break
-        straddles_last_seat = filled < seats < end
-        straddles_last_alternate = filled < last_place < end
-        if straddles_last_seat or straddles_last_alternate:
-            runoff = group
-            break
-        (elected if end <= seats else alternates).extend(group)
-        filled = end
-    return ElectionDecision(frozenset(passing), tuple(ranked), tuple(elected), tuple(alternates), tuple(runoff))
-
-
-def matter_result(matter: Matter, figures: MatterFigures, electorate: Electorate, rank_by: str) -> dict[str, Any]:
-    """The result object of one matter, keys in the order of bundle-format.md."""
-    part = figures.participating
-    quorum = quorum_met(part.area, part.persons, electorate.total_area, electorate.total_persons)
-    threshold = matter.threshold
-    head: dict[str, Any] = {
-        "id": matter.id,
-        "kind": matter.kind,
-        "category": matter.category,
-        "threshold": threshold,
-        "participating": part.as_json(),
-    }
-    if matter.kind == RESOLUTION:
-        yes = figures.by_choice["yes"]
-        if not quorum:
-            outcome = "no_quorum"  # no decision, which is not "rejected"
-        elif passes(threshold, yes.area, yes.persons, part.area, part.persons):
-            outcome = "passed"
-        else:
-            outcome = "failed"
-        return head | {
-            "yes": yes.as_json(),
-            "no": figures.by_choice["no"].as_json(),
-            "abstain": figures.by_choice["abstain"].as_json(),
-            "quorum_met": quorum,
-            "outcome": outcome,
-        }
-
-    decision = decide_election(matter, figures, quorum, rank_by)
-    if not quorum:
-        outcome = "no_quorum"
-    elif decision.elected:
-        outcome = "elected"
-    else:
-        outcome = "failed"
-    return head | {
-        "quorum_met": quorum,
-        "candidates": [
-            {
-                "id": candidate_id,
-                "yes": figures.candidates[candidate_id].as_json(),
-                "passed": candidate_id in decision.passed,
-            }
-            for candidate_id in matter.candidate_ids
-        ],
-        "elected": list(decision.elected),
-        "alternates": list(decision.alternates),
-        "runoff_needed": list(decision.runoff_needed),
-        "outcome": outcome,
-    }
-
-
-def build_result(
-    meeting_id: str,
-    rules: Rules,
-    matters: Sequence[Matter],
-    electorate: Electorate,
-    figures: Mapping[str, MatterFigures],
-) -> dict[str, Any]:
-    """The ``evote-result/1`` document; matters in the order given (meeting.json order)."""
-    return {
-        "format": RESULT_FORMAT,
-        "meeting_id": meeting_id,
-        "totals": Figure(electorate.total_area, electorate.total_persons).as_json(),
-        "matters": [matter_result(matter, figures[matter.id], electorate, rules.rank_by) for matter in matters],
-    }
+        return build_result(
+            self.meeting_id, self.rules, self.matters, self.electorate, self.figures(), self.electorates
+        )
 
 
 def tally(
@@ -582,7 +370,8 @@ def tally(
     electorate: Electorate,
     submissions: Iterable[Submission],
 ) -> dict[str, Any]:
-    """Count a meeting: select, aggregate, decide.  Returns the evote-result/1 document."""
+    """Count a meeting: select, aggregate, decide.  Returns the evote-result/2 document."""
     counted = select_counted(submissions, rules)
-    figures = aggregate(matters, electorate, counted.values())
-    return build_result(meeting_id, rules, matters, electorate, figures)
+    electorates = matter_electorates(matters, electorate)
+    figures = aggregate(matters, electorate, counted.values(), rules, electorates)
+    return build_result(meeting_id, rules, matters, electorate, figures, electorates)
