@@ -10,7 +10,8 @@ import asyncpg
 
 MEETING_COLUMNS = """m.community_id, m.meeting_id, m.title, m.state, m.rules, m.show_live_results,
        m.opens_at, m.closes_at, m.register_version, m.total_area, m.total_persons,
-       m.noticed_at, m.opened_at, m.closed_at, m.published_at, m.created_by, m.created_at"""
+       m.noticed_at, m.opened_at, m.closed_at, m.published_at, m.created_by, m.created_at,
+       m.max_extensions, m.max_extension_days, m.voided_at, m.void_reason"""
 
 MATTER_COLUMNS = """matter_id, position, kind, title, description, category, seats, alternates, body"""
 CANDIDATE_COLUMNS = """matter_id, candidate_id, position, name, unit_label, party_member, statement"""
@@ -30,12 +31,14 @@ def _meeting(row: asyncpg.Record | None) -> dict | None:
 
 async def insert_meeting(conn: asyncpg.Connection, *, community_id: str, meeting_id: str, title: str,
                          rules: dict, show_live_results: bool, opens_at: datetime | None,
-                         closes_at: datetime | None, created_by: str) -> None:
+                         closes_at: datetime | None, created_by: str, max_extensions: int = 0,
+                         max_extension_days: int = 0) -> None:
     await conn.execute(
         """INSERT INTO meeting (community_id, meeting_id, title, rules, show_live_results,
-                                opens_at, closes_at, created_by)
-           VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8)""",
-        community_id, meeting_id, title, json.dumps(rules), show_live_results, opens_at, closes_at, created_by)
+                                opens_at, closes_at, created_by, max_extensions, max_extension_days)
+           VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7, $8, $9, $10)""",
+        community_id, meeting_id, title, json.dumps(rules), show_live_results, opens_at, closes_at, created_by,
+        max_extensions, max_extension_days)
 
 
 async def get_meeting(conn: asyncpg.Connection, community_id: str, meeting_id: str, *,
@@ -58,8 +61,9 @@ async def list_meetings(conn: asyncpg.Connection, community_id: str) -> list[dic
 
 
 async def update_draft(conn: asyncpg.Connection, community_id: str, meeting_id: str, changes: dict) -> None:
-    """Set the given columns (title, rules, show_live_results, opens_at, closes_at)."""
-    allowed = ("title", "rules", "show_live_results", "opens_at", "closes_at")
+    """Set the given columns (title, rules, show_live_results, opens_at, closes_at, extension limits)."""
+    allowed = ("title", "rules", "show_live_results", "opens_at", "closes_at", "max_extensions",
+               "max_extension_days")
     names = [name for name in allowed if name in changes]
     if not names:
         return
@@ -93,9 +97,15 @@ async def open_by_hand(conn: asyncpg.Connection, community_id: str, meeting_id: 
 
 
 async def close_by_hand(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> datetime | None:
+    """open -> closed, only once the noticed close time has come (voting is never closed early).
+
+    Guarded like the scheduler's close and against an extension (repositories/window.py): the
+    one that takes the row first wins, the other finds the state or the close time changed.
+    """
     return await conn.fetchval(
         """UPDATE meeting SET state = 'closed', closed_at = clock_timestamp()
             WHERE community_id = $1 AND meeting_id = $2 AND state = 'open'
+              AND closes_at <= clock_timestamp()
         RETURNING closed_at""",
         community_id, meeting_id)
 
@@ -119,7 +129,11 @@ async def open_due(conn: asyncpg.Connection, notice_days: int, limit: int = 100)
 
 
 async def close_due(conn: asyncpg.Connection, limit: int = 100) -> list[asyncpg.Record]:
-    """open -> closed for every meeting whose closing time came (exactly once, as open_due)."""
+    """open -> closed for every meeting whose closing time came (exactly once, as open_due).
+
+    The close time is checked again by the UPDATE on the row it locked: an extension committed
+    in between (repositories/window.py) keeps the meeting open.
+    """
     return await conn.fetch(
         """UPDATE meeting m SET state = 'closed', closed_at = clock_timestamp()
              FROM (SELECT community_id, meeting_id FROM meeting
@@ -127,6 +141,7 @@ async def close_due(conn: asyncpg.Connection, limit: int = 100) -> list[asyncpg.
                     ORDER BY closes_at LIMIT $1
                     FOR UPDATE SKIP LOCKED) due
             WHERE m.community_id = due.community_id AND m.meeting_id = due.meeting_id AND m.state = 'open'
+              AND m.closes_at <= clock_timestamp()
         RETURNING m.community_id, m.meeting_id, m.closed_at""",
         limit)
 

@@ -8,7 +8,7 @@ and the runoff service call these before they open a transaction.
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from server.ballot.rules import threshold_for_category
@@ -16,6 +16,12 @@ from server.ballot.tally import RULE_DEFAULTS, RULE_KEYS, RuleProblem, Rules
 from server.errors import ValidationFailed, missing_field
 
 MATTER_BODIES = ("committee", "supervisory", "other")
+
+# China has kept UTC+8 all year since 1991: a fixed offset names Beijing time without a tz database.
+BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
+MAX_EXTENSIONS = 10          # extension notices one meeting's rules may allow
+MAX_EXTENSION_DAYS = 365     # days all of them may add together, at most
+REASON_MAX_LENGTH = 500      # a void or extension reason
 
 _ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
 _MEETING_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -29,6 +35,13 @@ def default_alternates(seats: int) -> int:
 def iso(moment: date | datetime | None) -> str | None:
     """ISO 8601 text of a date or time, None for none."""
     return moment.isoformat() if moment is not None else None
+
+
+def beijing_time(moment: datetime) -> str:
+    """A legal time as owners read it: ``2026-12-08 20:00（北京时间）`` (seconds only when not zero)."""
+    local = moment.astimezone(BEIJING)
+    pattern = "%Y-%m-%d %H:%M" if local.second == 0 and local.microsecond == 0 else "%Y-%m-%d %H:%M:%S"
+    return local.strftime(pattern) + "（北京时间）"
 
 
 def check_meeting_id(value: Any) -> str:
@@ -201,3 +214,40 @@ def assign_matter_ids(raw_matters: list, taken: set[str]) -> list[str]:
 def check_window(opens_at: datetime | None, closes_at: datetime | None) -> None:
     if opens_at and closes_at and closes_at <= opens_at:
         raise ValidationFailed("投票结束时间应晚于开始时间", code="bad_window", fields={"closes_at": "应晚于 opens_at"})
+
+
+def check_extension_limits(data: dict, *, base: dict | None = None) -> dict:
+    """``max_extensions`` (how many extension notices the rules allow, 0 = none) and
+    ``max_extension_days`` (the days all of them may add together), the given values over ``base``.
+
+    Both or neither: a count without days (or days without a count) could never be used.
+    """
+    limits = {"max_extensions": 0, "max_extension_days": 0, **(base or {})}
+    for name, top in (("max_extensions", MAX_EXTENSIONS), ("max_extension_days", MAX_EXTENSION_DAYS)):
+        if name not in data:
+            continue
+        value = data[name]
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+            raise ValidationFailed(f"{name} 应为 0 至 {top} 的整数", code="bad_extension_limits",
+                                   fields={name: f"0–{top}"})
+        limits[name] = value
+    if (limits["max_extensions"] == 0) != (limits["max_extension_days"] == 0):
+        raise ValidationFailed("允许延期时须同时设定延期次数（max_extensions）和延期总天数（max_extension_days）；"
+                               "不允许延期时两者都为 0", code="bad_extension_limits",
+                               fields={"max_extensions": "与 max_extension_days 同为 0 或同大于 0"})
+    return {"max_extensions": limits["max_extensions"], "max_extension_days": limits["max_extension_days"]}
+
+
+def check_reason(data: Any, *, label: str) -> str:
+    """The ``reason`` of a void or an extension: required, not blank, at most 500 characters."""
+    value = data.get("reason") if isinstance(data, dict) else None
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise missing_field("reason", label=label)
+    if not isinstance(value, str):
+        raise ValidationFailed(f"{label}应为文字", fields={"reason": "应为文字"})
+    if len(value) > REASON_MAX_LENGTH:
+        raise ValidationFailed(f"{label}过长（最多 {REASON_MAX_LENGTH} 字）", code="reason_too_long",
+                               fields={"reason": f"最多 {REASON_MAX_LENGTH} 字"})
+    if "\x00" in value:  # PostgreSQL text cannot hold NUL
+        raise ValidationFailed(f"{label}含有无效字符", fields={"reason": "无效字符"})
+    return value.strip()

@@ -1,6 +1,7 @@
 """Meetings: drafting, the notice freeze, opening and closing.
 
-Lifecycle ``draft -> noticed -> open -> closed -> published``; every transition
+Lifecycle ``draft -> noticed -> open -> closed -> published`` (or ``voided`` from the first
+three, server.services.voting_window); every transition
 is one guarded ``UPDATE ... WHERE state = <from>`` plus a ``meeting_transition``
 row and an audit entry in the same transaction, so two workers (or a worker and
 an organiser) never make the same transition twice.  The database refuses any
@@ -17,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import asyncpg
 
@@ -30,11 +31,14 @@ from server.repositories import communities as community_repo
 from server.repositories import elections as election_repo
 from server.repositories import meetings as repo
 from server.repositories import register as register_repo
+from server.repositories import window as window_repo
 from server.services import audit
 from server.services.effects import Effects
 from server.services.meeting_input import (
     assign_matter_ids,
+    beijing_time,
     check_candidates,
+    check_extension_limits,
     check_matter,
     check_meeting_id,
     check_rules,
@@ -50,8 +54,9 @@ log = logging.getLogger("evote.meetings")
 NOTICE_DAYS = 15
 NOTICE_RULE = "《业主大会和业主委员会指导规则》/ 议事规则：会议通知须在会议召开 15 日前公告"
 
-STATES = ("draft", "noticed", "open", "closed", "published")
-STATE_NAMES = {"draft": "草稿", "noticed": "已公告", "open": "投票中", "closed": "已结束", "published": "已公布"}
+STATES = ("draft", "noticed", "open", "closed", "published", "voided")
+STATE_NAMES = {"draft": "草稿", "noticed": "已公告", "open": "投票中", "closed": "已结束", "published": "已公布",
+               "voided": "已作废"}
 # Civil Code art. 278, items 1–9 (shown to owners next to each matter).
 CATEGORY_NAMES = {
     1: "制定和修改业主大会议事规则",
@@ -82,7 +87,15 @@ def matter_document(matter: asyncpg.Record | dict, candidates: list) -> dict:
     return doc
 
 
-def meeting_document(meeting: dict, matters: list | None = None, candidates: list | None = None) -> dict:
+def extension_document(row: asyncpg.Record | dict) -> dict:
+    """One extension notice (延期公告) of a meeting."""
+    return {"number": row["number"], "previous_closes_at": iso(row["previous_closes_at"]),
+            "closes_at": iso(row["closes_at"]), "reason": row["reason"], "actor": row["actor"],
+            "published_at": iso(row["published_at"])}
+
+
+def meeting_document(meeting: dict, matters: list | None = None, candidates: list | None = None,
+                     extensions: list | None = None) -> dict:
     doc = {
         "community_id": meeting["community_id"], "meeting_id": meeting["meeting_id"], "title": meeting["title"],
         "state": meeting["state"], "state_name": STATE_NAMES[meeting["state"]], "rules": meeting["rules"],
@@ -94,7 +107,11 @@ def meeting_document(meeting: dict, matters: list | None = None, candidates: lis
         "noticed_at": iso(meeting["noticed_at"]), "opened_at": iso(meeting["opened_at"]),
         "closed_at": iso(meeting["closed_at"]), "published_at": iso(meeting["published_at"]),
         "created_by": meeting["created_by"], "created_at": iso(meeting["created_at"]),
+        "max_extensions": meeting["max_extensions"], "max_extension_days": meeting["max_extension_days"],
+        "voided_at": iso(meeting["voided_at"]), "void_reason": meeting["void_reason"],
     }
+    if extensions is not None:
+        doc["extensions"] = [extension_document(e) for e in extensions]
     if "matter_count" in meeting:
         doc["matter_count"] = meeting["matter_count"]
     if matters is not None:
@@ -110,7 +127,8 @@ async def load_document(conn: asyncpg.Connection, community_id: str, meeting_id:
     if meeting is None:
         raise NotFound("找不到该会议", code="meeting_not_found")
     return meeting_document(meeting, await repo.list_matters(conn, community_id, meeting_id),
-                            await repo.list_candidates(conn, community_id, meeting_id))
+                            await repo.list_candidates(conn, community_id, meeting_id),
+                            await window_repo.list_extensions(conn, community_id, meeting_id))
 
 
 async def get_meeting(pool: asyncpg.Pool, community_id: str, meeting_id: str) -> dict:
@@ -150,6 +168,7 @@ async def create_meeting(pool: asyncpg.Pool, *, community_id: str, data: dict, a
         raise ValidationFailed("show_live_results 应为 true 或 false", fields={"show_live_results": "布尔值"})
     opens_at, closes_at = parse_time(data.get("opens_at"), "opens_at"), parse_time(data.get("closes_at"), "closes_at")
     check_window(opens_at, closes_at)
+    limits = check_extension_limits(data)
     raw_matters = data.get("matters", [])
     if not isinstance(raw_matters, list) or len(raw_matters) > 100:
         raise ValidationFailed("matters 应为列表（最多 100 个议题）", fields={"matters": "列表"})
@@ -159,7 +178,7 @@ async def create_meeting(pool: asyncpg.Pool, *, community_id: str, data: dict, a
         try:
             await repo.insert_meeting(conn, community_id=community_id, meeting_id=meeting_id, title=title,
                                       rules=rules, show_live_results=show_live, opens_at=opens_at,
-                                      closes_at=closes_at, created_by=actor)
+                                      closes_at=closes_at, created_by=actor, **limits)
         except asyncpg.UniqueViolationError:
             raise Conflict("该会议编号已存在", code="meeting_exists") from None
         for position, matter in enumerate(matters, start=1):
@@ -170,14 +189,15 @@ async def create_meeting(pool: asyncpg.Pool, *, community_id: str, data: dict, a
         await repo.insert_transition(conn, community_id=community_id, meeting_id=meeting_id, from_state=None,
                                      to_state="draft", actor=actor)
         await audit.append(conn, community_id=community_id, actor=actor, action="meeting.create",
-                           detail={"meeting_id": meeting_id, "title": title, "rules": rules,
+                           detail={"meeting_id": meeting_id, "title": title, "rules": rules, **limits,
                                    "matters": [m["matter_id"] for m in matters]})
         return await load_document(conn, community_id, meeting_id)
 
 
 async def update_meeting(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, data: dict,
                          actor: str) -> dict:
-    unknown = sorted(set(data) - {"title", "rules", "show_live_results", "opens_at", "closes_at"})
+    unknown = sorted(set(data) - {"title", "rules", "show_live_results", "opens_at", "closes_at", "max_extensions",
+                                  "max_extension_days"})
     if unknown:
         raise ValidationFailed(f"不能修改：{', '.join(unknown)}", fields={k: "不可修改" for k in unknown})
     async with pool.acquire() as conn, conn.transaction():
@@ -195,6 +215,9 @@ async def update_meeting(pool: asyncpg.Pool, *, community_id: str, meeting_id: s
             if name in data:
                 changes[name] = parse_time(data[name], name)
         check_window(changes.get("opens_at", meeting["opens_at"]), changes.get("closes_at", meeting["closes_at"]))
+        if "max_extensions" in data or "max_extension_days" in data:
+            changes.update(check_extension_limits(data, base={k: meeting[k] for k in ("max_extensions",
+                                                                                        "max_extension_days")}))
         await repo.update_draft(conn, community_id, meeting_id, changes)
         await audit.append(conn, community_id=community_id, actor=actor, action="meeting.update",
                            detail={"meeting_id": meeting_id, "changes": changes})
@@ -365,6 +388,10 @@ async def _publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: 
                            fields={"matters": empty})
         if meeting["opens_at"] is None:
             raise Conflict("请先设定投票开始时间（opens_at）", code="opens_at_missing", fields={"opens_at": "必填"})
+        if meeting["closes_at"] is None:
+            # Voting runs for the whole noticed period: the notice states when it ends.
+            raise Conflict("请先设定投票结束时间（closes_at）：通知须载明投票期", code="closes_at_missing",
+                           fields={"closes_at": "必填"})
         now = await clock.now(conn)
         earliest = now + timedelta(days=NOTICE_DAYS)
         if meeting["opens_at"] < earliest:
@@ -432,7 +459,12 @@ async def _open_meeting(pool: asyncpg.Pool, *, community_id: str, meeting_id: st
 
 async def close_meeting(pool: asyncpg.Pool, effects: Effects, *, community_id: str, meeting_id: str,
                         actor: str) -> dict:
-    """open -> closed by hand; then the close is announced and the close hooks run."""
+    """open -> closed by hand at or after the noticed close time (the scheduler does it too, whichever
+    comes first); then the close is announced and the close hooks run.
+
+    Voting runs for the whole noticed period (voting-rules.md): before ``closes_at`` the close is
+    refused (409 ``voting_period_not_over``); the meeting may only be voided, or extended.
+    """
     doc = await _close_meeting(pool, community_id=community_id, meeting_id=meeting_id, actor=actor)
     await effects.meeting_closed(pool, community_id, meeting_id)
     return doc
@@ -440,20 +472,32 @@ async def close_meeting(pool: asyncpg.Pool, effects: Effects, *, community_id: s
 
 async def _close_meeting(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str) -> dict:
     async with pool.acquire() as conn, conn.transaction():
-        meeting = await repo.get_meeting(conn, community_id, meeting_id)
+        # The row lock waits for votes in flight (they hold the row FOR SHARE) and for an extension
+        # in flight; the guarded UPDATE then closes only an open meeting whose close time has come.
+        meeting = await repo.get_meeting(conn, community_id, meeting_id, lock="update")
         if meeting is None:
             raise NotFound("找不到该会议", code="meeting_not_found")
-        # The guarded UPDATE waits for votes in flight (they hold the row FOR SHARE).
         closed_at = await repo.close_by_hand(conn, community_id, meeting_id)
         if closed_at is None:
-            state = (await repo.get_meeting(conn, community_id, meeting_id) or meeting)["state"]
-            raise Conflict(f"会议当前为“{STATE_NAMES[state]}”，不能结束投票", code="wrong_state",
-                           fields={"state": state})
+            if meeting["state"] == "open":
+                raise early_close_refused(meeting["closes_at"])
+            raise Conflict(f"会议当前为“{STATE_NAMES[meeting['state']]}”，不能结束投票", code="wrong_state",
+                           fields={"state": meeting["state"]})
         await repo.insert_transition(conn, community_id=community_id, meeting_id=meeting_id, from_state="open",
                                      to_state="closed", actor=actor)
         await audit.append(conn, community_id=community_id, actor=actor, action="meeting.close",
                            detail={"meeting_id": meeting_id})
         return await load_document(conn, community_id, meeting_id)
+
+
+def early_close_refused(closes_at: datetime | None) -> Conflict:
+    """The refusal of a close before the noticed close time, naming that time in Beijing time."""
+    if closes_at is None:
+        return Conflict("会议没有设定投票结束时间，不能结束投票", code="voting_period_not_over",
+                        fields={"closes_at": None})
+    return Conflict(f"投票期尚未结束：按公告，投票于 {beijing_time(closes_at)} 结束，届时自动结束。"
+                    "投票期内不能提前结束；如确需终止，只能宣布会议作废并说明理由",
+                    code="voting_period_not_over", fields={"closes_at": closes_at.isoformat()})
 
 
 async def record_scheduled(conn: asyncpg.Connection, rows: list, *, from_state: str, to_state: str,

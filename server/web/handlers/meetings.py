@@ -1,10 +1,11 @@
-"""Admin API of meetings: drafting, the notice, opening and closing, transitions."""
+"""Admin API of meetings: drafting, the notice, opening and closing, voiding, extensions, transitions."""
 from __future__ import annotations
 
 from aiohttp import web
 
 from server.auth.staff import WRITER_ROLES, require_staff
 from server.services import meetings as meetings_service
+from server.services import voting_window
 from server.web.handlers.common import effects, json_response, pool, read_json
 
 BASE = "/api/admin/communities/{community_id}/meetings"
@@ -114,6 +115,24 @@ async def close(request: web.Request) -> web.Response:
     return json_response(doc)
 
 
+async def void(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    data = await read_json(request) if request.can_read_body else {}   # no body: the reason is missing
+    doc = await voting_window.void_meeting(pool(request), effects(request), community_id=community_id,
+                                           meeting_id=meeting_id, data=data, actor=principal.actor)
+    return json_response(doc)
+
+
+async def extend(request: web.Request) -> web.Response:
+    community_id, meeting_id = _ids(request)
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    data = await read_json(request) if request.can_read_body else {}   # no body: the reason is missing
+    doc = await voting_window.extend_meeting(pool(request), effects(request), community_id=community_id,
+                                             meeting_id=meeting_id, data=data, actor=principal.actor)
+    return json_response(doc, status=201)
+
+
 async def transitions(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     await require_staff(request, community_id=community_id)
@@ -135,4 +154,6 @@ def setup(app: web.Application) -> None:
     app.router.add_post(one + "/notice", notice)
     app.router.add_post(one + "/open", open_)
     app.router.add_post(one + "/close", close)
+    app.router.add_post(one + "/void", void)
+    app.router.add_post(one + "/extensions", extend)
     app.router.add_get(one + "/transitions", transitions)
