@@ -12,16 +12,19 @@ what was signed.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any
 
 import asyncpg
 
+from server.ballot.receipts import format_cast_at
 from server.ballot.tally import Matter, Rules, Submission
 from server.ballot.weights import RegisterRow
 from server.record.format import meeting_document
 from server.record.signed import pseudonym, unsigned_record_files
 from server.repositories import export as repo
 from server.repositories import register as register_repo
+from server.repositories import window as window_repo
 from server.services import counting as counting_service
 
 
@@ -41,6 +44,13 @@ class RecordInputs:
     submissions: tuple[Submission, ...]        # voter ids already pseudonymous
     receipts: tuple[tuple[str, bytes], ...]    # (ballot_id, receipt) in submission order
     meeting_row: dict[str, Any]
+    # The voting window as it finally stood, and the extension notices that moved its close.
+    window: dict[str, str | None] | None = None
+    extensions: tuple[dict[str, str], ...] = ()
+
+
+def _legal_time(moment: datetime | None) -> str | None:
+    return format_cast_at(moment) if moment is not None else None
 
 
 async def load_record_inputs(conn: asyncpg.Connection, community_id: str, meeting_id: str,
@@ -69,15 +79,20 @@ async def load_record_inputs(conn: asyncpg.Connection, community_id: str, meetin
 
     submissions = tuple(in_record(s) for s in loaded)
     receipts = tuple((s.ballot_id, receipt_of[s.ballot_id]) for s in submissions)
+    window = {"opens_at": _legal_time(meeting["opens_at"]), "closes_at": _legal_time(meeting["closes_at"])}
+    extensions = tuple({"published_at": format_cast_at(e["published_at"]), "reason": e["reason"],
+                        "closes_at": format_cast_at(e["closes_at"])}
+                       for e in await window_repo.list_extensions(conn, community_id, meeting_id))
     return RecordInputs(community_id, meeting["community_name"], meeting_id, meeting["title"],
                         counting_service.rules_from_json(meeting["rules"]), matters, register_rows, submissions,
-                        receipts, dict(meeting))
+                        receipts, dict(meeting), window, extensions)
 
 
 def record_files(inputs: RecordInputs) -> dict[str, bytes]:
     """meeting.json, register.csv, ballots.csv (server.record's writer) and receipts.csv."""
     meeting = meeting_document(inputs.meeting_id, inputs.title, inputs.rules, inputs.matters,
-                               inputs.community_id, inputs.community_name)
+                               inputs.community_id, inputs.community_name,
+                               window=inputs.window, extensions=list(inputs.extensions))
     return unsigned_record_files(meeting, inputs.register_rows, inputs.submissions, inputs.receipts)
 
 

@@ -65,6 +65,9 @@ async def sign_result(pool: asyncpg.Pool, settings: Settings, community_id: str,
         state = await repo.meeting_state(conn, community_id, meeting_id)
         if state is None:
             raise NotFound("找不到该会议", code="meeting_not_found")
+        if state == "voided":
+            raise Conflict("会议已宣布作废，不产生表决结果，不能签名或公布", code="meeting_voided",
+                           fields={"state": state})
         if state not in ("closed", "published"):
             raise Conflict("会议投票尚未结束，不能生成结果", code="meeting_not_closed", fields={"state": state})
         # The submission tables just grew by a whole meeting; fresh statistics keep the counting
@@ -101,7 +104,9 @@ async def sign_result(pool: asyncpg.Pool, settings: Settings, community_id: str,
             "meeting": {"id": meeting_id, "title": inputs.title,
                         "register_version": frozen["register_version"],
                         "noticed_at": _iso(frozen["noticed_at"]), "opened_at": _iso(frozen["opened_at"]),
-                        "closed_at": _iso(frozen["closed_at"])},
+                        "closed_at": _iso(frozen["closed_at"]),
+                        # the voting window as it finally stood, and the extension notices that moved it
+                        "window": inputs.window, "extensions": list(inputs.extensions)},
             "result": result,
             "files": {name: sha256_hex(files[name]) for name in HASHED_FILES + tuple(sorted(extension))},
             "channels": channels,
