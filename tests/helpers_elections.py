@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from server.devtools.demo_data import register_csv
 from server.services import register as register_service
 from tests.helpers_live import insert_submission
-from tests.helpers_meetings import backdate_notice, ballot_token, cast
+from tests.helpers_meetings import backdate_notice, ballot_token, cast, close_now
 
 NAMES = ["王芳", "李强", "张敏", "刘洋", "陈静", "杨磊", "黄丽", "赵军", "周涛", "吴霞", "郑斌", "孙梅"]
 
@@ -66,7 +66,7 @@ async def notice_and_open(db_pool, client, headers, community_id: str, meeting_i
 
 
 async def close(client, headers, community_id: str, meeting_id: str) -> None:
-    resp = await client.post(f"/api/admin/communities/{community_id}/meetings/{meeting_id}/close", headers=headers)
+    resp = await close_now(client, community_id, meeting_id, headers)
     assert resp.status == 200, await resp.text()
 
 

@@ -24,7 +24,10 @@ from typing import Any
 
 from server import appkeys
 from server.auth.ballot import issue_ballot_token
-from server.devtools.fixtures import backdate_notice  # also imported from here by other test modules
+from server.devtools.fixtures import (
+    backdate_notice,  # also imported from here by other test modules
+    end_voting_and_close,
+)
 
 CANDIDATES = [{"candidate_id": f"C{i}", "name": name, "unit_label": f"{i}-{100 + i}", "party_member": i % 2 == 1,
                "statement": "愿为业主服务"}
@@ -193,6 +196,21 @@ async def open_meeting(db_pool, client, staff_headers, imported_community, *, un
     m.document = await resp.json()
     assert m.document["state"] == "open", m.document
     return m
+
+
+async def close_now(client, community_id: str, meeting_id: str, headers: dict, **kwargs):
+    """TEST ONLY: end the voting period now and close by hand; returns the POST …/close response.
+
+    Voting is never closed early (the close is refused before ``closes_at``), so the close time is
+    moved to now first with ``server.devtools.fixtures.end_voting_and_close``, which also keeps the
+    app's own scheduler from closing the meeting in between (the close stays the staff's).
+    """
+    url = f"/api/admin/communities/{community_id}/meetings/{meeting_id}/close"
+
+    async def post():
+        return await client.post(url, headers=headers, **kwargs)
+
+    return await end_voting_and_close(client.app[appkeys.DB_POOL], community_id, meeting_id, post)
 
 
 def _keys(app_or_keys):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 
-from tests.helpers_meetings import CANDIDATES, MeetingFixture, ballot_token, cast, open_meeting
+from tests.helpers_meetings import CANDIDATES, MeetingFixture, ballot_token, cast, close_now, open_meeting
 
 
 @dataclass
@@ -44,6 +44,6 @@ async def voted_meeting(db_pool, client, staff_headers, imported_community, *, u
         assert resp.status == 201, await resp.text()
         voted.receipts += [r["receipt"] for r in (await resp.json())["receipts"]]
     if close:
-        resp = await client.post(f"{m.base}/close", headers=m.headers)
+        resp = await close_now(client, m.community_id, m.meeting_id, m.headers)
         assert resp.status == 200, await resp.text()
     return voted

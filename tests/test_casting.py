@@ -10,6 +10,7 @@ from tests.helpers_meetings import (
     ballot_token,
     bearer,
     cast,
+    close_now,
     noticed_meeting,
     open_meeting,
 )
@@ -166,7 +167,7 @@ async def test_refused_before_open_and_after_close(client, db_pool, staff_header
 
     m = await open_meeting(db_pool, client, staff_headers, imported_community, closes_in=None)
     token = await ballot_token(db_pool, client, m.community_id, m.meeting_id, m.voter_ids[0])
-    assert (await client.post(f"{m.base}/close", headers=m.headers)).status == 200
+    assert (await close_now(client, m.community_id, m.meeting_id, m.headers)).status == 200
     error = await _error(await cast(client, token, ALL_YES), 409)
     assert error["code"] == "voting_closed" and "已经结束" in error["message"]
     assert await _count(db_pool, m) == 0

@@ -15,6 +15,7 @@ from server.services.meeting_input import default_alternates
 from tests.helpers_meetings import (
     CANDIDATES,
     backdate_notice,
+    close_now,
     meeting_body,
     noticed_meeting,
     open_meeting,
@@ -219,7 +220,7 @@ async def test_opening_early_is_refused_citing_the_rule_then_allowed_after_15_da
     opened = await resp.json()
     assert opened["state"] == "open" and opened["opens_at"] == opened["opened_at"]
     assert (await _error(await client.post(f"{m.base}/open", headers=m.headers), 409))["code"] == "wrong_state"
-    resp = await client.post(f"{m.base}/close", headers=m.headers)
+    resp = await close_now(client, m.community_id, m.meeting_id, m.headers)
     assert resp.status == 200 and (await resp.json())["state"] == "closed"
 
     transitions = (await (await client.get(f"{m.base}/transitions", headers=m.headers)).json())["transitions"]

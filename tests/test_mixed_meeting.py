@@ -15,7 +15,7 @@ from server.record.extension import ExtensionProblem, channel_split, check_recor
 from server.record.verify import VerifyFailed, verify_bundle
 from server.record.writer import write_directory
 from server.services import results as results_service
-from tests.helpers_meetings import CANDIDATES, ballot_token, cast, open_meeting
+from tests.helpers_meetings import CANDIDATES, ballot_token, cast, close_now, open_meeting
 from tests.helpers_paper import areas, authorize, clerks, counted, double_entry, proxy_vote
 
 
@@ -80,7 +80,7 @@ async def test_mixed_meeting_counts_each_owner_once_and_its_record_verifies(clie
         assert live["channels"][label]["area"] == format_area(sum(weights[x] for x in voters)), label
     assert live["turnout"]["persons"] == len(channel_of)
 
-    resp = await client.post(f"{m.base}/close", headers=m.headers)
+    resp = await close_now(client, m.community_id, m.meeting_id, m.headers)
     assert resp.status == 200, await resp.text()
     result, chosen = await counted(db_pool, m.community_id, m.meeting_id)
     # each owner exactly once on both axes, in every matter
@@ -137,7 +137,7 @@ async def test_all_electronic_record_has_no_extension_files(client, db_pool, sta
     m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12)
     token = await ballot_token(db_pool, client, m.community_id, m.meeting_id, m.voter_ids[0])
     assert (await cast(client, token, _votes(0))).status == 201
-    assert (await client.post(f"{m.base}/close", headers=m.headers)).status == 200
+    assert (await close_now(client, m.community_id, m.meeting_id, m.headers)).status == 200
     files = await results_service.export_files(db_pool, m.community_id, m.meeting_id)
     assert "proxies.csv" not in files and "paper.csv" not in files
     signed = json.loads(files["result.sig.json"])["payload"]

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers_codes import issue_codes, make_meeting, person_voter, phone_last4, voter_identity, wrong_last4
+from tests.helpers_meetings import close_now
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -112,7 +113,7 @@ async def test_owner_votes_on_every_matter_and_sees_receipts(browser, client, db
     # checks each against the signed record's receipt tree
     staff = await staff_headers("district_admin")
     base = f"/api/admin/communities/{community_id}/meetings/{meeting_id}"
-    assert (await client.post(f"{base}/close", headers=staff, json={})).status == 200
+    assert (await close_now(client, community_id, meeting_id, staff, json={})).status == 200
     resp = await client.post(f"{base}/publish", headers=staff, json={"objection_days": 5})
     assert resp.status == 200, await resp.text()
     page3 = await context.new_page()

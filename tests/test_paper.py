@@ -5,7 +5,7 @@ import asyncpg
 import pytest
 
 from server.ballot.amounts import format_area
-from tests.helpers_meetings import ballot_token, cast, open_meeting
+from tests.helpers_meetings import ballot_token, cast, close_now, open_meeting
 from tests.helpers_paper import (
     areas,
     clerks,
@@ -268,7 +268,7 @@ async def test_bad_paper_input_and_access(client, db_pool, staff_headers, import
                 expect=403)
     other = await staff_headers("prep_group", communities=[await make_community()])
     await enter(client, m, other, voter_id=m.voter_ids[0], votes=[{"matter_id": "M1", "choice": "yes"}], expect=403)
-    resp = await client.post(f"{m.base}/close", headers=m.headers)
+    resp = await close_now(client, m.community_id, m.meeting_id, m.headers)
     assert resp.status == 200
     resp = await enter(client, m, c1, voter_id=m.voter_ids[0], votes=[{"matter_id": "M1", "choice": "yes"}],
                        expect=409)

@@ -3,12 +3,22 @@
 The 15-day notice rule is real: a meeting may open only 15 days after its notice is published, and
 the API has no way around it.  To vote at once, these callers publish the notice the normal way and
 then backdate it with :func:`backdate_notice`, the one statement that does so.
+
+The voting period is real too: a meeting closes only at its noticed close time (by the scheduler,
+or by hand at or after it).  To close at once, these callers move the close time to now with
+:func:`end_voting_now`, the one statement that does so (:func:`end_voting_and_close` then closes
+by hand before the scheduler can).
 """
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import TypeVar
 
 import asyncpg
+
+T = TypeVar("T")
 
 # noticed_at, opens_at and closes_at are not frozen by the notice triggers (docs/meetings.md), so an
 # UPDATE may move them; `timestamptz + NULL::interval` is NULL, i.e. no closing time.
@@ -30,4 +40,46 @@ async def backdate_notice(db: asyncpg.Pool | asyncpg.Connection, community_id: s
     await db.execute(_BACKDATE_NOTICE, community_id, meeting_id, days, opened_ago, closes_in)
 
 
-__all__ = ["backdate_notice"]
+# closes_at is not frozen (see above); `greatest` keeps the window's CHECK (closes_at > opens_at).
+_END_VOTING_NOW = """
+UPDATE meeting SET closes_at = greatest(clock_timestamp(), opens_at + interval '1 microsecond')
+ WHERE community_id = $1 AND meeting_id = $2 AND state = 'open'"""
+
+# Is some session waiting for a lock this session holds?
+_SOMEONE_WAITS = "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE $1 = ANY (pg_blocking_pids(pid)))"
+
+
+async def end_voting_now(db: asyncpg.Pool | asyncpg.Connection, community_id: str, meeting_id: str) -> bool:
+    """NOT FOR PRODUCTION: the voting period of an OPEN meeting ends now (its ``closes_at`` moves to now).
+
+    Returns whether the meeting was open.  Nothing else changes: the scheduler (or a close by hand,
+    allowed from now on) closes the meeting; no extension is recorded.
+    """
+    return await db.execute(_END_VOTING_NOW, community_id, meeting_id) != "UPDATE 0"
+
+
+async def end_voting_and_close(pool: asyncpg.Pool, community_id: str, meeting_id: str,
+                               close: Callable[[], Awaitable[T]], *, timeout: float = 10.0) -> T:
+    """NOT FOR PRODUCTION: :func:`end_voting_now`, then ``close()`` (a POST …/close, or the close
+    service) closes the meeting by hand before the scheduler can.
+
+    The UPDATE of ``closes_at`` stays uncommitted, holding the meeting row, until ``close()`` waits
+    for that row (the close service locks it first): meanwhile the scheduler's ``FOR UPDATE SKIP
+    LOCKED`` passes the meeting by, and on commit the waiting close takes the row.  Returns what
+    ``close()`` returns.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        await end_voting_now(conn, community_id, meeting_id)
+        me = await conn.fetchval("SELECT pg_backend_pid()")
+        task = asyncio.ensure_future(close())
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        async with pool.acquire() as watcher:
+            while not task.done() and loop.time() < deadline:
+                if await watcher.fetchval(_SOMEONE_WAITS, me):
+                    break
+                await asyncio.sleep(0.005)
+    return await task
+
+
+__all__ = ["backdate_notice", "end_voting_and_close", "end_voting_now"]
