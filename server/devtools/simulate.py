@@ -2,9 +2,10 @@
 
 The app runs in-process on a real localhost port (aiohttp AppRunner + TCPSite on
 port 0) over the configured or embedded PostgreSQL.  The simulator is a test
-harness and the end-to-end smoke test in CI, not a production path: the one
-shortcut it takes (backdating the notice, to skip the 15-day wait) is
-``server.devtools.fixtures.backdate_notice``.
+harness and the end-to-end smoke test in CI, not a production path: the two
+shortcuts it takes (backdating the notice, to skip the 15-day wait, and ending the
+voting period at once) are ``server.devtools.fixtures.backdate_notice`` and
+``end_voting_and_close``.
 
 Steps: community + generated register (several buildings, multi-unit owners,
 co-owned units, developer units, parking) imported through the API; a meeting
@@ -42,7 +43,7 @@ from server.ballot.merkle import verify_inclusion
 from server.ballot.tally import Matter, Rules, Submission, tally
 from server.ballot.weights import RegisterRow, compute_electorate
 from server.devtools.demo_data import generate_register_rows, register_csv
-from server.devtools.fixtures import backdate_notice
+from server.devtools.fixtures import backdate_notice, end_voting_and_close
 from server.record import read_bundle
 from server.record.verify import verify_bundle
 from server.record.writer import write_directory
@@ -266,7 +267,11 @@ async def run_simulation(settings: Settings, *, units: int, turnout: float, out:
             await asyncio.gather(*(vote(*plan) for plan in plans))
             lap("voting")
 
-            await _expect(await http.post(f"{mbase}/close", headers=staff), 200, "close meeting")
+            # SIMULATOR ONLY: the voting period ends now (it is never closed early); then close by hand.
+            async def close() -> Any:
+                return await _expect(await http.post(f"{mbase}/close", headers=staff), 200, "close meeting")
+
+            await end_voting_and_close(pool, community_id, meeting_id, close)
             lap("close+sign")
             await _expect(await http.post(f"{mbase}/publish", headers=staff, json={}), 200, "publish result")
             lap("publish")
