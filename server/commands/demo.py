@@ -5,14 +5,38 @@ import sys
 
 from server.commands._runtime import CommandFailed, database, run, settings_from_env
 from server.commands.serve import add_server_arguments, run_single
-from server.devtools.demo import prepare_demo
+from server.devtools.demo import DemoNotOpen, end_demo_voting, prepare_demo
 from server.logging_setup import setup_logging
+from server.settings import Settings
 
 
 def register(sub) -> None:
     parser = sub.add_parser("demo", help="run the service with a demo community (演示)")
     add_server_arguments(parser)
+    parser.add_argument("--end-voting", action="store_true",
+                        help="DEMO ONLY: end the demo meeting's voting period now and exit (the running "
+                             "service's scheduler then closes it); acts on the demo community only")
     parser.set_defaults(func=main)
+
+
+def end_voting(settings: Settings) -> int:
+    """`evote demo --end-voting`: the demo meeting's close time moves to now; the service closes it."""
+    ended: dict = {}
+
+    async def go():
+        async with database(settings) as pool:
+            try:
+                ended.update(await end_demo_voting(pool))
+            except DemoNotOpen as exc:
+                raise CommandFailed(str(exc)) from None
+
+    status = run("evote demo", go())
+    if status:
+        return status
+    print(f"evote demo: voting of {ended['community_id']}/{ended['meeting_id']} ended at "
+          f"{ended['closes_at'].isoformat()} (demo only). The running service closes the meeting and signs "
+          f"its result within {settings.scheduler_interval_s:g} s; or POST …/close now.")
+    return 0
 
 
 def main(args) -> int:
@@ -22,6 +46,8 @@ def main(args) -> int:
         print(f"evote demo: {exc}", file=sys.stderr)
         return 2
     setup_logging("WARNING", settings.log_json)
+    if args.end_voting:
+        return end_voting(settings)
 
     async def prepare() -> dict:
         async with database(settings) as pool:

@@ -3,6 +3,7 @@
 ``prepare_demo`` is idempotent: run twice, it keeps the community and register
 and gives the demo admin a fresh password (printed once, never stored in clear).
 Later steps (a demo meeting, codes, the dashboard link) are listed in ``DEMO_STEPS``.
+``end_demo_voting`` (``evote demo --end-voting``) ends the demo meeting's voting period now.
 """
 from __future__ import annotations
 
@@ -15,8 +16,10 @@ from server.auth.staff import hash_password
 from server.devtools.demo_codes import demo_codes_step
 from server.devtools.demo_dashboard import demo_dashboard_step
 from server.devtools.demo_data import generate_register_rows, register_csv
-from server.devtools.demo_meeting import demo_meeting_step
+from server.devtools.demo_meeting import DEMO_MEETING, demo_meeting_step
+from server.devtools.fixtures import end_voting_now
 from server.repositories import communities as community_repo
+from server.repositories import meetings as meetings_repo
 from server.repositories import staff as staff_repo
 from server.services import audit
 from server.services import register as register_service
@@ -65,3 +68,25 @@ async def prepare_demo(pool: asyncpg.Pool, settings: Settings) -> dict:
     for step in DEMO_STEPS:
         await step(pool, settings, info)
     return info
+
+
+class DemoNotOpen(Exception):
+    """The demo meeting is missing or not open: there is no voting period to end."""
+
+
+async def end_demo_voting(pool: asyncpg.Pool) -> dict:
+    """DEMO ONLY: the voting period of the demo meeting (and no other) ends now.
+
+    Through ``server.devtools.fixtures.end_voting_now``: its close time moves to now, so the running
+    service's scheduler closes it (and signs the result) within seconds, or staff close it by hand.
+    Returns the community, meeting and new close time.
+    """
+    if not await end_voting_now(pool, DEMO_COMMUNITY, DEMO_MEETING):
+        async with pool.acquire() as conn:
+            meeting = await meetings_repo.get_meeting(conn, DEMO_COMMUNITY, DEMO_MEETING)
+        state = meeting["state"] if meeting else "missing"
+        raise DemoNotOpen(f"the demo meeting {DEMO_COMMUNITY}/{DEMO_MEETING} is not open (state: {state})")
+    async with pool.acquire() as conn:
+        meeting = await meetings_repo.get_meeting(conn, DEMO_COMMUNITY, DEMO_MEETING)
+    assert meeting is not None
+    return {"community_id": DEMO_COMMUNITY, "meeting_id": DEMO_MEETING, "closes_at": meeting["closes_at"]}
