@@ -34,6 +34,7 @@ from server.ballot.tally import CHOICES
 from server.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from server.repositories import casting as casting_repo
 from server.repositories import meetings as repo
+from server.repositories import window as window_repo
 from server.services import meetings as meetings_service
 from server.services.effects import Effects
 
@@ -236,6 +237,8 @@ def build_rows(community_id: str, meeting_id: str, voter_id: str, channel: str, 
 
 def refuse_outside_window(row: asyncpg.Record) -> None:
     state, now = row["state"], row["now"]
+    if state == "voided":
+        raise Conflict("本次会议已宣布作废，不能投票", code="meeting_voided")
     if state in ("draft", "noticed") or (state == "open" and row["opens_at"] and now < row["opens_at"]):
         raise Conflict("投票尚未开始，请在投票开始后再来", code="voting_not_started",
                        fields={"opens_at": row["opens_at"].isoformat() if row["opens_at"] else None})
@@ -312,6 +315,7 @@ async def owner_meeting(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
     async with pool.acquire() as conn:
         meeting = await repo.get_meeting(conn, principal.community_id, principal.meeting_id)
         me = await repo.electorate_member(conn, principal.community_id, principal.meeting_id, principal.voter_id)
+        extensions = await window_repo.list_extensions(conn, principal.community_id, principal.meeting_id)
     if meeting is None:
         raise NotFound("找不到该会议", code="meeting_not_found")
     return {
@@ -319,6 +323,11 @@ async def owner_meeting(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
         "state": meeting["state"], "state_name": meetings_service.STATE_NAMES[meeting["state"]],
         "opens_at": meeting["opens_at"].isoformat() if meeting["opens_at"] else None,
         "closes_at": meeting["closes_at"].isoformat() if meeting["closes_at"] else None,
+        # extension notices (延期公告) that moved closes_at; a voided meeting's time and reason
+        "extensions": [{k: v for k, v in meetings_service.extension_document(e).items() if k != "actor"}
+                       for e in extensions],
+        "voided_at": meeting["voided_at"].isoformat() if meeting["voided_at"] else None,
+        "void_reason": meeting["void_reason"],
         "allow_revision": definition.allow_revision,
         "show_live_results": meeting["show_live_results"],
         "totals": None if meeting["total_area"] is None else

@@ -25,7 +25,7 @@ from server.ballot.masking import mask_name
 from server.errors import ApiError, Conflict, NotFound, Unauthorized
 from server.repositories import clock
 from server.repositories import codes as codes_repo
-from server.services import audit
+from server.services import audit, voting_window
 
 SIGNIN_STATES = ("noticed", "open")
 # A token for a meeting with no close time set yet lasts this long (refresh by signing in again).
@@ -134,6 +134,9 @@ async def redeem(pool: asyncpg.Pool, keys: TokenKeys, request: RedeemRequest, *,
         async with pool.acquire() as conn:
             row_and_digest = await find_code(conn, request.code)
     digest, row = row_and_digest
+    if row["state"] == "voided":   # say so, with the reason, rather than "voting is over"
+        notice = await voting_window.void_notice(pool, row["community_id"], row["meeting_id"])
+        raise Conflict(notice["message"] if notice else "本次会议已宣布作废", code="meeting_voided")
     if row["state"] not in SIGNIN_STATES:
         raise Conflict("本次会议投票已结束，不能再登录投票", code="meeting_closed")
     if row["locked_until"] is not None and row["locked_until"] > row["now"]:

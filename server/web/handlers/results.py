@@ -4,6 +4,7 @@ from __future__ import annotations
 import html
 import json
 import re
+from datetime import datetime
 from pathlib import Path
 
 import jwt
@@ -15,8 +16,9 @@ from server.auth.tokens import BALLOT_TYP
 from server.ballot.rules import THRESHOLD_DESCRIPTIONS
 from server.errors import Forbidden, NotFound, missing_field
 from server.record.signed import zip_bytes
-from server.services import result_keys
+from server.services import result_keys, voting_window
 from server.services import results as results_service
+from server.services.meeting_input import beijing_time
 from server.web.handlers.common import field, json_response, pool, read_json, settings
 
 RESULTS_STATIC = Path(__file__).resolve().parent.parent / "static" / "results"
@@ -118,8 +120,17 @@ async def rotate_key(request: web.Request) -> web.Response:
 
 # ---------------------------------------------------------------- public (no login)
 
+async def _refuse_if_voided(request: web.Request, community_id: str, meeting_id: str) -> None:
+    """A voided meeting has no result: 404 ``meeting_voided`` with when and why (published as such)."""
+    notice = await voting_window.void_notice(pool(request), community_id, meeting_id)
+    if notice is not None:
+        raise NotFound(notice["message"], code="meeting_voided",
+                       fields={"voided_at": notice["voided_at"], "reason": notice["reason"]})
+
+
 async def public_result(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
+    await _refuse_if_voided(request, community_id, meeting_id)
     return json_response(await results_service.public_result(pool(request), community_id, meeting_id))
 
 
@@ -219,8 +230,26 @@ def render_page(doc: dict, base_url: str) -> str:
     return re.sub(r"\{\{(\w+)\}\}", lambda match: values[match.group(1)], template)
 
 
+def render_voided_page(notice: dict) -> str:
+    """The public page of a voided meeting: no result, the time it was voided and why."""
+    e = html.escape
+    return ("<!doctype html><html lang=zh-CN><head><meta charset=utf-8>"
+            "<meta name=viewport content='width=device-width, initial-scale=1'>"
+            f"<title>{e(notice['title'])} · 会议已作废</title>"
+            "<link rel=stylesheet href=/static/results/results.css></head><body>"
+            f"<header><h1>{e(notice['title'])}</h1><p class=status>会议已宣布作废 · 不产生表决结果</p></header>"
+            "<main><section class=voided><p class=warn id=voided>本次会议已宣布作废。</p>"
+            f"<p>作废时间：{e(beijing_time(datetime.fromisoformat(notice['voided_at'])))}</p>"
+            f"<p>作废理由：<span id=void-reason>{e(notice['reason'])}</span></p>"
+            "<p>本次会议的投票不计票、不公布结果。如有疑问，请向业主委员会、筹备组或街道办事处咨询。</p>"
+            "</section></main></body></html>")
+
+
 async def results_page(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
+    notice = await voting_window.void_notice(pool(request), community_id, meeting_id)
+    if notice is not None:
+        return web.Response(text=render_voided_page(notice), content_type="text/html", charset="utf-8")
     doc = await results_service.public_result(pool(request), community_id, meeting_id)
     return web.Response(text=render_page(doc, settings(request).public_url), content_type="text/html",
                         charset="utf-8")

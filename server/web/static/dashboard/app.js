@@ -13,7 +13,16 @@
   var source = null;
   var lastDoc = null;
 
-  var STATE_NAMES = { draft: "草稿", noticed: "已公告，未开始投票", open: "投票中", closed: "投票已结束", published: "结果已公布" };
+  var STATE_NAMES = { draft: "草稿", noticed: "已公告，未开始投票", open: "投票中", closed: "投票已结束", published: "结果已公布",
+                      voided: "会议已作废" };
+
+  // Legal times in Beijing time (UTC+8 all year), whatever the browser's time zone.
+  function beijingTime(iso) {
+    var d = new Date(new Date(iso).getTime() + 8 * 3600 * 1000);
+    function two(n) { return ("0" + n).slice(-2); }
+    return d.getUTCFullYear() + "-" + two(d.getUTCMonth() + 1) + "-" + two(d.getUTCDate()) + " " +
+      two(d.getUTCHours()) + ":" + two(d.getUTCMinutes()) + "（北京时间）";
+  }
 
   function $(id) { return document.getElementById(id); }
 
@@ -194,6 +203,8 @@
     $("title").textContent = doc.title + " — 实时看板";
     document.title = doc.title + " — 实时看板";
     $("meeting-state").textContent = STATE_NAMES[doc.state] || doc.state;
+    // an extension notice moves closes_at: the next update shows the new close
+    $("closes-at").textContent = doc.closes_at ? "投票截止 " + beijingTime(doc.closes_at) : "";
     $("updated-at").textContent = "更新于 " + new Date(doc.generated_at).toLocaleTimeString("zh-CN");
 
     var t = doc.turnout, totals = doc.totals, line = doc.quorum_line;

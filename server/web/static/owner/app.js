@@ -109,6 +109,8 @@
       if (err.code === "identity_mismatch" || err.code === "validation_failed") return identityForm(err);
       if (err.code === "code_locked") return identityForm(err, true);
       var kept = keptReceipts();
+      if (err.code === "meeting_voided") return show(el("div", { class: "card voided", id: "voided" },
+        el("h2", { text: "本次会议已宣布作废" }), el("p", { text: err.message })));
       if (err.code === "meeting_closed" && kept) return showKeptReceipts(kept, "投票已经结束。以下是您在本机保存的回执码。");
       show(errorBox(err), el("div", { class: "card" },
         el("p", { class: "hint", text: "如果二维码遗失或无法使用，请联系业委会或筹备组补发。" })));
@@ -139,6 +141,12 @@
     Promise.all([api("GET", "/api/ballot/meeting"), api("GET", "/api/ballot/status")]).then(function (res) {
       state.meeting = res[0]; state.status = res[1];
       titleEl.textContent = state.meeting.title;
+      if (state.meeting.state === "voided") {
+        return show(el("div", { class: "card voided", id: "voided" }, el("h2", { text: "本次会议已宣布作废" }),
+          el("p", { text: "作废时间：" + beijingTime(state.meeting.voided_at) }),
+          el("p", { text: "作废理由：" + (state.meeting.void_reason || "") }),
+          el("p", { class: "hint", text: "本次会议不再投票，也不计票、不公布结果。" })));
+      }
       if (state.meeting.state !== "open") {
         var words = state.meeting.state === "noticed" ? "投票尚未开始" : "投票已经结束";
         var when = state.meeting.opens_at ? "，开始时间：" + new Date(state.meeting.opens_at).toLocaleString("zh-CN") : "";
@@ -157,6 +165,24 @@
     var can = {};
     (state.status.matters || []).forEach(function (m) { can[m.matter_id] = m.can_vote; });
     return state.meeting.matters.filter(function (m) { return can[m.matter_id] !== false; });
+  }
+
+  // Legal times are shown in Beijing time, whatever the phone's time zone.
+  function beijingTime(iso) {
+    if (!iso) return "";
+    var d = new Date(new Date(iso).getTime() + 8 * 3600 * 1000);
+    function two(n) { return ("0" + n).slice(-2); }
+    return d.getUTCFullYear() + "-" + two(d.getUTCMonth() + 1) + "-" + two(d.getUTCDate()) + " " +
+      two(d.getUTCHours()) + ":" + two(d.getUTCMinutes()) + "（北京时间）";
+  }
+
+  function closeLine() {
+    var m = state.meeting;
+    if (!m.closes_at) return null;
+    var ext = (m.extensions || []), last = ext[ext.length - 1];
+    return el("p", { class: "hint", id: "closes-at",
+      text: "投票截止：" + beijingTime(m.closes_at) +
+            (last ? "（已延期，延期公告：" + last.reason + "）" : "") });
   }
 
   function who() {
@@ -222,7 +248,8 @@
       return card;
     });
     var intro = el("div", { class: "card" }, el("h2", { text: "第二步：投票" }),
-      el("p", { class: "hint", text: (who() ? who() + "。" : "") + "请逐项选择，选好后点最下面的按钮核对。" }));
+      el("p", { class: "hint", text: (who() ? who() + "。" : "") + "请逐项选择，选好后点最下面的按钮核对。" }),
+      closeLine());
     show.apply(null, [err ? errorBox(err) : null, intro].concat(cards, [next]));
     refresh();
   }
