@@ -57,7 +57,8 @@ class MeetingFixture:
 
 def meeting_body(*, meeting_id: str | None = None, title: str = "测试业主大会", matters: list | None = None,
                  rules: dict | None = None, show_live_results: bool = False,
-                 opens_at: datetime | None = None, closes_at: datetime | None = None) -> dict:
+                 opens_at: datetime | None = None, closes_at: datetime | None = None, max_extensions: int = 0,
+                 max_extension_days: int = 0) -> dict:
     """A create-meeting request body; opens 15 days + 1 hour from now unless told otherwise."""
     opens_at = opens_at or datetime.now(UTC) + timedelta(days=15, hours=1)
     body: dict[str, Any] = {"meeting_id": meeting_id or f"m-{secrets.token_hex(4)}", "title": title,
@@ -66,6 +67,8 @@ def meeting_body(*, meeting_id: str | None = None, title: str = "测试业主大
                             "opens_at": opens_at.isoformat()}
     if closes_at is not False:
         body["closes_at"] = (closes_at or opens_at + timedelta(days=7)).isoformat()
+    if max_extensions or max_extension_days:
+        body.update(max_extensions=max_extensions, max_extension_days=max_extension_days)
     return body
 
 
@@ -148,7 +151,8 @@ async def _owner_count(db_pool, community_id: str) -> int:
 
 async def noticed_meeting(db_pool, client, staff_headers, imported_community, *, units: int = 40,
                           matters: list | None = None, rules: dict | None = None, show_live_results: bool = False,
-                          count_parking_area: bool = False, community: tuple | None = None) -> MeetingFixture:
+                          count_parking_area: bool = False, community: tuple | None = None,
+                          max_extensions: int = 0, max_extension_days: int = 0) -> MeetingFixture:
     """A community with a register and a meeting whose notice is published (not yet open).
 
     Committee / supervisory candidates given inline are vetted first with
@@ -160,7 +164,8 @@ async def noticed_meeting(db_pool, client, staff_headers, imported_community, *,
     if matters is None and (owners := await _owner_count(db_pool, community_id)) < len(CANDIDATES):
         matters = [dict(m, candidates=m["candidates"][:owners]) if m.get("body") in VETTED_BODIES else m
                    for m in DEFAULT_MATTERS]
-    body = meeting_body(matters=matters, rules=rules, show_live_results=show_live_results)
+    body = meeting_body(matters=matters, rules=rules, show_live_results=show_live_results,
+                        max_extensions=max_extensions, max_extension_days=max_extension_days)
     base = f"/api/admin/communities/{community_id}/meetings"
     resp = await client.post(base, json=body, headers=headers)
     assert resp.status == 201, await resp.text()
@@ -179,7 +184,8 @@ async def noticed_meeting(db_pool, client, staff_headers, imported_community, *,
 async def open_meeting(db_pool, client, staff_headers, imported_community, *, units: int = 40,
                        matters: list | None = None, rules: dict | None = None, show_live_results: bool = False,
                        count_parking_area: bool = False, closes_in: timedelta | None = timedelta(days=7),
-                       community: tuple | None = None) -> MeetingFixture:
+                       community: tuple | None = None, max_extensions: int = 0,
+                       max_extension_days: int = 0) -> MeetingFixture:
     """A community with a register and an OPEN meeting (notice backdated 16 days, opened by hand).
 
     ``closes_in=None`` leaves the meeting without a closing time (closed by hand only).
@@ -187,7 +193,8 @@ async def open_meeting(db_pool, client, staff_headers, imported_community, *, un
     """
     m = await noticed_meeting(db_pool, client, staff_headers, imported_community, units=units, matters=matters,
                               rules=rules, show_live_results=show_live_results,
-                              count_parking_area=count_parking_area, community=community)
+                              count_parking_area=count_parking_area, community=community,
+                              max_extensions=max_extensions, max_extension_days=max_extension_days)
     await backdate_notice(db_pool, m.community_id, m.meeting_id, closes_in=closes_in)
     resp = await client.post(f"{m.base}/open", headers=m.headers)
     if resp.status != 200:
