@@ -17,7 +17,7 @@ from server.errors import Forbidden, NotFound, missing_field
 from server.record.signed import zip_bytes
 from server.services import result_keys
 from server.services import results as results_service
-from server.web.handlers.common import field, json_response, pool, read_json, settings
+from server.web.handlers.common import field, int_path, json_response, pool, read_json, settings
 
 RESULTS_STATIC = Path(__file__).resolve().parent.parent / "static" / "results"
 _BASE = "/api/admin/communities/{community_id}/meetings/{meeting_id}"
@@ -88,14 +88,12 @@ def _is_ballot_token(request: web.Request) -> bool:
 async def respond_objection(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
-    raw_id = request.match_info["objection_id"]
-    if not raw_id.isdigit():
-        raise NotFound("找不到该异议", code="objection_not_found")
+    objection_id = int_path(request, "objection_id", "objection_not_found", "找不到该异议")
     data = await read_json(request)
     response = field(data, "response", str, max_length=2000).strip()
     if not response:
         raise missing_field("response", label="答复内容")
-    doc = await results_service.respond_objection(pool(request), community_id, meeting_id, int(raw_id),
+    doc = await results_service.respond_objection(pool(request), community_id, meeting_id, objection_id,
                                                   actor=principal.actor, response=response)
     return json_response(doc)
 
