@@ -7,6 +7,9 @@ import io
 import json
 import re
 import zipfile
+from pathlib import Path
+
+import yaml
 
 from server.services import codes as codes_service
 from tests.helpers_codes import issue_codes, person_voter, phone_last4, voter_identity
@@ -17,6 +20,7 @@ PROOF_KEYS = {"receipt", "leaf_index", "tree_size", "proof", "root", "algorithm"
 PUBLIC_RESULT_KEYS = {"community_id", "meeting_id", "status", "status_name", "published_at", "objection_ends_at",
                       "finalized_at", "key_id", "receipts_root", "receipt_count", "meeting", "signed", "objections"}
 UNIT_LEVEL_KEYS = {"ballot_id", "voter_id", "owner_id", "choice", "marks", "unit_id", "cast_at"}
+SPEC = Path(__file__).resolve().parent.parent / "miniapp_api_spec" / "openapi.yaml"
 CHINESE = re.compile("[\u4e00-\u9fff]")
 
 
@@ -209,3 +213,23 @@ async def test_anonymous_answers_hold_no_choices_or_voters(client, db_pool, staf
     # the public key, the receipt root and the keys stay public
     assert result_doc["receipts_root"] in html
     assert (await client.get(f"/api/public/communities/{m.community_id}/keys")).status == 200
+
+
+def test_the_api_document_describes_who_may_read_what():
+    doc = yaml.safe_load(SPEC.read_text("utf-8"))
+    schemas = doc["components"]["schemas"]
+    # the public answers are described field by field, with nothing else allowed
+    assert set(schemas["ReceiptProof"]["properties"]) == PROOF_KEYS
+    assert set(schemas["PublicResult"]["properties"]) == PUBLIC_RESULT_KEYS
+    assert schemas["ReceiptProof"]["additionalProperties"] is False
+    assert schemas["PublicResult"]["additionalProperties"] is False
+    record = doc["paths"]["/api/public/meetings/{community_id}/{meeting_id}/record.zip"]["get"]
+    assert {"401", "403", "404"} <= set(record["responses"])
+    assert {name for item in record["security"] for name in item} == {"staffToken", "ballotToken", "ballotCode",
+                                                                      "ballotCodeQuery"}
+    for code in ("record_login_required", "record_code_invalid", "record_forbidden", "community_forbidden",
+                 "result_not_published", "X-Ballot-Code", "审计"):
+        assert code in record["description"], code
+    schemes = doc["components"]["securitySchemes"]
+    assert (schemes["ballotCode"]["in"], schemes["ballotCode"]["name"]) == ("header", "X-Ballot-Code")
+    assert (schemes["ballotCodeQuery"]["in"], schemes["ballotCodeQuery"]["name"]) == ("query", "code")
