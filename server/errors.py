@@ -62,3 +62,13 @@ class PayloadTooLarge(ApiError):
 
 class ServiceUnavailable(ApiError):
     status, code, message = 503, "unavailable", "服务暂时不可用，请稍后再试"
+
+
+def missing_field(name: str, *, label: str = "", where: str = "") -> ValidationFailed:
+    """A required field that is absent or empty, in one wording: 请填写 + what is missing.
+
+    ``label`` is the field's Chinese name for people (else the JSON ``name`` is shown), ``where``
+    says whose field it is (e.g. "第 2 个议题的"); ``fields`` marks ``name`` 必填.
+    """
+    what = label or f"字段 {name}"
+    return ValidationFailed(f"请填写{where}{what}", fields={name: "必填"})

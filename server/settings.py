@@ -1,5 +1,7 @@
 """Typed settings, read once from ``EVOTE_*`` environment variables.
 
+Each field ``name`` of ``Settings`` is read from ``EVOTE_<NAME>`` (``port`` from
+``EVOTE_PORT``); its default is the dataclass default, written only there.
 Secrets (database password, master key) are never logged: ``Settings.__repr__``
 masks them.
 """
@@ -9,6 +11,7 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, get_args, get_type_hints
 from urllib.parse import urlsplit, urlunsplit
 
 
@@ -93,72 +96,44 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
 
-def _int(env: dict, name: str, default: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be an integer, got {raw!r}") from None
+def _env_name(name: str) -> str:
+    return "EVOTE_" + name.upper()
 
 
-def _float(env: dict, name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise SettingsError(f"{name} must be a number, got {raw!r}") from None
+def _parse(name: str, kind: Any, raw: str) -> Any:
+    """The value of ``EVOTE_<NAME>`` as the field's type says."""
+    if kind is bool:
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise SettingsError(f"{_env_name(name)} must be true or false, got {raw!r}")
+    if kind is int or kind is float:
+        try:
+            return kind(raw)
+        except ValueError:
+            what = "an integer" if kind is int else "a number"
+            raise SettingsError(f"{_env_name(name)} must be {what}, got {raw!r}") from None
+    if kind is Path or Path in get_args(kind):
+        return Path(raw)
+    return raw
 
 
-def _bool(env: dict, name: str, default: bool) -> bool:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+def load_settings(env: dict | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment; keyword overrides (CLI flags) win.
 
-
-def load_settings(env: dict | None = None, **overrides) -> Settings:
-    """Settings from the environment; keyword overrides (CLI flags) win."""
+    Every field ``name`` is read from ``EVOTE_<NAME>``; unset or empty means the dataclass default, so
+    each default is written once, in ``Settings``.  ``public_url`` defaults to ``http://{host}:{port}``.
+    """
     env = dict(os.environ if env is None else env)
-    port = _int(env, "EVOTE_PORT", 8080)
-    host = env.get("EVOTE_HOST") or "127.0.0.1"
-    values = dict(
-        database_url=env.get("EVOTE_DATABASE_URL") or None,
-        redis_url=env.get("EVOTE_REDIS_URL") or None,
-        data_dir=Path(env.get("EVOTE_DATA_DIR") or ".evote"),
-        host=host,
-        port=port,
-        public_url=(env.get("EVOTE_PUBLIC_URL") or f"http://{host}:{port}").rstrip("/"),
-        token_issuer=env.get("EVOTE_TOKEN_ISSUER") or "evote",
-        staff_token_ttl_s=_int(env, "EVOTE_STAFF_TOKEN_TTL_S", 8 * 3600),
-        ballot_token_margin_s=_int(env, "EVOTE_BALLOT_TOKEN_MARGIN_S", 3600),
-        max_body_bytes=_int(env, "EVOTE_MAX_BODY_BYTES", 256 * 1024),
-        max_upload_bytes=_int(env, "EVOTE_MAX_UPLOAD_BYTES", 64 * 1024 * 1024),
-        db_pool_min=_int(env, "EVOTE_DB_POOL_MIN", 2),
-        db_pool_max=_int(env, "EVOTE_DB_POOL_MAX", 20),
-        wechat_base_url=(env.get("EVOTE_WECHAT_BASE_URL") or "https://api.weixin.qq.com").rstrip("/"),
-        wechat_appid=env.get("EVOTE_WECHAT_APPID") or "",
-        wechat_secret=env.get("EVOTE_WECHAT_SECRET") or "",
-        master_key=env.get("EVOTE_MASTER_KEY") or "",
-        token_key_file=Path(env["EVOTE_TOKEN_KEY_FILE"]) if env.get("EVOTE_TOKEN_KEY_FILE") else None,
-        log_level=(env.get("EVOTE_LOG_LEVEL") or "INFO").upper(),
-        log_json=_bool(env, "EVOTE_LOG_JSON", True),
-        objection_days=_int(env, "EVOTE_OBJECTION_DAYS", 7),
-        scheduler_interval_s=_float(env, "EVOTE_SCHEDULER_INTERVAL_S", 5.0),
-        live_debounce_s=_float(env, "EVOTE_LIVE_DEBOUNCE_S", 0.1),
-        live_poll_s=_float(env, "EVOTE_LIVE_POLL_S", 10.0),
-        live_heartbeat_s=_float(env, "EVOTE_LIVE_HEARTBEAT_S", 15.0),
-        live_queue_size=_int(env, "EVOTE_LIVE_QUEUE_SIZE", 32),
-        live_ring_size=_int(env, "EVOTE_LIVE_RING_SIZE", 64),
-        proxy_cap=_int(env, "EVOTE_PROXY_CAP", 5),
-    )
+    types = get_type_hints(Settings)
+    values: dict[str, Any] = {}
+    for f in dataclasses.fields(Settings):
+        raw = env.get(_env_name(f.name))
+        values[f.name] = _parse(f.name, types[f.name], raw) if raw else f.default
+    values["log_level"] = values["log_level"].upper()
+    values["wechat_base_url"] = values["wechat_base_url"].rstrip("/")
+    values["public_url"] = values["public_url"].rstrip("/")
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "public_url" not in overrides and not env.get("EVOTE_PUBLIC_URL"):
         values["public_url"] = f"http://{values['host']}:{values['port']}"

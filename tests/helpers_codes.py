@@ -1,4 +1,4 @@
-"""Test set-up for codes and sign-in, on top of the meetings engineer's tests/helpers_meetings.py."""
+"""Test set-up for codes and sign-in, on top of tests/helpers_meetings.py."""
 from __future__ import annotations
 
 from datetime import timedelta

@@ -7,7 +7,7 @@ endpoint refuses) are inserted with SQL by :func:`cast` (0003 schema; salt and
 receipt are random test bytes) and announced exactly as the casting handler
 does, through ``server.live.events.publish_meeting_event``.  ``recount`` reads every
 committed submission with its own SQL and runs the pure engine's ``tally`` over
-them: a reference independent of both server.live.hub and server.services.counting.
+them: a reference independent of both server.live and server.services.counting.
 """
 from __future__ import annotations
 
@@ -116,7 +116,7 @@ async def cast(app, db_pool, community_id: str, meeting_id: str, voter_id: str, 
 
 
 async def recount(db_pool, community_id: str, meeting_id: str) -> dict:
-    """``tally()`` over every committed submission, read independently of server.live.hub."""
+    """``tally()`` over every committed submission, read independently of server.live."""
     async with db_pool.acquire() as conn:
         meeting = await conn.fetchrow("SELECT rules FROM meeting WHERE community_id = $1 AND meeting_id = $2",
                                       community_id, meeting_id)

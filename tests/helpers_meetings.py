@@ -24,6 +24,7 @@ from typing import Any
 
 from server import appkeys
 from server.auth.ballot import issue_ballot_token
+from server.devtools.fixtures import backdate_notice  # also imported from here by other test modules
 
 CANDIDATES = [{"candidate_id": f"C{i}", "name": name, "unit_label": f"{i}-{100 + i}", "party_member": i % 2 == 1,
                "statement": "愿为业主服务"}
@@ -63,19 +64,6 @@ def meeting_body(*, meeting_id: str | None = None, title: str = "测试业主大
     if closes_at is not False:
         body["closes_at"] = (closes_at or opens_at + timedelta(days=7)).isoformat()
     return body
-
-
-async def backdate_notice(db_pool, community_id: str, meeting_id: str, *, days: int = 16,
-                          closes_in: timedelta | None = timedelta(days=7)) -> None:
-    """TEST ONLY: pretend the notice went out ``days`` ago and voting may start now."""
-    async with db_pool.acquire() as conn:
-        await conn.execute(
-            """UPDATE meeting SET noticed_at = noticed_at - make_interval(days => $3),
-                                  opens_at = clock_timestamp() - interval '1 minute',
-                                  closes_at = CASE WHEN $4::interval IS NULL THEN NULL
-                                                   ELSE clock_timestamp() + $4::interval END
-                WHERE community_id = $1 AND meeting_id = $2""",
-            community_id, meeting_id, days, closes_in)
 
 
 VETTED_BODIES = ("committee", "supervisory")

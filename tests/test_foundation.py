@@ -47,6 +47,14 @@ async def test_invalid_json_is_a_clear_400(client):
     assert (await resp.json())["error"]["code"] == "invalid_json"
 
 
+async def test_a_missing_required_field_is_named_in_one_wording(client):
+    resp = await client.post("/api/staff/login", json={"password": "x"})
+    assert resp.status == 422
+    error = (await resp.json())["error"]
+    assert error["code"] == "validation_failed" and error["fields"] == {"username": "必填"}
+    assert error["message"] == "请填写字段 username"
+
+
 async def test_oversized_body_is_refused(client, settings):
     big = b"x" * (settings.max_body_bytes + 10)
     resp = await client.post("/api/staff/login", data=big, headers={"Content-Type": "application/json"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import uuid
 
 import pytest
 
@@ -204,6 +205,47 @@ async def test_election_standing_follows_the_votes(client, db_pool, open_meeting
     assert standing["C6"] == "short" and standing["C7"] == "short"
     assert election["outcome"] == "elected" and election["elected"] == ["C1", "C2", "C3", "C4", "C5"]
     assert election["standing_provisional"] is False
+
+
+async def test_a_vote_event_naming_a_paper_ballot_is_read_by_id_without_a_rescan(aiohttp_client, settings, db_pool,
+                                                                                open_meeting, staff_headers,
+                                                                                monkeypatch):
+    """Paper and proxy votes announced like electronic ones (``ballot_ids`` in the event) are read by id."""
+    from server.app import create_app
+    from server.live.events import publish_meeting_event
+    from server.repositories import live as live_repo
+    from server.repositories import meetings as meetings_repo
+    from tests.helpers_live import insert_submission
+
+    client = await aiohttp_client(create_app(settings.replace(live_debounce_s=0.01, live_poll_s=3600)))
+    v = await open_meeting(20, client_=client)
+    cid, mid = v.community_id, v.meeting_id
+    headers = await staff_headers("prep_group", communities=[cid])
+    app = client.server.app
+    await client.get(live_url(cid, mid), headers=headers)  # loads the meeting
+    live = app[appkeys.LIVE].meetings[(cid, mid)]
+    reads: list[dict] = []
+    counts: list[tuple] = []
+    read_submissions, count_submissions = meetings_repo.all_submissions, live_repo.count_counted_submissions
+
+    async def recorded_read(conn, community_id, meeting_id, **filters):
+        reads.append(filters)
+        return await read_submissions(conn, community_id, meeting_id, **filters)
+
+    async def recorded_count(*args):
+        counts.append(args)
+        return await count_submissions(*args)
+
+    monkeypatch.setattr(meetings_repo, "all_submissions", recorded_read)
+    monkeypatch.setattr(live_repo, "count_counted_submissions", recorded_count)
+    ballot_id = await insert_submission(db_pool, cid, mid, v.voters[0], "M1", [("", "yes")], channel="paper")
+    await publish_meeting_event(app, cid, mid, {"type": "vote", "ballot_ids": [ballot_id]})
+    await wait_for(lambda: live.document(True)["turnout"]["persons"] == 1)
+    assert reads == [{"ballot_ids": [uuid.UUID(ballot_id)]}]  # that row, by id
+    assert counts == []  # no check for missed rows, no rescan
+    doc = live.document(True)
+    assert doc["channels"]["paper"] == {"area": doc["turnout"]["area"], "persons": 1, "ballots": 1}
+    assert doc["result"] == await recount(db_pool, cid, mid)
 
 
 # --------------------------------------------------------------------------

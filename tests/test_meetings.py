@@ -356,7 +356,7 @@ async def test_demo_step_makes_an_open_meeting_once(db_pool, settings, imported_
     assert info["meeting_id"] == DEMO_MEETING and info["links"][0][0] == "meeting:"
 
 
-# ---------------------------------------------------------------- only qualified candidates (issue 6)
+# ---------------------------------------------------------------- only qualified candidates
 
 async def _nominate_and_qualify(client, headers, community_id: str, body: str, owner_id: str) -> int:
     resp = await client.post(f"/api/admin/communities/{community_id}/nominations", headers=headers,
@@ -426,7 +426,7 @@ async def test_only_qualified_candidates_reach_a_committee_or_supervisory_ballot
 async def test_a_runoff_of_vetted_candidates_needs_no_new_nomination(client, db_pool, staff_headers,
                                                                       imported_community):
     """The tied candidates carried into a runoff (另行选举) came from a counted election: they stay vetted,
-    also when their source row has no nomination (as the brief for runoff rows allows)."""
+    also when their source row has no nomination (which runoff rows may lack)."""
     community_id, _ = await imported_community(20)
     headers = await staff_headers("district_admin")
     doc = await _draft(client, headers, community_id, matters=[
@@ -462,7 +462,7 @@ async def test_a_runoff_of_vetted_candidates_needs_no_new_nomination(client, db_
     assert resp.status == 200, await resp.text()
 
 
-# ---------------------------------------------------------------- editing a draft matter (issue 6)
+# ---------------------------------------------------------------- editing a draft matter
 
 async def test_a_draft_matter_can_be_edited_and_is_checked_again(client, db_pool, staff_headers, imported_community):
     community_id, _ = await imported_community(20)

@@ -232,7 +232,7 @@ def decide_formation(matter_result: dict[str, Any], *, seats: int, alternates: i
         plan = RunoffPlan("shortage", len(elected) + 1, seats - len(elected), alternates, ())
         reason = f"当选人数不足 {seats} 人（当选 {len(elected)} 人），需另行选举补足 {seats - len(elected)} 席"
         return Formation(False, reason, elected, alts, True, seats, alternates, plan, (), elected_groups)
-    notes = ()
+    notes: tuple[str, ...] = ()
     if len(alts) < alternates:
         notes = (f"候补委员应有 {alternates} 人，实有 {len(alts)} 人",)
     return Formation(True, "", elected, alts, True, seats, alternates, None, notes, elected_groups)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 SALT_BYTES = 16
@@ -24,7 +25,7 @@ def format_cast_at(moment: datetime) -> str:
 
 
 def canonical_submission(*, community_id: str, meeting_id: str, ballot_id: str, voter_id: str, matter_id: str,
-                         channel: str, cast_at: datetime, choices: list[tuple[str, str]] | tuple) -> bytes:
+                         channel: str, cast_at: datetime, choices: Sequence[tuple[str, str]]) -> bytes:
     return json.dumps(
         {"community_id": community_id, "meeting_id": meeting_id, "ballot_id": str(ballot_id),
          "voter_id": voter_id, "matter_id": matter_id, "channel": channel, "cast_at": format_cast_at(cast_at),

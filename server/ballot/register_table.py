@@ -30,7 +30,7 @@ class RowProblem:
     code: str
     message: str
 
-    def as_dict(self) -> dict:
+    def as_dict(self) -> dict[str, int | str | None]:
         return {"line": self.line, "column": self.column, "code": self.code, "message": self.message}
 
     def __str__(self) -> str:

@@ -32,8 +32,8 @@ def register(sub) -> None:
 
 
 def add_server_arguments(parser) -> None:
-    parser.add_argument("--host", default=None, help="listen address (EVOTE_HOST, default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=None, help="listen port (EVOTE_PORT, default 8080)")
+    parser.add_argument("--host", default=None, help=f"listen address (EVOTE_HOST, default {Settings.host})")
+    parser.add_argument("--port", type=int, default=None, help=f"listen port (EVOTE_PORT, default {Settings.port})")
 
 
 def run_single(settings: Settings, *, reuse_port: bool = False, print_ready=None) -> None:

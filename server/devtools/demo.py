@@ -2,16 +2,20 @@
 
 ``prepare_demo`` is idempotent: run twice, it keeps the community and register
 and gives the demo admin a fresh password (printed once, never stored in clear).
-Later steps (a demo meeting, codes) hang off ``DEMO_STEPS``.
+Later steps (a demo meeting, codes, the dashboard link) are listed in ``DEMO_STEPS``.
 """
 from __future__ import annotations
 
 import secrets
+from collections.abc import Awaitable, Callable
 
 import asyncpg
 
 from server.auth.staff import hash_password
+from server.devtools.demo_codes import demo_codes_step
+from server.devtools.demo_dashboard import demo_dashboard_step
 from server.devtools.demo_data import generate_register_rows, register_csv
+from server.devtools.demo_meeting import demo_meeting_step
 from server.repositories import communities as community_repo
 from server.repositories import staff as staff_repo
 from server.services import audit
@@ -23,8 +27,12 @@ DEMO_COMMUNITY = "demo-haibin"
 DEMO_ADMIN = "admin"
 DEMO_UNITS = 1000
 
-# Each step: async fn(pool, settings, info: dict) -> None, adding what it made to info.
-DEMO_STEPS: list = []
+DemoStep = Callable[[asyncpg.Pool, Settings, dict], Awaitable[None]]
+
+# Each step: async fn(pool, settings, info: dict) -> None, adding what it made to info; in order:
+# the open demo meeting first, then what uses it (ballot codes for sample owners, the live
+# dashboard's link).
+DEMO_STEPS: list[DemoStep] = [demo_meeting_step, demo_codes_step, demo_dashboard_step]
 
 
 async def prepare_demo(pool: asyncpg.Pool, settings: Settings) -> dict:
@@ -57,18 +65,3 @@ async def prepare_demo(pool: asyncpg.Pool, settings: Settings) -> dict:
     for step in DEMO_STEPS:
         await step(pool, settings, info)
     return info
-
-# The open demo meeting (server.devtools.demo_meeting): before the steps that use it.
-from server.devtools.demo_meeting import demo_meeting_step  # noqa: E402
-
-DEMO_STEPS.append(demo_meeting_step)
-
-# Ballot codes for a few sample owners of the demo meeting (server.devtools.demo_codes).
-from server.devtools.demo_codes import demo_codes_step  # noqa: E402
-
-DEMO_STEPS.append(demo_codes_step)
-
-# The live dashboard's link (server.live.hub): keep it after the step that makes the demo meeting.
-from server.live.hub import demo_dashboard_step  # noqa: E402
-
-DEMO_STEPS.append(demo_dashboard_step)

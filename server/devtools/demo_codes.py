@@ -22,6 +22,8 @@ async def demo_codes_step(pool: asyncpg.Pool, settings, info: dict) -> None:
         return
     async with pool.acquire() as conn:
         meeting = await meetings_repo.get_meeting(conn, community_id, meeting_id)
+        if meeting is None:
+            return
         if meeting["state"] not in ("noticed", "open"):
             # Closed in an earlier demo run: no more codes; show where its result is published.
             info.setdefault("links", []).append(
@@ -42,6 +44,8 @@ async def demo_codes_step(pool: asyncpg.Pool, settings, info: dict) -> None:
             public_url=settings.public_url, reason="演示")
         async with pool.acquire() as conn:
             owner = await codes_repo.owner_identity(conn, community_id, meeting["register_version"], row["voter_id"])
+        if owner is None:  # the query above joins the owner: cannot happen
+            continue
         info.setdefault("links", []).append(
             ("owner page:", f"{issued.url}   (演示：手机后四位 {last4(owner['phone'])}，{issued.masked_name}，"
                             f"{' '.join(issued.units)})"))

@@ -16,6 +16,7 @@ from datetime import UTC, datetime, timedelta
 
 import asyncpg
 
+from server.devtools.fixtures import backdate_notice
 from server.repositories import meetings as repo
 from server.repositories import register as register_repo
 from server.services import meetings as meetings_service
@@ -54,6 +55,7 @@ async def _qualified_demo_nominees(pool: asyncpg.Pool, community_id: str) -> lis
     group and qualified, through the election services; live nominations of earlier runs are reused."""
     async with pool.acquire() as conn:
         version = await register_repo.latest_version(conn, community_id)
+        assert version is not None, "the demo community has a register"
         rows = await register_repo.register_rows(conn, community_id, version)
     owners = list(dict.fromkeys(r.owner_id for r in rows
                                 if r.holder == "owner" and r.representative and r.kind == "dwelling"))
@@ -85,13 +87,8 @@ async def demo_meeting_step(pool: asyncpg.Pool, settings, info: dict) -> None:
         await nominations_service.attach_nominees(pool, community_id, DEMO_MEETING, "E1", nomination_ids, ACTOR)
         await meetings_service.publish_notice(pool, Effects(settings), community_id=community_id,
                                               meeting_id=DEMO_MEETING, actor=ACTOR)
-        async with pool.acquire() as conn:
-            # DEMO DATA ONLY: pretend the notice went out 16 days ago so voting can start now.
-            await conn.execute(
-                """UPDATE meeting SET noticed_at = noticed_at - interval '16 days',
-                                      opens_at = clock_timestamp(), closes_at = clock_timestamp() + interval '7 days'
-                    WHERE community_id = $1 AND meeting_id = $2 AND state = 'noticed'""",
-                community_id, DEMO_MEETING)
+        # DEMO DATA ONLY: pretend the notice went out 16 days ago so voting can start now.
+        await backdate_notice(pool, community_id, DEMO_MEETING, opened_ago=timedelta(0))
         await meetings_service.open_meeting(pool, Effects(settings), community_id=community_id,
                                             meeting_id=DEMO_MEETING, actor=ACTOR)
     info["meeting_id"] = DEMO_MEETING

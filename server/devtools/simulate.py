@@ -3,8 +3,8 @@
 The app runs in-process on a real localhost port (aiohttp AppRunner + TCPSite on
 port 0) over the configured or embedded PostgreSQL.  The simulator is a test
 harness and the end-to-end smoke test in CI, not a production path: the one
-shortcut it takes (backdating the notice, to skip the 15-day wait) is a single
-commented SQL statement below.
+shortcut it takes (backdating the notice, to skip the 15-day wait) is
+``server.devtools.fixtures.backdate_notice``.
 
 Steps: community + generated register (several buildings, multi-unit owners,
 co-owned units, developer units, parking) imported through the API; a meeting
@@ -42,6 +42,7 @@ from server.ballot.merkle import verify_inclusion
 from server.ballot.tally import Matter, Rules, Submission, tally
 from server.ballot.weights import RegisterRow, compute_electorate
 from server.devtools.demo_data import generate_register_rows, register_csv
+from server.devtools.fixtures import backdate_notice
 from server.record import read_bundle
 from server.record.verify import verify_bundle
 from server.record.writer import write_directory
@@ -54,7 +55,7 @@ from server.services import staff as staff_service
 from server.settings import Settings
 
 CANDIDATES = 8          # owners nominated by the preparatory group and qualified (one more is refused)
-MATTERS = [
+MATTERS: list[dict[str, Any]] = [
     {"matter_id": "M1", "kind": "resolution", "title": "表决通过《业主大会议事规则》", "category": 1},
     {"matter_id": "M2", "kind": "resolution", "title": "表决通过《管理规约》", "category": 2},
     {"matter_id": "M3", "kind": "resolution", "title": "续聘现物业服务企业", "category": 4},
@@ -223,14 +224,9 @@ async def run_simulation(settings: Settings, *, units: int, turnout: float, out:
             election = await _committee_candidates(http, staff, admin, mbase, rows, rng)
             matters = [election if m["matter_id"] == election["matter_id"] else m for m in MATTERS]
             await _expect(await http.post(f"{mbase}/notice", headers=staff), 200, "publish notice")
-            async with pool.acquire() as conn:
-                # SIMULATOR ONLY: pretend the notice went out 16 days ago so voting may open now
-                # (the 15-day notice rule); production has no such path.
-                await conn.execute(
-                    """UPDATE meeting SET noticed_at = noticed_at - interval '16 days',
-                                          opens_at = clock_timestamp() - interval '1 minute',
-                                          closes_at = clock_timestamp() + interval '7 days'
-                        WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)
+            # SIMULATOR ONLY: pretend the notice went out 16 days ago so voting may open now
+            # (the 15-day notice rule); production has no such path.
+            await backdate_notice(pool, community_id, meeting_id)
             await _expect(await http.post(f"{mbase}/open", headers=staff), 200, "open meeting")
             lap("meeting")
 

@@ -120,9 +120,10 @@ class RedisBroker(Broker):
         self.publish_timeout_s = publish_timeout_s
         self.backoff_max_s = backoff_max_s
         self._redis_mod = redis
-        common = dict(socket_connect_timeout=1.0, socket_keepalive=True, retry_on_timeout=False)
-        self._pub = redis.Redis.from_url(url, socket_timeout=publish_timeout_s, **common)
-        self._sub = redis.Redis.from_url(url, socket_timeout=None, **common)
+        self._pub = redis.Redis.from_url(url, socket_timeout=publish_timeout_s, socket_connect_timeout=1.0,
+                                         socket_keepalive=True, retry_on_timeout=False)
+        self._sub = redis.Redis.from_url(url, socket_timeout=None, socket_connect_timeout=1.0,
+                                         socket_keepalive=True, retry_on_timeout=False)
         self._outbox: asyncio.Queue[tuple[str, bytes]] = asyncio.Queue(maxsize=queue_size)
         self._tasks: list[asyncio.Task] = []
         self._connected = False

@@ -2,11 +2,18 @@
 
 Services call ``publish_meeting_event`` after their transaction commits.  It
 never raises: a broker outage must not fail or delay a vote; live views catch
-up from the database when the broker is back (see server.live.hub).
+up from the database when the broker is back (see server.live.meeting).
+
+An event that names the ballots it announces (``"ballot_ids": [...]``, whatever
+its ``type``: electronic, paper or proxy votes) lets every live view read exactly
+those rows by id; an event without them makes the views scan for what they
+missed (:func:`event_ballot_ids`).
 """
 from __future__ import annotations
 
 import logging
+import uuid
+from typing import Any
 
 from aiohttp import web
 
@@ -27,3 +34,14 @@ async def publish_meeting_event(app: web.Application, community_id: str, meeting
         await broker.publish(meeting_channel(community_id, meeting_id), event)
     except Exception:  # the vote is committed already; live views will resync
         log.warning("could not publish %s for %s/%s", event.get("type"), community_id, meeting_id, exc_info=True)
+
+
+def event_ballot_ids(event: dict[str, Any]) -> list[uuid.UUID] | None:
+    """The ballot ids an event names, or None when it names none (or any is not a UUID)."""
+    ids = event.get("ballot_ids")
+    if not isinstance(ids, list) or not ids or len(ids) > 1000:
+        return None
+    try:
+        return [uuid.UUID(i) for i in ids]
+    except (TypeError, ValueError, AttributeError):
+        return None

@@ -5,7 +5,7 @@ code (the same code as for voting on a phone; staff scan it to enter the returne
 matter with its category and the rule it needs, tick boxes (同意 / 反对 / 弃权; per candidate for
 an election, with the number of seats), plain instructions and a signature and date line.
 A long meeting flows onto further pages; every page repeats the owner and code in its header.
-The font and QR helpers are the code sheets' (server.printing.code_sheets, server.printing.qr).
+The font and QR functions are the code sheets' (server.printing.code_sheets, server.printing.qr).
 """
 from __future__ import annotations
 

@@ -37,11 +37,12 @@ def qr_image(text: str, *, box_size: int = 8, border: int = 2):
     n = len(matrix) + 2 * border
     image = Image.new("1", (n, n), 1)
     pixels = image.load()
+    assert pixels is not None  # a new in-memory image always loads
     for y, row in enumerate(matrix):
         for x, dark in enumerate(row):
             if dark:
                 pixels[x + border, y + border] = 0
-    return image.resize((n * box_size, n * box_size), Image.NEAREST)
+    return image.resize((n * box_size, n * box_size), Image.Resampling.NEAREST)
 
 
 def qr_png(text: str, *, box_size: int = 8, border: int = 4) -> bytes:

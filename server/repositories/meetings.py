@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import json
+import uuid
+from collections.abc import Sequence
 from datetime import datetime
 
 import asyncpg
@@ -254,12 +256,29 @@ async def voter_submissions(conn: asyncpg.Connection, community_id: str, meeting
             ORDER BY received_at, matter_id""", community_id, meeting_id, voter_id)
 
 
-async def all_submissions(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> list[asyncpg.Record]:
-    """Every submission with its choices as parallel arrays, in receive order."""
+async def all_submissions(conn: asyncpg.Connection, community_id: str, meeting_id: str, *,
+                          since: datetime | None = None,
+                          ballot_ids: Sequence[uuid.UUID] | None = None) -> list[asyncpg.Record]:
+    """Every submission with its choices as parallel arrays, in receive order.
+
+    ``since`` keeps those received at or after it, ``ballot_ids`` those with these ids: the live
+    tally reads its increments with the same query as the counting service reads a meeting.
+    A submission is its choice rows (bundle-format.md): one without any is not returned.
+    ``by_proxy``: cast by a proxy for the owner.
+    """
+    args: list[object] = [community_id, meeting_id]
+    where = ""
+    if since is not None:
+        args.append(since)
+        where += f" AND s.received_at >= ${len(args)}"
+    if ballot_ids is not None:
+        args.append(list(ballot_ids))
+        where += f" AND s.ballot_id = any(${len(args)}::uuid[])"
     return await conn.fetch(
         # LATERAL by the full key: an index lookup per submission whatever the table statistics say
         # (a plain join was planned as a quadratic nested loop on a freshly filled table).
-        """SELECT s.ballot_id, s.voter_id, s.matter_id, s.channel, s.received_at, ch.candidate_ids, ch.choices
+        f"""SELECT s.ballot_id, s.voter_id, s.matter_id, s.channel, s.received_at,
+                   s.proxy_voter_id IS NOT NULL AS by_proxy, ch.candidate_ids, ch.choices
              FROM submission s
              CROSS JOIN LATERAL (
                    SELECT array_agg(c.candidate_id ORDER BY c.candidate_id) AS candidate_ids,
@@ -267,5 +286,5 @@ async def all_submissions(conn: asyncpg.Connection, community_id: str, meeting_i
                      FROM submission_choice c
                     WHERE c.community_id = s.community_id AND c.meeting_id = s.meeting_id
                       AND c.ballot_id = s.ballot_id) ch
-            WHERE s.community_id = $1 AND s.meeting_id = $2
-            ORDER BY s.received_at, s.ballot_id""", community_id, meeting_id)
+            WHERE s.community_id = $1 AND s.meeting_id = $2{where} AND ch.candidate_ids IS NOT NULL
+            ORDER BY s.received_at, s.ballot_id""", *args)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from server.errors import ValidationFailed
+from server.errors import ValidationFailed, missing_field
 
 # The bodies an election forms (a matter of body "other" elects nobody to a standing body).
 BODIES = ("committee", "supervisory")
@@ -18,7 +18,7 @@ def read_text(data: dict, name: str, *, required: bool = False, max_length: int 
     value = data.get(name)
     if value is None or (isinstance(value, str) and not value.strip() and not required):
         if required:
-            raise ValidationFailed(f"请填写{label or name}", fields={name: "必填"})
+            raise missing_field(name, label=label)
         return ""
     if not isinstance(value, str) or not value.strip():
         raise ValidationFailed(f"{label or name}应为文字", fields={name: "应为文字"})

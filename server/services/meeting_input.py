@@ -13,7 +13,7 @@ from typing import Any
 
 from server.ballot.rules import threshold_for_category
 from server.ballot.tally import RULE_DEFAULTS, RULE_KEYS, RuleProblem, Rules
-from server.errors import ValidationFailed
+from server.errors import ValidationFailed, missing_field
 
 MATTER_BODIES = ("committee", "supervisory", "other")
 
@@ -43,7 +43,7 @@ def text_field(data: dict, name: str, *, where: str, required: bool = True, max_
     value = data.get(name)
     if value is None:
         if required:
-            raise ValidationFailed(f"{where}缺少 {name}", fields={name: "必填"})
+            raise missing_field(name, where=where)
         return default
     if not isinstance(value, str) or (required and not value.strip()):
         raise ValidationFailed(f"{where}{name} 应为非空文字", fields={name: "应为文字"})

@@ -4,7 +4,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from dataclasses import dataclass
-from typing import cast
 
 import asyncpg
 
@@ -51,9 +50,7 @@ def check_register_file(data: bytes, filename: str, *, count_parking_area: bool)
         table = read_table(data, filename)
     except RegisterFileError as exc:
         raise RegisterRejected([RowProblem(None, "", exc.code, exc.message)]) from None
-    # A read cell is never None; the parser also takes None (an absent cell).
-    records = cast(list[tuple[int, dict[str, str | None]]], table.records)
-    checked = parse_register_table(table.header, records, count_parking_area=count_parking_area)
+    checked = parse_register_table(table.header, table.records, count_parking_area=count_parking_area)
     if checked.problems:
         raise RegisterRejected(checked.problems)
     return checked

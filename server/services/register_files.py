@@ -23,7 +23,7 @@ class RegisterFileError(ValueError):
 class Table:
     header: list[str]
     # (line number in the file, {column: text}); the header is line 1
-    records: list[tuple[int, dict[str, str]]]
+    records: list[tuple[int, dict[str, str | None]]]  # None: a cell the row does not have
 
 
 XLSX_MAGIC = b"PK\x03\x04"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import cast
 
 import asyncpg
 from aiohttp import web
@@ -51,7 +50,7 @@ async def _loop(app: web.Application) -> None:
     interval = app[appkeys.SETTINGS].scheduler_interval_s
     while True:
         try:
-            await run_once(app[appkeys.DB_POOL], cast(Effects, app[appkeys.EFFECTS]))
+            await run_once(app[appkeys.DB_POOL], app[appkeys.EFFECTS])
         except asyncio.CancelledError:
             raise
         except Exception:  # a failed pass (database restart, ...) is retried next time

@@ -1,4 +1,4 @@
-"""Small helpers every handler uses: reading JSON bodies, path params, JSON responses."""
+"""What every handler uses: reading JSON bodies and their fields, JSON responses, the app's pool, settings and effects."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ from typing import Any
 from aiohttp import web
 
 from server import appkeys
-from server.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed
+from server.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed, missing_field
 from server.services.effects import Effects
 
 
@@ -33,7 +33,7 @@ def field(data: dict, name: str, kind: type | tuple, *, required: bool = True, d
     """One typed field of a JSON body, with a Chinese message naming it when wrong."""
     if name not in data or data[name] is None:
         if required:
-            raise ValidationFailed(f"缺少字段 {name}", fields={name: "必填"})
+            raise missing_field(name)
         return default
     value = data[name]
     if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):

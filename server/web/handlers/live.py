@@ -1,6 +1,6 @@
 """Live figures of a meeting: JSON snapshots, SSE and WebSocket streams, the dashboard page.
 
-Visibility (issue 4): organisers of the community (district_admin, street_admin,
+Visibility: organisers of the community (district_admin, street_admin,
 prep_group, committee) see live results; everyone else (auditors, owners, the
 public) sees turnout only, unless the meeting has ``show_live_results``.
 
@@ -27,7 +27,8 @@ from server import appkeys
 from server.auth.ballot import require_ballot
 from server.auth.staff import require_staff
 from server.errors import ApiError, BadRequest, Unauthorized
-from server.live.hub import LiveHub, LiveMeeting, Watcher
+from server.live.hub import LiveHub
+from server.live.meeting import LiveMeeting, Watcher
 from server.web.handlers.common import json_response
 
 log = logging.getLogger("evote.handlers.live")

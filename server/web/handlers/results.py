@@ -13,11 +13,11 @@ from server.auth.ballot import ensure_session_live, has_ballot_bearer, read_ball
 from server.auth.record_access import require_record_reader
 from server.auth.staff import WRITER_ROLES, require_staff
 from server.ballot.rules import THRESHOLD_DESCRIPTIONS
-from server.errors import Forbidden, NotFound, ValidationFailed
+from server.errors import Forbidden, NotFound, missing_field
 from server.record.signed import zip_bytes
 from server.services import result_keys
 from server.services import results as results_service
-from server.web.handlers.common import field, json_response, pool, read_json, settings
+from server.web.handlers.common import field, int_path, json_response, pool, read_json, settings
 
 RESULTS_STATIC = Path(__file__).resolve().parent.parent / "static" / "results"
 _BASE = "/api/admin/communities/{community_id}/meetings/{meeting_id}"
@@ -60,7 +60,7 @@ async def add_objection(request: web.Request) -> web.Response:
     data = await read_json(request)
     text = field(data, "text", str, max_length=2000).strip()
     if not text:
-        raise ValidationFailed("请填写异议内容", fields={"text": "必填"})
+        raise missing_field("text", label="异议内容")
     if has_ballot_bearer(request):
         principal = read_ballot_token(request)
         if (principal.community_id, principal.meeting_id) != (community_id, meeting_id):
@@ -80,14 +80,12 @@ async def add_objection(request: web.Request) -> web.Response:
 async def respond_objection(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
-    raw_id = request.match_info["objection_id"]
-    if not raw_id.isdigit():
-        raise NotFound("找不到该异议", code="objection_not_found")
+    objection_id = int_path(request, "objection_id", "objection_not_found", "找不到该异议")
     data = await read_json(request)
     response = field(data, "response", str, max_length=2000).strip()
     if not response:
-        raise ValidationFailed("请填写答复内容", fields={"response": "必填"})
-    doc = await results_service.respond_objection(pool(request), community_id, meeting_id, int(raw_id),
+        raise missing_field("response", label="答复内容")
+    doc = await results_service.respond_objection(pool(request), community_id, meeting_id, objection_id,
                                                   actor=principal.actor, response=response)
     return json_response(doc)
 
