@@ -114,7 +114,7 @@ async def test_mixed_meeting_counts_each_owner_once_and_its_record_verifies(clie
     # record.zip carries the extension files too, and verifies
     resp = await client.post(f"{m.base}/publish", json={"objection_days": 7}, headers=m.headers)
     assert resp.status == 200, await resp.text()
-    resp = await client.get(f"/api/public/meetings/{m.community_id}/{m.meeting_id}/record.zip")
+    resp = await client.get(f"/api/public/meetings/{m.community_id}/{m.meeting_id}/record.zip", headers=m.headers)
     assert resp.status == 200
     archive = tmp_path / "record.zip"
     archive.write_bytes(await resp.read())

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ from tests.helpers_codes import issue_codes, make_meeting, person_voter, phone_l
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+PRIVACY_STATEMENT = "本小区业主、业主大会筹备组/业委会工作人员和审计人员可以查阅每户的表决情况；其他人只能看到汇总结果。"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"{CHROMIUM} is missing (apt-get install chromium)")
@@ -78,6 +80,15 @@ async def test_owner_votes_on_every_matter_and_sees_receipts(browser, client, db
     await page.click("#to-confirm")
     summary = await page.inner_text(".summary")
     assert "赞成" in summary and "反对" in summary and "王芳、张敏" in summary
+    # before submitting, the owner reads who will be able to see how their unit voted
+    assert await page.is_visible("#privacy-note")
+    assert PRIVACY_STATEMENT in await page.inner_text("#privacy-note")
+    note_box = await page.locator("#privacy-note").bounding_box()
+    submit_box = await page.locator("#submit-votes").bounding_box()
+    assert note_box and submit_box and note_box["y"] < submit_box["y"]   # above the submit button
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.evaluate("document.fonts.ready")
+    await page.screenshot(path=str(ARTIFACTS / "owner_page_privacy.png"), full_page=True)
     await page.click("#submit-votes")
     await page.wait_for_selector("#done")
     assert "您的投票已提交" in await page.inner_text("#done")
@@ -122,7 +133,40 @@ async def test_owner_votes_on_every_matter_and_sees_receipts(browser, client, db
     await page3.wait_for_function(
         "[...document.querySelectorAll('.receipt-check')].filter(e => e.textContent === '您的选票已计入').length === 3",
         timeout=10_000)
+    # after publication the owner, with their code, may download the full record ...
+    await page3.wait_for_selector("#record-download")
+    async with page3.expect_download() as download_info:
+        await page3.click("#record-download")
+    names = zipfile.ZipFile(await (await download_info.value).path()).namelist()
+    assert any(name.endswith("/ballots.csv") for name in names), names
+    # ... and from the results page too, where the code arrives in the address's #fragment
+    async with context.expect_page() as new_page:
+        await page3.click("#results-link", modifiers=["Shift"])   # (a new window, like a long press)
+    results = await new_page.value
+    await results.wait_for_selector("#record-code")
+    assert "code=" not in results.url                             # removed from the address bar
+    assert (await results.input_value("#record-code")).replace("-", "").upper() == code.upper()
+    async with results.expect_download() as download_info:
+        await results.click("#record-button")
+    names = zipfile.ZipFile(await (await download_info.value).path()).namelist()
+    assert any(name.endswith("/register.csv") for name in names), names
     await context.close()
+
+    # a stranger on the results page: the note, and no download without a code
+    stranger = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1,
+                                         locale="zh-CN")
+    await _readable_chinese(stranger)
+    page4 = await stranger.new_page()
+    await page4.goto(str(client.make_url(f"/r/{community_id}/{meeting_id}")))
+    assert "只供本小区业主（凭选票码）" in await page4.inner_text("#record-note")
+    await page4.click("#record-button")
+    await page4.wait_for_function("document.getElementById('record-result').textContent.includes('选票码')")
+    await page4.fill("#record-code", "0" * 20)
+    await page4.click("#record-button")
+    await page4.wait_for_function("document.getElementById('record-result').textContent.includes('作废')")
+    await page4.evaluate("document.fonts.ready")
+    await page4.locator("#record").screenshot(path=str(ARTIFACTS / "results_page_record.png"))
+    await stranger.close()
 
 
 async def test_another_phone_must_confirm_identity_and_bad_codes_are_explained(browser, client, db_pool,

@@ -87,11 +87,13 @@ async def test_the_record_holds_no_names_phones_id_numbers_or_owner_ids(client, 
 async def test_publication_objections_and_finalize(client, db_pool, staff_headers, imported_community):
     v = await voted_meeting(db_pool, client, staff_headers, imported_community, units=24)
     m = v.m
-    # nothing public before publication
-    for path in ("/result", "/record.zip", f"/receipts/{v.receipts[0]}/proof"):
-        resp = await client.get(v.public + path)
+    # nothing public before publication (the record not even to staff: it is the published record)
+    for path, headers in (("/result", None), ("/record.zip", m.headers), (f"/receipts/{v.receipts[0]}/proof", None)):
+        resp = await client.get(v.public + path, headers=headers)
         assert resp.status == 404
         assert (await resp.json())["error"]["code"] == "result_not_published"
+    # who asks is checked before whether it exists: an anonymous caller learns nothing
+    assert (await client.get(v.public + "/record.zip")).status == 401
     assert (await client.get(f"/r/{m.community_id}/{m.meeting_id}")).status == 404
     # objections need a published result
     resp = await client.post(f"{m.base}/objections", headers=m.headers, json={"text": "x", "on_behalf_of": "1-0001"})
@@ -181,7 +183,8 @@ async def test_public_page_record_download_and_receipt_proofs(client, db_pool, s
     for asset in ("/static/results/verify.js", "/static/results/results.css"):
         assert (await client.get(asset)).status == 200
 
-    archive = await client.get(v.public + "/record.zip")
+    assert (await client.get(v.public + "/record.zip")).status == 401   # tests/test_record_access.py
+    archive = await client.get(v.public + "/record.zip", headers=m.headers)
     assert archive.status == 200 and archive.content_type == "application/zip"
     path = tmp_path / "record.zip"
     path.write_bytes(await archive.read())

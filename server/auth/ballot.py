@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+import jwt
 from aiohttp import web
 
 from server import appkeys
@@ -41,6 +42,17 @@ async def issue_ballot_token(conn: asyncpg.Connection, keys: TokenKeys, *, commu
                                          voter_id=voter_id, code_serial=code_serial, device_hash=device_hash,
                                          expires_at=expires_at)
     return token, claims
+
+
+def has_ballot_bearer(request: web.Request) -> bool:
+    """Whether the bearer token claims to be a ballot token (its header only; not verified here)."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return False
+    try:
+        return jwt.get_unverified_header(header[7:].strip()).get("typ") == BALLOT_TYP
+    except jwt.PyJWTError:
+        return False
 
 
 def read_ballot_token(request: web.Request) -> BallotPrincipal:

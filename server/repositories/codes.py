@@ -159,3 +159,10 @@ async def code_status(conn: asyncpg.Connection, community_id: str, meeting_id: s
                                     AND b.voter_id = e.voter_id AND b.revoked_at IS NULL
             WHERE e.community_id = $1 AND e.meeting_id = $2
             ORDER BY e.building, e.voter_id""", community_id, meeting_id)
+
+
+async def live_code_holder(conn: asyncpg.Connection, digest: bytes) -> asyncpg.Record | None:
+    """Whose live (not revoked) code this is: for reading a community's record, also after the close."""
+    return await conn.fetchrow(
+        """SELECT community_id, meeting_id, voter_id, serial FROM ballot_code
+            WHERE code_hash = $1 AND revoked_at IS NULL""", digest)

@@ -8,8 +8,9 @@
 - :func:`publish` (closed -> published, status ``preliminary``, objection period),
   :func:`add_objection`, :func:`respond_objection`, :func:`finalize` (``final``,
   refused before the period ends or while an objection is unanswered).
-- :func:`public_result`, :func:`record_files`, :func:`receipt_proof` for the
-  public endpoints.
+- :func:`public_result` and :func:`receipt_proof` for anyone (aggregates, the signed result, the
+  receipt tree: never how a unit voted); :func:`record_files_for_reader` for the community's staff
+  and owners only (the guard is server.auth.record_access).
 """
 from __future__ import annotations
 
@@ -289,10 +290,16 @@ async def public_result(pool: asyncpg.Pool, community_id: str, meeting_id: str) 
     }
 
 
-async def public_record_files(pool: asyncpg.Pool, community_id: str, meeting_id: str) -> dict[str, bytes]:
-    async with pool.acquire() as conn:
+async def record_files_for_reader(pool: asyncpg.Pool, community_id: str, meeting_id: str, *,
+                                  actor: str) -> dict[str, bytes]:
+    """The published record with how each unit voted, for a reader the caller has authorised
+    (server.auth.record_access: the community's staff and owners); each read is audited."""
+    async with pool.acquire() as conn, conn.transaction():
         await _public_row(conn, community_id, meeting_id)
-        return await stored_files(conn, community_id, meeting_id)
+        files = await stored_files(conn, community_id, meeting_id)
+        await audit.append(conn, community_id=community_id, actor=actor, action="record.read",
+                           detail={"meeting_id": meeting_id})
+    return files
 
 
 async def export_files(pool: asyncpg.Pool, community_id: str, meeting_id: str) -> dict[str, bytes]:

@@ -1,4 +1,5 @@
-"""Results: publication and objections (staff), and the public record, keys, proofs and results page."""
+"""Results: publication and objections (staff); the public result, keys, proofs and results page; and
+the unit-level record, for the community's staff and owners only (server.auth.record_access)."""
 from __future__ import annotations
 
 import html
@@ -6,12 +7,11 @@ import json
 import re
 from pathlib import Path
 
-import jwt
 from aiohttp import web
 
-from server.auth.ballot import ensure_session_live, read_ballot_token
+from server.auth.ballot import ensure_session_live, has_ballot_bearer, read_ballot_token
+from server.auth.record_access import require_record_reader
 from server.auth.staff import WRITER_ROLES, require_staff
-from server.auth.tokens import BALLOT_TYP
 from server.ballot.rules import THRESHOLD_DESCRIPTIONS
 from server.errors import Forbidden, NotFound, missing_field
 from server.record.signed import zip_bytes
@@ -61,7 +61,7 @@ async def add_objection(request: web.Request) -> web.Response:
     text = field(data, "text", str, max_length=2000).strip()
     if not text:
         raise missing_field("text", label="异议内容")
-    if request.headers.get("Authorization", "").startswith("Bearer ") and _is_ballot_token(request):
+    if has_ballot_bearer(request):
         principal = read_ballot_token(request)
         if (principal.community_id, principal.meeting_id) != (community_id, meeting_id):
             raise Forbidden("该选票凭证不属于这次会议", code="ballot_wrong_meeting")
@@ -75,14 +75,6 @@ async def add_objection(request: web.Request) -> web.Response:
     doc = await results_service.add_objection(pool(request), community_id, meeting_id, submitted_by=submitted_by,
                                               on_behalf_of=on_behalf_of, text=text)
     return json_response(doc, status=201)
-
-
-def _is_ballot_token(request: web.Request) -> bool:
-    try:
-        header = jwt.get_unverified_header(request.headers["Authorization"][7:].strip())
-    except jwt.PyJWTError:
-        return False
-    return header.get("typ") == BALLOT_TYP
 
 
 async def respond_objection(request: web.Request) -> web.Response:
@@ -114,19 +106,25 @@ async def rotate_key(request: web.Request) -> web.Response:
     return json_response(doc, status=201)
 
 
-# ---------------------------------------------------------------- public (no login)
+# ---------------------------------------------------------------- public (no login): never how a unit voted
 
 async def public_result(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     return json_response(await results_service.public_result(pool(request), community_id, meeting_id))
 
 
-async def public_record(request: web.Request) -> web.Response:
+# ---------------------------------------------------------------- the unit-level record: staff and owners
+
+async def record_archive(request: web.Request) -> web.Response:
+    """record.zip: who is asking is checked first (401/403), then whether it is published (404)."""
     community_id, meeting_id = _ids(request)
-    files = await results_service.public_record_files(pool(request), community_id, meeting_id)
+    reader = await require_record_reader(request, community_id)
+    files = await results_service.record_files_for_reader(pool(request), community_id, meeting_id,
+                                                          actor=reader.actor)
     folder = f"{community_id}-{meeting_id}"
     return web.Response(body=zip_bytes(folder, files), content_type="application/zip",
-                        headers={"Content-Disposition": f'attachment; filename="{folder}.zip"'})
+                        headers={"Content-Disposition": f'attachment; filename="{folder}.zip"',
+                                 "Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"})
 
 
 async def receipt_proof(request: web.Request) -> web.Response:
@@ -200,12 +198,15 @@ def render_page(doc: dict, base_url: str) -> str:
         "final": f"最终结果（{e((doc['finalized_at'] or '')[:10])} 确定）。",
     }.get(doc["status"], "")
     record_url = f"/api/public/meetings/{e(cid)}/{e(mid)}/record.zip"
+    # The signed hashes of every file: anyone given the record by an owner can check it.
+    file_hashes = "".join(f"<li>{e(name)}：<code>{e(digest)}</code></li>"
+                          for name, digest in sorted(signed["payload"].get("files", {}).items()))
     template = (RESULTS_STATIC / "page.html").read_text(encoding="utf-8")
     values = {
         "title": e(meeting["meeting"]["title"]), "community": e(meeting["community"]["name"]),
         "status": e(doc["status_name"]), "status_line": status_line,
         "totals": _fig(result["totals"]), "matters": "".join(sections), "objections": objections,
-        "record_url": record_url, "key_id": e(doc["key_id"]),
+        "record_url": record_url, "file_hashes": file_hashes, "key_id": e(doc["key_id"]),
         "public_key": e(signed["public_key"]), "root": e(doc["receipts_root"]),
         "count": str(doc["receipt_count"]), "cid": e(cid), "mid": e(mid),
         # Script content is raw text (no entity decoding): JSON with "<" escaped cannot close the tag.
@@ -233,7 +234,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post(_BASE + "/finalize", finalize)
     app.router.add_post("/api/admin/communities/{community_id}/keys/rotate", rotate_key)
     app.router.add_get(_PUBLIC + "/result", public_result)
-    app.router.add_get(_PUBLIC + "/record.zip", public_record)
+    app.router.add_get(_PUBLIC + "/record.zip", record_archive)
     app.router.add_get(_PUBLIC + "/receipts/{receipt}/proof", receipt_proof)
     app.router.add_get("/api/public/communities/{community_id}/keys", public_keys)
     app.router.add_get("/r/{community_id}/{meeting_id}", results_page)
