@@ -86,7 +86,7 @@ async def test_every_bad_row_is_listed_and_nothing_is_written(client, db_pool, s
         "1-101,1,dwelling,80,registry,owner,X,1,,,",        # line 2: fine
         "1-102,1,house,80,registry,owner,Y,1,,,",           # line 3: bad kind
         "1-103,1,dwelling,-3,registry,owner,Z,1,,,",        # line 4: bad area
-        "1-104,1,dwelling,80.123,registry,owner,W,1,,,",    # line 5: three decimals
+        "1-104,1,dwelling,80.1234,registry,owner,W,1,,,",   # line 5: four decimals
         "1-105,1,dwelling,80,registry,owner,V,1,,,",        # line 6 and 7: two representatives
         "1-105,1,dwelling,80,registry,owner,U,1,,,",
         "1-106,1,dwelling,80,registry,owner,T,0,,,",        # line 8: no representative
