@@ -51,7 +51,8 @@ async def test_create_meeting_derives_thresholds_alternates_and_rules(client, st
     assert doc["state"] == "draft"
     # count_parking_area defaults to the community's setting; the rest to bundle-format.md
     assert doc["rules"] == {"count_parking_area": True, "allow_revision": False,
-                           "duplicate_policy": "electronic_prevails", "rank_by": "persons_then_area"}
+                           "duplicate_policy": "electronic_prevails", "rank_by": "persons_then_area",
+                           "invalid_ballot": "abstain"}
     m1, m2, e1, e2 = doc["matters"]
     assert (m1["matter_id"], m1["threshold"], m1["threshold_name"]) == ("M1", "majority", "过半数")
     assert (m2["matter_id"], m2["threshold"], m2["threshold_name"]) == ("M2", "three_quarters", "四分之三以上")
