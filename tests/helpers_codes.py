@@ -9,9 +9,10 @@ from tests.helpers_meetings import meeting_body, noticed_meeting, open_meeting
 
 async def make_meeting(db_pool, client, staff_headers, imported_community, *, units: int = 12, seed: int = 7,
                        state: str = "open", closes_in: timedelta | None = timedelta(days=7),
-                       matters: list | None = None) -> tuple[str, str]:
-    """(community_id, meeting_id) of a meeting in ``state`` (draft, noticed or open) with a fresh register."""
-    community = await imported_community(units, seed=seed)
+                       matters: list | None = None, community: tuple | None = None) -> tuple[str, str]:
+    """(community_id, meeting_id) of a meeting in ``state`` (draft, noticed or open) with a fresh register
+    (or the imported ``community`` = (community_id, rows))."""
+    community = community or await imported_community(units, seed=seed)
     if state == "draft":
         headers = await staff_headers("district_admin")
         body = meeting_body(matters=matters)
