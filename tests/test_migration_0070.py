@@ -122,6 +122,10 @@ async def test_existing_registers_and_frozen_meetings_migrate(old_database):
         await conn.execute("UPDATE meeting SET total_area = 1 WHERE community_id = 'c' AND meeting_id = 'm1'")
     with pytest.raises(asyncpg.CheckViolationError):
         await conn.execute("UPDATE meeting SET area_places = 3 WHERE community_id = 'c' AND meeting_id = 'm1'")
+    # an owner id never holds the "+" that joins a subject's owners
+    with pytest.raises(asyncpg.CheckViolationError) as caught:
+        await conn.execute("INSERT INTO owner (community_id, version, owner_id) VALUES ('c', 1, 'X+Y')")
+    assert caught.value.constraint_name == "owner_id_without_plus"
     # a meeting noticed from now on must freeze its area places
     with pytest.raises(asyncpg.CheckViolationError) as caught:
         await conn.execute(

@@ -41,6 +41,10 @@ CREATE FUNCTION text_array_has_duplicates(items text[]) RETURNS boolean
     SELECT count(DISTINCT x) <> count(x) FROM unnest(items) AS x
 $$;
 
+-- '+' joins the owners of a subject id, so an owner id never holds one (the importer never let
+-- one in; NOT VALID leaves rows already stored alone).
+ALTER TABLE owner ADD CONSTRAINT owner_id_without_plus CHECK (position('+' in owner_id) = 0) NOT VALID;
+
 -- ---------------------------------------------------------------- 1. areas ×10
 
 ALTER TABLE unit DISABLE TRIGGER unit_append_only;
