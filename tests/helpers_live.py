@@ -27,6 +27,8 @@ from pathlib import Path
 from server.ballot.tally import ELECTION, Matter, Rules, Submission, tally
 from server.ballot.weights import Electorate, compute_electorate, parse_register_record
 from server.live.events import publish_meeting_event
+from server.repositories import meetings as meetings_repo
+from server.services.counting import electorate_records
 
 
 def electorate_of(rows: Sequence[dict], count_parking_area: bool = False) -> Electorate:
@@ -74,15 +76,13 @@ async def make_open_meeting(db_pool, community_id: str, rows: Sequence[dict], *,
                 await conn.execute(
                     """INSERT INTO candidate (community_id, meeting_id, matter_id, candidate_id, position, name)
                        VALUES ($1, $2, $3, $4, $5, $6)""", community_id, meeting_id, m["matter_id"], cid, cpos, name)
-        await conn.executemany(
-            """INSERT INTO electorate (community_id, meeting_id, voter_id, area, building)
-               VALUES ($1, $2, $3, $4, $5)""",
-            [(community_id, meeting_id, s.owner_id, s.area, s.buildings[0]) for s in electorate.subjects.values()])
+        await meetings_repo.copy_electorate(conn, electorate_records(
+            community_id, meeting_id, electorate, {r["unit_id"]: r["building"] for r in rows}))
         await conn.execute(
             """UPDATE meeting SET state = 'noticed', register_version = $3, total_area = $4, total_persons = $5,
-                                  noticed_at = now() - interval '16 days'
+                                  area_places = $6, noticed_at = now() - interval '16 days'
                 WHERE community_id = $1 AND meeting_id = $2""",
-            community_id, meeting_id, version, electorate.total_area, electorate.total_persons)
+            community_id, meeting_id, version, electorate.total_area, electorate.total_persons, electorate.places)
         if state == "open":
             await conn.execute("""UPDATE meeting SET state = 'open', opened_at = now()
                                    WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)

@@ -9,8 +9,9 @@ import asyncpg
 import pytest
 
 from server import appkeys
+from server.services import counting, scheduler
 from server.services import meetings as meetings_service
-from server.services import scheduler
+from server.services import register as register_service
 from server.services.meeting_input import default_alternates
 from tests.helpers_meetings import (
     CANDIDATES,
@@ -20,6 +21,7 @@ from tests.helpers_meetings import (
     open_meeting,
     vet_inline_candidates_for_tests,
 )
+from tests.helpers_register import ONE_RESOLUTION, THREE_DECIMAL_LINES, import_lines
 
 
 def _base(community_id: str) -> str:
@@ -51,7 +53,8 @@ async def test_create_meeting_derives_thresholds_alternates_and_rules(client, st
     assert doc["state"] == "draft"
     # count_parking_area defaults to the community's setting; the rest to bundle-format.md
     assert doc["rules"] == {"count_parking_area": True, "allow_revision": False,
-                           "duplicate_policy": "electronic_prevails", "rank_by": "persons_then_area"}
+                           "duplicate_policy": "electronic_prevails", "rank_by": "persons_then_area",
+                           "invalid_ballot": "abstain"}
     m1, m2, e1, e2 = doc["matters"]
     assert (m1["matter_id"], m1["threshold"], m1["threshold_name"]) == ("M1", "majority", "过半数")
     assert (m2["matter_id"], m2["threshold"], m2["threshold_name"]) == ("M2", "three_quarters", "四分之三以上")
@@ -522,3 +525,65 @@ async def test_a_draft_matter_can_be_edited_and_is_checked_again(client, db_pool
         with pytest.raises(asyncpg.CheckViolationError):
             await conn.execute("UPDATE matter SET alternates = 2 WHERE community_id = $1 AND meeting_id = $2",
                                community_id, doc["meeting_id"])
+
+
+# ---------------------------------------------------------------- the frozen electorate: owner-set subjects
+
+async def test_notice_freezes_owner_set_subjects_with_representative_units_and_building_areas(
+        client, db_pool, staff_headers, make_community):
+    community = await import_lines(db_pool, make_community, THREE_DECIMAL_LINES)
+    m = await noticed_meeting(db_pool, client, staff_headers, None, matters=ONE_RESOLUTION, community=community)
+    assert m.voter_ids == ["A", "A+B", "C"]
+    # the meeting's totals with the register's three decimals, frozen with the places
+    assert m.document["totals"] == {"area": "381.376", "persons": 3} and m.document["area_places"] == 3
+    async with db_pool.acquire() as conn:
+        rows = {r["voter_id"]: dict(r) for r in await conn.fetch(
+            """SELECT voter_id, representative, area, building, units, buildings, building_areas, building_units
+                 FROM electorate WHERE community_id = $1 AND meeting_id = $2""", m.community_id, m.meeting_id)}
+        inputs = await counting.load_counted_inputs(conn, m.community_id, m.meeting_id)
+        version, from_register = await register_service.load_electorate(conn, m.community_id)
+    assert rows["A+B"] == {"voter_id": "A+B", "representative": "A", "area": 171375, "building": "1",
+                           "units": ["1-101", "2-201"], "buildings": ["1", "2"], "building_areas": [71125, 100250],
+                           "building_units": [1, 1]}
+    assert rows["A"]["representative"] == "A" and rows["A"]["units"] == ["1-102"]
+    # the loaders rebuild exactly the subjects the register gives (areas per building, representatives, places)
+    assert version == 1
+    assert inputs.electorate.subjects == from_register.subjects
+    assert inputs.electorate.by_building == from_register.by_building
+    assert inputs.electorate.places == from_register.places == 3
+    assert inputs.electorate.for_scope(("2",)).areas == {"A+B": 100250, "C": 120000}
+    # ... and so does the live count: every area of the result with three decimals
+    async with db_pool.acquire() as conn:
+        result = await counting.compute_result(conn, m.community_id, m.meeting_id)
+    assert result["totals"] == {"area": "381.376", "persons": 3}
+    # the places are frozen like the totals
+    async with db_pool.acquire() as conn:
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute("UPDATE meeting SET area_places = 2 WHERE community_id = $1 AND meeting_id = $2",
+                               m.community_id, m.meeting_id)
+
+
+async def test_the_database_checks_each_frozen_subject(client, db_pool, staff_headers, make_community):
+    community_id, _ = await import_lines(db_pool, make_community)
+    headers = await staff_headers("district_admin")
+    doc = await _draft(client, headers, community_id, matters=ONE_RESOLUTION)
+    good = {"voter_id": "A+B", "representative": "A", "area": 180750, "building": "1", "units": ["1-101", "2-201"],
+            "buildings": ["1", "2"], "building_areas": [80500, 100250], "building_units": [1, 1]}
+    bad = {
+        "electorate_subject_id": dict(good, voter_id="B+A"),                 # owners not sorted
+        "electorate_representative": dict(good, representative="C"),         # not an owner of the set
+        "electorate_building_areas": dict(good, building_areas=[80500, 100000]),   # do not add up to the area
+        "electorate_units": dict(good, building_units=[1, 2]),               # three units counted, two listed
+    }
+    columns = list(good)
+    sql = (f"INSERT INTO electorate (community_id, meeting_id, {', '.join(columns)}) "
+           f"VALUES ($1, $2, {', '.join(f'${i}' for i in range(3, len(columns) + 3))})")
+    async with db_pool.acquire() as conn:
+        for constraint, row in bad.items():
+            with pytest.raises(asyncpg.CheckViolationError) as caught:
+                await conn.execute(sql, community_id, doc["meeting_id"], *row.values())
+            assert caught.value.constraint_name == constraint
+        # the consistent row is accepted (and removed again: the draft's electorate is made at notice)
+        await conn.execute(sql, community_id, doc["meeting_id"], *good.values())
+        await conn.execute("DELETE FROM electorate WHERE community_id = $1 AND meeting_id = $2",
+                           community_id, doc["meeting_id"])

@@ -1,6 +1,7 @@
 """Owners' ballot tokens: issuing them at sign-in and checking them on every owner request.
 
-Claims: ``sub`` = voter id (the voting subject's owner_id), ``cid`` = community,
+Claims: ``sub`` = voter id (the voting subject's id: its owners' ids joined with "+", just the
+owner_id of a sole owner; the subject's representative signed in for it), ``cid`` = community,
 ``mid`` = meeting, ``jti`` (a row of ballot_session, so it can be revoked),
 ``exp`` = the meeting's close plus a margin; header ``typ`` = evote-ballot+jwt.
 """

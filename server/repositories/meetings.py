@@ -9,7 +9,7 @@ from datetime import datetime
 import asyncpg
 
 MEETING_COLUMNS = """m.community_id, m.meeting_id, m.title, m.state, m.rules, m.show_live_results,
-       m.opens_at, m.closes_at, m.register_version, m.total_area, m.total_persons,
+       m.opens_at, m.closes_at, m.register_version, m.total_area, m.total_persons, m.area_places,
        m.noticed_at, m.opened_at, m.closed_at, m.published_at, m.created_by, m.created_at"""
 
 MATTER_COLUMNS = """matter_id, position, kind, title, description, category, seats, alternates, body"""
@@ -70,13 +70,13 @@ async def update_draft(conn: asyncpg.Connection, community_id: str, meeting_id: 
 
 
 async def mark_noticed(conn: asyncpg.Connection, community_id: str, meeting_id: str, *, register_version: int,
-                       total_area: int, total_persons: int) -> datetime | None:
+                       total_area: int, total_persons: int, area_places: int) -> datetime | None:
     return await conn.fetchval(
         """UPDATE meeting SET state = 'noticed', register_version = $3, total_area = $4, total_persons = $5,
-                              noticed_at = clock_timestamp()
+                              area_places = $6, noticed_at = clock_timestamp()
             WHERE community_id = $1 AND meeting_id = $2 AND state = 'draft'
         RETURNING noticed_at""",
-        community_id, meeting_id, register_version, total_area, total_persons)
+        community_id, meeting_id, register_version, total_area, total_persons, area_places)
 
 
 async def open_by_hand(conn: asyncpg.Connection, community_id: str, meeting_id: str,
@@ -225,24 +225,35 @@ async def delete_candidate(conn: asyncpg.Connection, community_id: str, meeting_
 
 # ---------------------------------------------------------------- electorate
 
+ELECTORATE_COLUMNS = """voter_id, representative, area, building, units, buildings, building_areas, building_units"""
+
+
 async def copy_electorate(conn: asyncpg.Connection, records: list[tuple]) -> None:
-    """records: (community_id, meeting_id, voter_id, area, building, units)."""
+    """records: (community_id, meeting_id, voter_id, representative, area, building, units, buildings,
+    building_areas, building_units), one per voting subject (migration 0070)."""
     await conn.copy_records_to_table(
         "electorate", records=records,
-        columns=["community_id", "meeting_id", "voter_id", "area", "building", "units"])
+        columns=["community_id", "meeting_id", "voter_id", "representative", "area", "building", "units",
+                 "buildings", "building_areas", "building_units"])
 
 
 async def electorate_rows(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT voter_id, area, building, units FROM electorate
-            WHERE community_id = $1 AND meeting_id = $2 ORDER BY voter_id""", community_id, meeting_id)
+        f"""SELECT {ELECTORATE_COLUMNS} FROM electorate
+             WHERE community_id = $1 AND meeting_id = $2 ORDER BY voter_id""", community_id, meeting_id)
 
 
 async def electorate_member(conn: asyncpg.Connection, community_id: str, meeting_id: str,
                             voter_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        """SELECT voter_id, area, building, units FROM electorate
-            WHERE community_id = $1 AND meeting_id = $2 AND voter_id = $3""", community_id, meeting_id, voter_id)
+        f"""SELECT {ELECTORATE_COLUMNS} FROM electorate
+             WHERE community_id = $1 AND meeting_id = $2 AND voter_id = $3""", community_id, meeting_id, voter_id)
+
+
+async def area_places(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> int | None:
+    """The decimals the meeting's areas are printed with (frozen at notice; None for a draft)."""
+    return await conn.fetchval(
+        "SELECT area_places FROM meeting WHERE community_id = $1 AND meeting_id = $2", community_id, meeting_id)
 
 
 # ---------------------------------------------------------------- submissions (reads)

@@ -1,13 +1,18 @@
-"""The public meeting record built from the database (evote-bundle/1 plus the signature extension).
+"""The public meeting record built from the database (evote-bundle/2 plus the signature extension).
 
 :func:`load_record_inputs` reads a closed meeting (frozen register version,
 matters, every submission with its receipt) and turns owner ids into
-pseudonyms; :func:`record_files` builds the files with server.record.signed
+pseudonyms; :func:`record_files` builds the files with server.record's writer
 (the bundle in canonical form and ``receipts.csv``).  The signing service
 (server/services/results.py) stores the files it signed in
 ``meeting_record_file``; :func:`stored_files` reads them back for export,
 ``record.zip`` and the proof endpoint, so what is downloaded is byte for byte
 what was signed.
+
+Pseudonyms: each owner id of register.csv becomes ``pseudonym(key, owner_id)``;
+a voting subject (ballots.csv ``voter_id``, an owner set "A+B") becomes the
+subject id of its owners' pseudonyms (:func:`subject_pseudonym`), so the
+record's register groups into exactly the subjects its ballots name.
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from typing import Any
 import asyncpg
 
 from server.ballot.tally import Matter, Rules, Submission
-from server.ballot.weights import RegisterRow
+from server.ballot.weights import SUBJECT_SEPARATOR, RegisterRow, subject_id
 from server.record.format import meeting_document
 from server.record.signed import pseudonym, unsigned_record_files
 from server.repositories import export as repo
@@ -29,6 +34,16 @@ class RecordNotFound(LookupError):
     pass
 
 
+def subject_pseudonym(key: bytes, voter_id: str) -> str:
+    """The record's id of a voting subject: the subject id of its owners' pseudonyms.
+
+    ``"A+B"`` becomes ``subject_id([pseudonym(A), pseudonym(B)])`` (sorted again: the
+    pseudonyms' order is not the owners'), which is what the record's register.csv,
+    whose owner ids are pseudonyms, groups into.
+    """
+    return subject_id(pseudonym(key, owner_id) for owner_id in voter_id.split(SUBJECT_SEPARATOR))
+
+
 @dataclass(frozen=True)
 class RecordInputs:
     community_id: str
@@ -38,7 +53,7 @@ class RecordInputs:
     rules: Rules
     matters: tuple[Matter, ...]
     register_rows: tuple[RegisterRow, ...]     # owner ids already pseudonymous
-    submissions: tuple[Submission, ...]        # voter ids already pseudonymous
+    submissions: tuple[Submission, ...]        # voter ids already pseudonymous (subject_pseudonym)
     receipts: tuple[tuple[str, bytes], ...]    # (ballot_id, receipt) in submission order
     meeting_row: dict[str, Any]
 
@@ -51,11 +66,8 @@ async def load_record_inputs(conn: asyncpg.Connection, community_id: str, meetin
     matters = tuple(await counting_service.load_matters(conn, community_id, meeting_id))
     candidate_position = {(m.id, cid): i for m in matters for i, (cid, _) in enumerate(m.candidates)}
 
-    def alias(owner_id: str) -> str:
-        return pseudonym(pseudonym_key, owner_id)
-
     rows = await register_repo.register_rows(conn, community_id, meeting["register_version"])
-    register_rows = tuple(replace(r, owner_id=alias(r.owner_id)) for r in rows)
+    register_rows = tuple(replace(r, owner_id=pseudonym(pseudonym_key, r.owner_id)) for r in rows)
 
     # Every submission with its choices, in receive order: the counting service's loader.
     loaded = await counting_service.load_submissions(conn, community_id, meeting_id)
@@ -65,7 +77,7 @@ async def load_record_inputs(conn: asyncpg.Connection, community_id: str, meetin
     def in_record(s: Submission) -> Submission:
         """Pseudonymous, its choices in the order of the matter's candidates."""
         choices = sorted(s.choices, key=lambda choice: candidate_position.get((s.matter_id, choice[0]), -1))
-        return replace(s, voter_id=alias(s.voter_id), choices=tuple(choices))
+        return replace(s, voter_id=subject_pseudonym(pseudonym_key, s.voter_id), choices=tuple(choices))
 
     submissions = tuple(in_record(s) for s in loaded)
     receipts = tuple((s.ballot_id, receipt_of[s.ballot_id]) for s in submissions)

@@ -31,6 +31,7 @@ from server.repositories import elections as election_repo
 from server.repositories import meetings as repo
 from server.repositories import register as register_repo
 from server.services import audit
+from server.services.counting import electorate_records
 from server.services.effects import Effects
 from server.services.meeting_input import (
     assign_matter_ids,
@@ -90,7 +91,8 @@ def meeting_document(meeting: dict, matters: list | None = None, candidates: lis
         "opens_at": iso(meeting["opens_at"]), "closes_at": iso(meeting["closes_at"]),
         "register_version": meeting["register_version"],
         "totals": None if meeting["total_area"] is None else
-        {"area": format_area(meeting["total_area"]), "persons": meeting["total_persons"]},
+        {"area": format_area(meeting["total_area"], meeting["area_places"]), "persons": meeting["total_persons"]},
+        "area_places": meeting.get("area_places"),
         "noticed_at": iso(meeting["noticed_at"]), "opened_at": iso(meeting["opened_at"]),
         "closed_at": iso(meeting["closed_at"]), "published_at": iso(meeting["published_at"]),
         "created_by": meeting["created_by"], "created_at": iso(meeting["created_at"]),
@@ -383,17 +385,18 @@ async def _publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: 
                 raise Conflict("登记册中没有任何有表决权的业主，不能发布通知", code="electorate_empty") from None
             raise Conflict(f"登记册有问题：{exc}", code="register_invalid") from None
         await refuse_unvetted_candidates(conn, community_id, meeting_id)
-        await repo.copy_electorate(conn, [
-            (community_id, meeting_id, s.owner_id, s.area, s.buildings[0], list(s.units))
-            for s in electorate.subjects.values()])
+        # One row per voting subject (owner set): representative, counted units, area per building.
+        await repo.copy_electorate(conn, electorate_records(community_id, meeting_id, electorate,
+                                                            {r.unit_id: r.building for r in rows}))
         await repo.mark_noticed(conn, community_id, meeting_id, register_version=version,
-                                total_area=electorate.total_area, total_persons=electorate.total_persons)
+                                total_area=electorate.total_area, total_persons=electorate.total_persons,
+                                area_places=electorate.places)
         await repo.insert_transition(conn, community_id=community_id, meeting_id=meeting_id, from_state="draft",
                                      to_state="noticed", actor=actor)
         await audit.append(conn, community_id=community_id, actor=actor, action="meeting.notice",
                            detail={"meeting_id": meeting_id, "register_version": version,
-                                   "total_area": format_area(electorate.total_area),
-                                   "total_persons": electorate.total_persons,
+                                   "total_area": format_area(electorate.total_area, electorate.places),
+                                   "total_persons": electorate.total_persons, "area_places": electorate.places,
                                    "matters": [m["matter_id"] for m in matters]})
         return await load_document(conn, community_id, meeting_id)
 

@@ -31,7 +31,7 @@ from server.ballot.tally import tally
 from server.ballot.weights import compute_electorate
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.record import canonical_json
-from server.record.signed import HASHED_FILES, PUBLIC_KEY_FILE, RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE, pseudonym
+from server.record.signed import HASHED_FILES, PUBLIC_KEY_FILE, RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE
 from server.repositories import clock
 from server.repositories import meetings as meetings_repo
 from server.repositories import results as repo
@@ -39,7 +39,7 @@ from server.services import audit, result_keys
 from server.services import counting as counting_service
 from server.services import proxies as proxies_service
 from server.services.effects import Effects
-from server.services.export import RecordNotFound, load_record_inputs, stored_files
+from server.services.export import RecordNotFound, load_record_inputs, stored_files, subject_pseudonym
 from server.services.export import record_files as build_record_files
 from server.settings import Settings
 
@@ -77,9 +77,11 @@ async def sign_result(pool: asyncpg.Pool, settings: Settings, community_id: str,
         files = build_record_files(inputs)
         electorate = compute_electorate(inputs.register_rows, inputs.rules.count_parking_area)
         frozen = inputs.meeting_row
-        if (electorate.total_area, electorate.total_persons) != (frozen["total_area"], frozen["total_persons"]):
+        if (electorate.total_area, electorate.total_persons, electorate.places) != (
+                frozen["total_area"], frozen["total_persons"], frozen["area_places"]):
             # The register version is append-only, so this means a bug, not a user error.
             raise RuntimeError(f"{community_id}/{meeting_id}: register totals differ from the frozen totals")
+        # evote-result/2: each matter's electorate and invalid figures, areas with the register's places.
         result = tally(meeting_id, inputs.rules, inputs.matters, electorate, inputs.submissions)
         # The record's recount (what auditors reproduce) must equal the live counting service's.
         if result != await counting_service.compute_result(conn, community_id, meeting_id):
@@ -89,7 +91,7 @@ async def sign_result(pool: asyncpg.Pool, settings: Settings, community_id: str,
         # Paper and proxy details (proxies.csv, paper.csv; none for an all-electronic meeting) and the
         # participation split by channel: server/services/proxies.py, docs/paper-and-proxy.md.
         extension, channels = await proxies_service.record_extension(
-            conn, community_id, meeting_id, lambda owner_id: pseudonym(pseudonym_key, owner_id),
+            conn, community_id, meeting_id, lambda voter_id: subject_pseudonym(pseudonym_key, voter_id),
             rules=inputs.rules, submissions=inputs.submissions,
             areas={v: s.area for v, s in electorate.subjects.items()})
         files.update(extension)
