@@ -337,3 +337,90 @@ def test_names_and_states():
     assert scope_text(()) == "" and scope_text(("3", "5")) == "仅 3 栋、5 栋"
     assert not voting_ended("open") and not voting_ended("noticed")
     assert voting_ended("closed") and voting_ended("published")
+
+
+# --------------------------------------------------------------------------
+# Fan-out: an owner's stream (server.live.meeting, fed rows by hand: no database)
+# --------------------------------------------------------------------------
+
+
+class FakeHub:
+    ring_size = 8
+    poll_s = 3600.0
+    dropped_watchers = 0
+
+    def _schedule_evict(self, live) -> None:
+        pass
+
+
+def row(n: int, voter: str, matter: str, choice: str) -> dict:
+    return {"ballot_id": f"00000000-0000-0000-0000-{n:012d}", "voter_id": voter, "matter_id": matter,
+            "channel": "electronic", "received_at": T0 + timedelta(seconds=n), "by_proxy": False,
+            "candidate_ids": [""], "choices": [choice]}
+
+
+def queued(watcher) -> list[dict]:
+    import json
+
+    items = []
+    while not watcher.queue.empty():
+        item = watcher.queue.get_nowait()
+        items.append(dict(json.loads(item[2]), _kind=item[1], _id=item[0]))
+    return items
+
+
+async def test_an_owner_s_stream_shows_only_the_matters_they_may_vote_on():
+    import asyncio
+
+    from server.live.meeting import LiveMeeting, Watcher
+
+    live = LiveMeeting(FakeHub(), "c1", "m1")
+    live._reset({"rules": {}, "register_version": 1}, list(MATTERS), ELECTORATE)
+    live.state, live.show_live_results, live.meeting_meta = "open", False, dict(META)
+    live._publish_if_changed("snapshot", force=True)
+    staff = Watcher(organiser=True, queue=asyncio.Queue())
+    outside = Watcher(organiser=False, queue=asyncio.Queue(), voter_id="D")  # building 7 only
+    inside = Watcher(organiser=False, queue=asyncio.Queue(), voter_id="A")  # buildings 3 and 5
+    public = Watcher(organiser=False, queue=asyncio.Queue())
+    try:
+        for watcher in (staff, outside, inside, public):
+            await live.attach(watcher, None)
+        first = {name: queued(w) for name, w in (("staff", staff), ("outside", outside), ("inside", inside),
+                                                  ("public", public))}
+        assert [m["id"] for m in first["outside"][0]["matters"]] == ["M1", "M2", "E1"]
+        assert [m["id"] for m in first["inside"][0]["matters"]] == ["M1", "M2", "S1", "E1"]
+        assert [m["id"] for m in first["public"][0]["matters"]] == ["M1", "M2", "S1", "E1"]
+        assert first["staff"][0]["view"] == RESULTS and first["outside"][0]["view"] == TURNOUT
+        snapshot_id = first["outside"][0]["_id"]
+
+        live._absorb([row(1, "A", "S1", "yes"), row(2, "D", "M1", "no")])
+        assert live._publish_if_changed("update", force=False)
+        outside_update, inside_update = queued(outside)[0], queued(inside)[0]
+        assert [m["id"] for m in outside_update["matters"]] == ["M1", "M2", "E1"]
+        assert outside_update["turnout"]["persons"] == 2  # the meeting's turnout is everyone's
+        assert by_id(inside_update)["S1"]["participating"]["persons"] == 1
+        staff_update = queued(staff)[0]
+        assert [m["id"] for m in staff_update["result"]["matters"]] == ["M1", "M2", "S1", "E1"]
+        assert live.document(False, "D")["matters"] == outside_update["matters"]
+        assert live.document(True)["result"] == staff_update["result"]
+
+        # Resuming replays the owner's own variant of what was missed...
+        again = Watcher(organiser=False, queue=asyncio.Queue(), voter_id="E")  # also building 7 only
+        await live.attach(again, snapshot_id)
+        replayed = queued(again)
+        assert [(e["_kind"], [m["id"] for m in e["matters"]]) for e in replayed] == [("update", ["M1", "M2", "E1"])]
+        # ... and when that variant of an older event was never made, a snapshot says it all.
+        for watcher in (outside, inside, again):
+            live.detach(watcher)
+        resume_from = outside_update["_id"]
+        live._absorb([row(3, "B+C", "M1", "yes")])
+        live._publish_if_changed("update", force=False)  # nobody watches as an owner: no variant made
+        live._absorb([row(4, "F", "M1", "yes")])
+        live._publish_if_changed("update", force=False)
+        late = Watcher(organiser=False, queue=asyncio.Queue(), voter_id="D")
+        await live.attach(late, resume_from)
+        (snapshot,) = queued(late)
+        assert snapshot["_kind"] == "snapshot" and snapshot["turnout"]["persons"] == 4
+        assert [m["id"] for m in snapshot["matters"]] == ["M1", "M2", "E1"]
+    finally:
+        await live.close()
