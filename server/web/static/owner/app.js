@@ -145,6 +145,9 @@
         return show(el("div", { class: "card" }, el("h2", { text: words }),
           el("p", { class: "hint", text: state.meeting.state === "noticed" ? "请在投票开始后再打开本页" + when + "。" : "" })));
       }
+      if (!state.meeting.matters.length) return show(el("div", { class: "card", id: "no-matters" },
+        el("h2", { text: "本次会议没有需要您表决的事项" }),
+        el("p", { class: "hint", text: "本次表决的事项只由部分楼栋的业主表决，您不在表决范围内。" })));
       if (todo().length === 0) return showReceipts(null, true);
       ballotForm();
     }).catch(function (err) {
@@ -174,6 +177,7 @@
     var cards = matters.map(function (m, i) {
       var card = el("section", { class: "card matter", "data-matter": m.matter_id },
         el("h2", { text: "第 " + (i + 1) + " 项：" + m.title }),
+        m.scope ? el("p", { class: "scope", text: "本项仅由 " + m.scope.buildings.join("、") + " 楼栋的业主表决" }) : null,
         m.description ? el("p", { class: "hint", text: m.description }) : null);
       if (m.kind === "resolution") {
         var row = el("div", { class: "choices", role: "group", "aria-label": m.title });
@@ -252,9 +256,25 @@
     });
     state.idempotencyKey = state.idempotencyKey || randomId();
     show(el("div", { class: "card" }, el("h2", { text: "第三步：核对后提交" }),
-          el("p", { class: "hint", text: "提交后不能修改。请核对您的选择：" }), list),
+          el("p", { class: "hint", text: (state.meeting.allow_revision ? "投票截止前可以重新提交修改。"
+                                                                       : "提交后不能修改。") + "请核对您的选择：" }), list),
+         rulesNote(),
          el("button", { class: "primary", id: "submit-votes", text: "确认提交", onclick: submit }),
          el("button", { text: "返回修改", onclick: function () { ballotForm(); } }));
+  }
+
+  // The meeting's rules that decide which ballot counts and what a blank one means, stated before
+  // the owner submits: the same sentences as on the printed paper ballots (rules.statements of
+  // GET /api/ballot/meeting, made by server/services/rule_statements.py).
+  function rulesNote() {
+    var statements = (state.meeting.rules && state.meeting.rules.statements) || [];
+    if (!statements.length) return null;
+    var list = el("dl", {});
+    statements.forEach(function (r) {
+      list.appendChild(el("dt", { text: r.title, "data-rule": r.key }));
+      list.appendChild(el("dd", { text: r.text, "data-rule": r.key }));
+    });
+    return el("div", { class: "card rules", id: "rules-note" }, el("h3", { text: "本次表决的规则" }), list);
   }
 
   function submit() {
