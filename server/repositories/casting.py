@@ -67,20 +67,3 @@ async def insert_votes(conn: asyncpg.Connection, community_id: str, meeting_id: 
     await conn.execute(_INSERT, community_id, meeting_id, voter_id, received_at, allow_revision, idempotency_key,
                        ballot_ids, matter_ids, salts, receipts, choice_ballots, choice_candidates, choice_values)
 
-
-async def voters_in_buildings(conn: asyncpg.Connection, community_id: str, meeting_id: str,
-                              buildings: list[str]) -> list[str]:
-    """Voter ids of the meeting's frozen electorate with a counted unit in ``buildings`` (a matter's scope).
-
-    A subject's counted units are frozen with the electorate; their buildings are those of the
-    register version the meeting froze.
-    """
-    rows = await conn.fetch(
-        """SELECT e.voter_id FROM electorate e
-             JOIN meeting m ON m.community_id = e.community_id AND m.meeting_id = e.meeting_id
-            WHERE e.community_id = $1 AND e.meeting_id = $2
-              AND EXISTS (SELECT 1 FROM unit u
-                           WHERE u.community_id = e.community_id AND u.version = m.register_version
-                             AND u.unit_id = any(e.units) AND u.building = any($3::text[]))
-            ORDER BY e.voter_id""", community_id, meeting_id, buildings)
-    return [r["voter_id"] for r in rows]

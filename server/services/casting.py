@@ -16,8 +16,9 @@ when revision is not allowed; with revision allowed, two concurrent revisions
 compute the same next number and the loser retries once.  Matter definitions are
 immutable after the notice (enforced by the database), so they are cached in
 process memory per meeting, with the voters of each matter scoped to some
-buildings (the frozen electorate's subjects with a counted unit there): an owner
-sees and may vote on only the matters whose scope includes them.
+buildings (the frozen electorate's subjects with a counted unit there, as the
+core's ``Electorate.for_scope`` finds them for the count): an owner sees and may
+vote on only the matters whose scope includes them.
 """
 from __future__ import annotations
 
@@ -37,6 +38,7 @@ from server.ballot.tally import CHOICES, Rules
 from server.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from server.repositories import casting as casting_repo
 from server.repositories import meetings as repo
+from server.services import counting
 from server.services import meetings as meetings_service
 from server.services.effects import Effects
 from server.services.rule_statements import rule_statements
@@ -131,10 +133,14 @@ async def meeting_definition(conn_or_pool, community_id: str, meeting_id: str) -
         by_matter.setdefault(c["matter_id"], []).append(c)
     scope_voters: dict[str, frozenset[str]] | None = None
     if meeting["state"] != "draft":
-        # The electorate is frozen with the notice: read once who votes on each scoped matter.
-        scope_voters = {m["matter_id"]: frozenset(await casting_repo.voters_in_buildings(
-                            conn, community_id, meeting_id, list(m["scope"])))
-                        for m in matters if m["scope"]}
+        scope_voters = {}
+        if any(m["scope"] for m in matters):
+            # The electorate is frozen with the notice: who votes on each scoped matter is read once,
+            # with the core's own rule (Electorate.for_scope), as the count weighs them.
+            electorate = await counting.load_electorate(conn, community_id, meeting_id, meeting["total_area"],
+                                                        meeting["total_persons"])
+            scope_voters = {m["matter_id"]: frozenset(electorate.for_scope(tuple(m["scope"])).areas)
+                            for m in matters if m["scope"]}
     definition = MeetingDefinition(
         community_id=community_id, meeting_id=meeting_id, title=meeting["title"], rules=meeting["rules"],
         show_live_results=meeting["show_live_results"],
