@@ -325,14 +325,14 @@ async def test_a_scoped_matter_is_hidden_from_and_refused_for_owners_outside_its
     # the database refuses an invalid choice on an electronic ballot, whatever code path tries
     async with db_pool.acquire() as conn:
         ballot_id = await conn.fetchval("SELECT ballot_id FROM submission WHERE community_id = $1 AND meeting_id = $2 "
-                                        "AND voter_id = 'A1' AND matter_id = 'M2'", m.community_id, m.meeting_id)
-        with pytest.raises(asyncpg.CheckViolationError) as refused:
-            async with conn.transaction():
-                await conn.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                                        "AND voter_id = 'A1' AND matter_id = 'E2'", m.community_id, m.meeting_id)
+        for candidate, constraint in (("K2", "submission_choice_invalid_without_candidate"),
+                                      ("", "submission_choice_invalid_on_paper")):
+            with pytest.raises(asyncpg.CheckViolationError) as refused:
                 await conn.execute("INSERT INTO submission_choice (community_id, meeting_id, ballot_id, candidate_id, "
-                                   "choice) VALUES ($1, $2, $3, 'X', 'invalid')", m.community_id, m.meeting_id,
-                                   ballot_id)
-        assert refused.value.constraint_name == "submission_choice_invalid_without_candidate"
+                                   "choice) VALUES ($1, $2, $3, $4, 'invalid')", m.community_id, m.meeting_id,
+                                   ballot_id, candidate)
+            assert refused.value.constraint_name == constraint
 
 
 async def test_a_scoped_matter_counts_against_its_own_electorate(client, db_pool, staff_headers, make_community):
