@@ -22,6 +22,7 @@ from tests.helpers_meetings import (
     vet_inline_candidates_for_tests,
 )
 from tests.helpers_register import ONE_RESOLUTION, THREE_DECIMAL_LINES, import_lines
+from tests.helpers_scope import scope_community
 
 
 def _base(community_id: str) -> str:
@@ -587,3 +588,85 @@ async def test_the_database_checks_each_frozen_subject(client, db_pool, staff_he
         await conn.execute(sql, community_id, doc["meeting_id"], *good.values())
         await conn.execute("DELETE FROM electorate WHERE community_id = $1 AND meeting_id = $2",
                            community_id, doc["meeting_id"])
+async def test_the_invalid_ballot_rule_is_taken_and_checked(client, staff_headers, make_community):
+    community_id = await make_community()
+    headers = await staff_headers("district_admin")
+    doc = await _draft(client, headers, community_id, rules={"invalid_ballot": "not_counted"})
+    assert doc["rules"]["invalid_ballot"] == "not_counted"
+    base = f"{_base(community_id)}/{doc['meeting_id']}"
+    resp = await client.patch(base, json={"rules": {"invalid_ballot": "abstain"}}, headers=headers)
+    assert resp.status == 200 and (await resp.json())["rules"]["invalid_ballot"] == "abstain"
+    for value in ("ignore", True, None):
+        resp = await client.post(_base(community_id), json=meeting_body(rules={"invalid_ballot": value}),
+                                 headers=headers)
+        error = await _error(resp, 422)
+        assert error["code"] == "validation_failed" and "invalid_ballot" in error["message"], value
+
+
+async def test_a_scoped_matter_is_checked_against_the_frozen_register_at_the_notice(client, db_pool, staff_headers,
+                                                                                     make_community):
+    community_id, _ = await scope_community(client, staff_headers, make_community)
+    headers = await staff_headers("district_admin")
+    for scope in ({"buildings": []}, {"buildings": ["1", "1"]}, {"buildings": [""]}, {"buildings": [1]},
+                  {"buildings": "1"}, ["1"], {"houses": ["1"]}, {"buildings": ["1"], "units": []}):
+        body = meeting_body(matters=[{"kind": "resolution", "title": "维修资金", "category": 6, "scope": scope}])
+        error = await _error(await client.post(_base(community_id), json=body, headers=headers), 422)
+        assert error["code"] == "bad_scope" and "scope" in error["fields"], scope
+    doc = await _draft(client, headers, community_id, matters=[
+        {"kind": "resolution", "title": "表决通过《管理规约》", "category": 2},
+        {"kind": "resolution", "title": "筹集 7 号楼电梯维修资金", "category": 6, "scope": {"buildings": ["7"]}}])
+    assert [m["scope"] for m in doc["matters"]] == [None, {"buildings": ["7"]}]
+    base = f"{_base(community_id)}/{doc['meeting_id']}"
+
+    # building 7 is not in the register being frozen
+    error = await _error(await client.post(f"{base}/notice", headers=headers), 409)
+    assert error["code"] == "scope_not_in_register" and error["fields"] == {"matter_id": "M2", "buildings": ["7"]}
+    assert "楼栋“7”不在本次冻结的业主登记册中" in error["message"]
+    # building 9 is, but holds only a parking space that does not count: nobody could vote
+    resp = await client.patch(f"{base}/matters/M2", json={"scope": {"buildings": ["9"]}}, headers=headers)
+    assert resp.status == 200 and (await resp.json())["scope"] == {"buildings": ["9"]}
+    error = await _error(await client.post(f"{base}/notice", headers=headers), 409)
+    assert error["code"] == "scope_without_voters" and "没有有表决权的业主" in error["message"]
+    # scoped to a building of the register that has voters: the notice goes through and freezes it
+    resp = await client.patch(f"{base}/matters/M2", json={"scope": {"buildings": ["1", "9"]}}, headers=headers)
+    assert resp.status == 200 and (await resp.json())["scope"] == {"buildings": ["1", "9"]}
+    resp = await client.patch(f"{base}/matters/M1", json={"scope": None}, headers=headers)
+    assert resp.status == 200 and (await resp.json())["scope"] is None
+    resp = await client.post(f"{base}/notice", headers=headers)
+    assert resp.status == 200, await resp.text()
+    assert [m["scope"] for m in (await resp.json())["matters"]] == [None, {"buildings": ["1", "9"]}]
+    async with db_pool.acquire() as conn:
+        entries = await conn.fetch(
+            """SELECT detail FROM audit_log WHERE community_id = $1 AND action = 'meeting.matter.update'
+                ORDER BY seq""", community_id)
+    changes = [json.loads(e["detail"])["changes"] if isinstance(e["detail"], str) else e["detail"]["changes"]
+               for e in entries]
+    assert changes == [{"scope": [["7"], ["9"]]}, {"scope": [["9"], ["1", "9"]]}]   # M1 was already unscoped
+
+    # after the notice the scope is frozen: the API refuses, and so does the database
+    resp = await client.patch(f"{base}/matters/M2", json={"scope": {"buildings": ["2"]}}, headers=headers)
+    assert (await _error(resp, 409))["code"] == "meeting_not_draft"
+    async with db_pool.acquire() as conn:
+        for sql in ("UPDATE matter SET scope = '{2}' WHERE community_id = $1 AND meeting_id = $2 AND matter_id = 'M2'",
+                    "UPDATE matter SET scope = '{}' WHERE community_id = $1 AND meeting_id = $2 AND matter_id = 'M2'",
+                    "UPDATE matter SET scope = '{3}' WHERE community_id = $1 AND meeting_id = $2 AND matter_id = 'M1'"):
+            with pytest.raises(asyncpg.CheckViolationError) as refused:
+                await conn.execute(sql, community_id, doc["meeting_id"])
+            assert refused.value.constraint_name == "meeting_frozen_after_notice"
+            assert "scope" in str(refused.value)
+        scopes = await conn.fetch("SELECT matter_id, scope FROM matter WHERE community_id = $1 AND meeting_id = $2 "
+                                  "ORDER BY position", community_id, doc["meeting_id"])
+    assert [(r["matter_id"], r["scope"]) for r in scopes] == [("M1", []), ("M2", ["1", "9"])]
+
+
+async def test_the_database_refuses_a_malformed_scope(db_pool, client, staff_headers, make_community):
+    community_id, _ = await scope_community(client, staff_headers, make_community)
+    headers = await staff_headers("district_admin")
+    doc = await _draft(client, headers, community_id, matters=[
+        {"matter_id": "M1", "kind": "resolution", "title": "表决通过《管理规约》", "category": 2}])
+    async with db_pool.acquire() as conn:
+        for scope in (["1", "1"], [""], ["x" * 65], [None]):
+            with pytest.raises(asyncpg.CheckViolationError) as refused:
+                await conn.execute("UPDATE matter SET scope = $3 WHERE community_id = $1 AND meeting_id = $2",
+                                   community_id, doc["meeting_id"], scope)
+            assert refused.value.constraint_name == "matter_scope_valid", scope

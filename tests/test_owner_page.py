@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from server.services.rule_statements import rule_statements
 from tests.helpers_codes import issue_codes, make_meeting, person_voter, phone_last4, voter_identity, wrong_last4
+from tests.helpers_scope import owner_phone, scoped_meeting
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -189,3 +191,55 @@ async def test_another_phone_must_confirm_identity_and_bad_codes_are_explained(b
     await page.goto(str(client.make_url("/b/")))
     await page.wait_for_selector("#code-input")
     await other.close()
+
+
+@pytest.mark.parametrize("rules", [{}, {"duplicate_policy": "first_received", "invalid_ballot": "not_counted"}])
+async def test_owner_reads_the_rules_before_submitting_and_sees_only_their_matters(browser, client, db_pool,
+                                                                                  staff_headers, make_community,
+                                                                                  rules):
+    m = await scoped_meeting(db_pool, client, staff_headers, make_community, rules=rules)
+    codes = await issue_codes(db_pool, m.community_id, m.meeting_id)
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1,
+                                        locale="zh-CN")
+    await _readable_chinese(context)
+    page = await context.new_page()
+    await page.goto(str(client.make_url(f"/b/{codes['B1'].code}")))
+    await page.fill("#last4", owner_phone("B1")[-4:])
+    await page.click("#last4-submit")
+    await page.wait_for_selector(".matter")
+    # B1 lives in building 2: the matter of building 1 is not on the ballot, the one of building 2 says so
+    matters = await page.eval_on_selector_all(".matter", "els => els.map(e => e.dataset.matter)")
+    assert matters == ["M1", "E2"]
+    assert "本项仅由 2 楼栋的业主表决" in await page.inner_text('[data-matter="E2"] .scope')
+    await page.click('[data-matter="M1"] button[data-choice="yes"]')
+    await page.check('[data-matter="E2"] input[data-candidate="K1"]')
+    await page.click("#to-confirm")
+
+    # before the submit button: the duplicate policy, changing a vote and blank ballots, in plain Chinese
+    await page.wait_for_selector("#rules-note")
+    shown = await page.eval_on_selector_all("#rules-note dd", "els => els.map(e => [e.dataset.rule, e.textContent])")
+    expected = rule_statements(m.document["rules"])
+    assert shown == [[r["key"], r["text"]] for r in expected]
+    titles = await page.eval_on_selector_all("#rules-note dt", "els => els.map(e => e.textContent)")
+    assert titles == ["手机投票与纸质票重复时", "能否改票", "空白票、无效票"]
+    note = await page.inner_text("#rules-note")
+    if rules:
+        assert "两种票同等对待，以先收到的一张为准" in note and "不计入：视为没有参加该议题的表决" in note
+    else:
+        assert "以手机投票为准，纸质票不计入" in note and "视为弃权" in note
+    assert "不能改票" in note and "提交后不能修改" in await page.inner_text(".card .hint")
+    above = await page.evaluate("""() => {
+        const rules = document.getElementById('rules-note'), submit = document.getElementById('submit-votes');
+        return !!(rules.compareDocumentPosition(submit) & Node.DOCUMENT_POSITION_FOLLOWING); }""")
+    assert above, "the rules are stated above the submit button"
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.evaluate("document.fonts.ready")
+    name = "owner_page_rules.png" if not rules else "owner_page_rules_first_received.png"
+    await (await page.query_selector("#rules-note")).screenshot(path=str(ARTIFACTS / name))
+    await page.click("#submit-votes")
+    await page.wait_for_selector("#done")
+    async with db_pool.acquire() as conn:
+        voted = await conn.fetch("SELECT matter_id FROM submission WHERE community_id = $1 AND meeting_id = $2 "
+                                 "AND voter_id = 'B1' ORDER BY matter_id", m.community_id, m.meeting_id)
+    assert [r["matter_id"] for r in voted] == ["E2", "M1"]
+    await context.close()

@@ -12,7 +12,7 @@ MEETING_COLUMNS = """m.community_id, m.meeting_id, m.title, m.state, m.rules, m.
        m.opens_at, m.closes_at, m.register_version, m.total_area, m.total_persons, m.area_places,
        m.noticed_at, m.opened_at, m.closed_at, m.published_at, m.created_by, m.created_at"""
 
-MATTER_COLUMNS = """matter_id, position, kind, title, description, category, seats, alternates, body"""
+MATTER_COLUMNS = """matter_id, position, kind, title, description, category, seats, alternates, body, scope"""
 CANDIDATE_COLUMNS = """matter_id, candidate_id, position, name, unit_label, party_member, statement"""
 
 
@@ -177,22 +177,24 @@ async def next_candidate_position(conn: asyncpg.Connection, community_id: str, m
 
 async def insert_matter(conn: asyncpg.Connection, community_id: str, meeting_id: str, matter: dict,
                         position: int) -> None:
+    """Insert a matter; ``scope`` (building names) may be left out: the whole community."""
     await conn.execute(
         """INSERT INTO matter (community_id, meeting_id, matter_id, position, kind, title, description,
-                               category, seats, alternates, body)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+                               category, seats, alternates, body, scope)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text[])""",
         community_id, meeting_id, matter["matter_id"], position, matter["kind"], matter["title"],
         matter["description"], matter["category"], matter.get("seats"), matter.get("alternates"),
-        matter.get("body"))
+        matter.get("body"), list(matter.get("scope") or ()))
 
 
 async def update_matter(conn: asyncpg.Connection, community_id: str, meeting_id: str, matter: dict) -> None:
-    """Rewrite a matter's editable columns (title, description, category, seats, alternates, body)."""
+    """Rewrite a matter's editable columns (title, description, category, seats, alternates, body, scope)."""
     await conn.execute(
-        """UPDATE matter SET title = $4, description = $5, category = $6, seats = $7, alternates = $8, body = $9
+        """UPDATE matter SET title = $4, description = $5, category = $6, seats = $7, alternates = $8, body = $9,
+                             scope = $10::text[]
             WHERE community_id = $1 AND meeting_id = $2 AND matter_id = $3""",
         community_id, meeting_id, matter["matter_id"], matter["title"], matter["description"], matter["category"],
-        matter.get("seats"), matter.get("alternates"), matter.get("body"))
+        matter.get("seats"), matter.get("alternates"), matter.get("body"), list(matter.get("scope") or ()))
 
 
 async def insert_candidates(conn: asyncpg.Connection, community_id: str, meeting_id: str, matter_id: str,

@@ -50,7 +50,7 @@ async def load_matters(conn: asyncpg.Connection, community_id: str, meeting_id: 
         candidates.setdefault(c["matter_id"], []).append((c["candidate_id"], c["name"]))
     return [Matter(id=m["matter_id"], title=m["title"], kind=m["kind"], category=m["category"],
                    seats=m["seats"] or 0, alternates=m["alternates"] or 0,
-                   candidates=tuple(candidates.get(m["matter_id"], ())))
+                   candidates=tuple(candidates.get(m["matter_id"], ())), scope=tuple(m["scope"]))
             for m in await repo.list_matters(conn, community_id, meeting_id)]
 
 

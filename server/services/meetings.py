@@ -42,6 +42,8 @@ from server.services.meeting_input import (
     check_window,
     iso,
     parse_time,
+    refuse_bad_scopes,
+    scope_document,
     text_field,
 )
 
@@ -74,7 +76,7 @@ def matter_document(matter: asyncpg.Record | dict, candidates: list) -> dict:
     doc = {"matter_id": matter["matter_id"], "position": matter["position"], "kind": matter["kind"],
            "title": matter["title"], "description": matter["description"], "category": matter["category"],
            "category_name": CATEGORY_NAMES[matter["category"]], "threshold": threshold,
-           "threshold_name": THRESHOLD_NAMES[threshold]}
+           "threshold_name": THRESHOLD_NAMES[threshold], "scope": scope_document(matter.get("scope") or ())}
     if matter["kind"] == "election":
         doc.update(seats=matter["seats"], alternates=matter["alternates"], body=matter["body"],
                    candidates=[{"candidate_id": c["candidate_id"], "position": c["position"], "name": c["name"],
@@ -219,12 +221,12 @@ async def add_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, 
     return next(m for m in doc["matters"] if m["matter_id"] == matter_id)
 
 
-MATTER_EDITABLE = ("title", "description", "category", "seats", "alternates", "body")
+MATTER_EDITABLE = ("title", "description", "category", "seats", "alternates", "body", "scope")
 
 
 async def update_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, matter_id: str, data: dict,
                         actor: str) -> dict:
-    """Change a draft matter's title, description, category, seats, alternates or body.
+    """Change a draft matter's title, description, category, seats, alternates, body or scope.
 
     The result is checked again with :func:`check_matter` (committee 5–11 odd, supervisory 3–5).
     When ``seats`` changes and ``alternates`` is not given, alternates become the default 40 %.
@@ -249,12 +251,12 @@ async def update_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: st
             raise ValidationFailed("议题类型（决议或选举）不能修改，请删除后重新添加", code="kind_unchangeable",
                                    fields={"kind": "不可修改"})
         merged = {"kind": current["kind"], "title": current["title"], "description": current["description"],
-                  "category": current["category"]}
+                  "category": current["category"], "scope": scope_document(current["scope"])}
         if current["kind"] == "election" and await election_repo.get_runoff(conn, community_id, meeting_id,
                                                                             matter_id) is not None:
-            fixed = sorted(set(data) & {"seats", "alternates", "body"})
+            fixed = sorted(set(data) & {"seats", "alternates", "body", "scope"})
             if fixed:
-                raise Conflict("另行选举的席位和机构由原选举结果决定，不能修改", code="runoff_places_fixed",
+                raise Conflict("另行选举的席位、机构和表决范围由原选举决定，不能修改", code="runoff_places_fixed",
                                fields={k: "不可修改" for k in fixed})
             # Its places come from the runoff plan (maybe fewer than 5): check only the text and category.
             text = {k: v for k, v in data.items() if k in ("title", "description", "category")}
@@ -384,6 +386,7 @@ async def _publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: 
             if any(p.code == "empty_electorate" for p in exc.problems):
                 raise Conflict("登记册中没有任何有表决权的业主，不能发布通知", code="electorate_empty") from None
             raise Conflict(f"登记册有问题：{exc}", code="register_invalid") from None
+        refuse_bad_scopes(matters, electorate, {row.building for row in rows})
         await refuse_unvetted_candidates(conn, community_id, meeting_id)
         # One row per voting subject (owner set): representative, counted units, area per building.
         await repo.copy_electorate(conn, electorate_records(community_id, meeting_id, electorate,

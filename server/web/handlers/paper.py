@@ -32,7 +32,8 @@ async def print_ballots(request: web.Request) -> web.Response:
     job = await paper_service.paper_ballots(
         pool(request), community_id=community_id, meeting_id=meeting_id, actor=principal.actor,
         public_url=settings(request).public_url, voter_ids=voter_ids, building=building)
-    body = await asyncio.to_thread(ballots_pdf, job.title, job.documents, job.codes, closes_at=job.closes_at)
+    body = await asyncio.to_thread(ballots_pdf, job.title, job.documents, job.codes, closes_at=job.closes_at,
+                                   rules=job.rules, matters_for=job.documents_for)
     return web.Response(body=body, content_type="application/pdf", headers={
         "Content-Disposition": "attachment; filename=\"paper-ballots.pdf\"; "
                                f"filename*=UTF-8''{quote(meeting_id + '-paper-ballots.pdf')}",

@@ -150,6 +150,9 @@
                            href: resultsPath(state.meeting.community_id, state.meeting.meeting_id) + "#code=" +
                                  encodeURIComponent(code), text: "查看表决结果公告" }) : null));
       }
+      if (!state.meeting.matters.length) return show(el("div", { class: "card", id: "no-matters" },
+        el("h2", { text: "本次会议没有需要您表决的事项" }),
+        el("p", { class: "hint", text: "本次表决的事项只由部分楼栋的业主表决，您不在表决范围内。" })));
       if (todo().length === 0) return showReceipts(null, true);
       ballotForm();
     }).catch(function (err) {
@@ -179,6 +182,7 @@
     var cards = matters.map(function (m, i) {
       var card = el("section", { class: "card matter", "data-matter": m.matter_id },
         el("h2", { text: "第 " + (i + 1) + " 项：" + m.title }),
+        m.scope ? el("p", { class: "scope", text: "本项仅由 " + m.scope.buildings.join("、") + " 楼栋的业主表决" }) : null,
         m.description ? el("p", { class: "hint", text: m.description }) : null);
       if (m.kind === "resolution") {
         var row = el("div", { class: "choices", role: "group", "aria-label": m.title });
@@ -257,7 +261,9 @@
     });
     state.idempotencyKey = state.idempotencyKey || randomId();
     show(el("div", { class: "card" }, el("h2", { text: "第三步：核对后提交" }),
-          el("p", { class: "hint", text: "提交后不能修改。请核对您的选择：" }), list),
+          el("p", { class: "hint", text: (state.meeting.allow_revision ? "投票截止前可以重新提交修改。"
+                                                                       : "提交后不能修改。") + "请核对您的选择：" }), list),
+         rulesNote(),
          privacyNote(),
          el("button", { class: "primary", id: "submit-votes", text: "确认提交", onclick: submit }),
          el("button", { text: "返回修改", onclick: function () { ballotForm(); } }));
@@ -285,6 +291,20 @@
                 href: resultsPath(cid, mid) + "#code=" + encodeURIComponent(code), text: "查看表决结果公告" }),
       el("a", { class: "button-link", id: "record-download", rel: "noreferrer", download: "",
                 href: record, text: "下载完整表决记录（.zip）" }));
+  }
+
+  // The meeting's rules that decide which ballot counts and what a blank one means, stated before
+  // the owner submits: the same sentences as on the printed paper ballots (rules.statements of
+  // GET /api/ballot/meeting, made by server/services/rule_statements.py).
+  function rulesNote() {
+    var statements = (state.meeting.rules && state.meeting.rules.statements) || [];
+    if (!statements.length) return null;
+    var list = el("dl", {});
+    statements.forEach(function (r) {
+      list.appendChild(el("dt", { text: r.title, "data-rule": r.key }));
+      list.appendChild(el("dd", { text: r.text, "data-rule": r.key }));
+    });
+    return el("div", { class: "card rules", id: "rules-note" }, el("h3", { text: "本次表决的规则" }), list);
   }
 
   function submit() {
