@@ -9,9 +9,10 @@ from tests.helpers_meetings import meeting_body, noticed_meeting, open_meeting
 
 async def make_meeting(db_pool, client, staff_headers, imported_community, *, units: int = 12, seed: int = 7,
                        state: str = "open", closes_in: timedelta | None = timedelta(days=7),
-                       matters: list | None = None) -> tuple[str, str]:
-    """(community_id, meeting_id) of a meeting in ``state`` (draft, noticed or open) with a fresh register."""
-    community = await imported_community(units, seed=seed)
+                       matters: list | None = None, community: tuple | None = None) -> tuple[str, str]:
+    """(community_id, meeting_id) of a meeting in ``state`` (draft, noticed or open) with a fresh register
+    (or the imported ``community`` = (community_id, rows))."""
+    community = community or await imported_community(units, seed=seed)
     if state == "draft":
         headers = await staff_headers("district_admin")
         body = meeting_body(matters=matters)
@@ -28,11 +29,15 @@ async def make_meeting(db_pool, client, staff_headers, imported_community, *, un
 
 
 async def voter_identity(db_pool, community_id: str, meeting_id: str, voter_id: str) -> dict:
-    """The owner row of a voter in the meeting's frozen register: name, phone, id_number."""
+    """The owner row of a voting subject's representative (who holds its code) in the meeting's frozen
+    register: name, phone, id_number."""
     async with db_pool.acquire() as conn:
         version = await conn.fetchval("SELECT register_version FROM meeting WHERE community_id=$1 AND meeting_id=$2",
                                       community_id, meeting_id)
-        row = await codes_repo.owner_identity(conn, community_id, version, voter_id)
+        representative = await conn.fetchval(
+            "SELECT representative FROM electorate WHERE community_id=$1 AND meeting_id=$2 AND voter_id=$3",
+            community_id, meeting_id, voter_id)
+        row = await codes_repo.owner_identity(conn, community_id, version, representative)
     return dict(row)
 
 

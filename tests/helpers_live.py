@@ -1,18 +1,18 @@
-"""Test helpers for the live views: an open meeting, ballots, and an independent full recount.
+"""Test helpers for the live views: ballots, and an independent full recount.
 
 :class:`Voting` casts electronic votes through the real casting endpoint
-(POST /api/ballot/votes, via tests.helpers_meetings).  There is no paper-ballot
-entry endpoint yet, so paper ballots (and spoiled election ballots, which the
-endpoint refuses) are inserted with SQL by :func:`cast` (0003 schema; salt and
-receipt are random test bytes) and announced exactly as the casting handler
-does, through ``server.live.events.publish_meeting_event``.  ``recount`` reads every
-committed submission with its own SQL and runs the pure engine's ``tally`` over
-them: a reference independent of both server.live and server.services.counting.
+(POST /api/ballot/votes, via tests.helpers_meetings).  Paper ballots (and
+spoiled or blank election ballots, which the endpoint refuses) are inserted
+with SQL by :func:`cast` (salt and receipt are random test bytes) and announced
+exactly as the casting handler does, through
+``server.live.events.publish_meeting_event``.  ``recount`` reads every committed
+submission with its own SQL and runs the pure engine's ``tally`` over them: a
+reference independent of server.live (the frozen electorate, matters and rules
+come from the counting service's loaders).
 """
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import secrets
 import shutil
@@ -24,69 +24,10 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from server.ballot.tally import ELECTION, Matter, Rules, Submission, tally
-from server.ballot.weights import Electorate, compute_electorate, parse_register_record
+from server.ballot.tally import Submission, tally
+from server.ballot.weights import Electorate
 from server.live.events import publish_meeting_event
-
-
-def electorate_of(rows: Sequence[dict], count_parking_area: bool = False) -> Electorate:
-    parsed = []
-    for index, record in enumerate(rows):
-        row, problems = parse_register_record(record, index)
-        assert row is not None, problems
-        parsed.append(row)
-    return compute_electorate(parsed, count_parking_area)
-
-
-DEFAULT_MATTERS = [
-    {"matter_id": "M1", "kind": "resolution", "title": "表决通过《管理规约》", "category": 2},
-    {"matter_id": "M2", "kind": "resolution", "title": "筹集维修资金", "category": 6},
-    {"matter_id": "E1", "kind": "election", "title": "选举业主委员会委员", "category": 3, "seats": 5,
-     "alternates": 2, "candidates": [(f"C{i}", f"候选人{i}") for i in range(1, 8)]},
-]
-
-
-async def make_open_meeting(db_pool, community_id: str, rows: Sequence[dict], *, matters=None, rules: dict | None = None,
-                            show_live_results: bool = False, state: str = "open") -> tuple[str, Electorate]:
-    """A meeting in ``state`` (noticed/open) with a frozen electorate, built with SQL."""
-    matters = DEFAULT_MATTERS if matters is None else matters
-    full_rules = {"count_parking_area": False, "allow_revision": False,
-                  "duplicate_policy": "electronic_prevails", "rank_by": "persons_then_area"} | (rules or {})
-    electorate = electorate_of(rows, full_rules["count_parking_area"])
-    meeting_id = f"m-{uuid.uuid4().hex[:8]}"
-    async with db_pool.acquire() as conn, conn.transaction():
-        version = await conn.fetchval("SELECT max(version) FROM register_version WHERE community_id = $1",
-                                      community_id)
-        await conn.execute(
-            """INSERT INTO meeting (community_id, meeting_id, title, rules, show_live_results, opens_at, closes_at)
-               VALUES ($1, $2, '测试业主大会', $3::jsonb, $4, now() - interval '1 hour', now() + interval '7 days')""",
-            community_id, meeting_id, json.dumps(full_rules), show_live_results)
-        for position, m in enumerate(matters, 1):
-            election = m["kind"] == ELECTION
-            await conn.execute(
-                """INSERT INTO matter (community_id, meeting_id, matter_id, position, kind, title, category,
-                                       seats, alternates, body)
-                   VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
-                community_id, meeting_id, m["matter_id"], position, m["kind"], m["title"], m["category"],
-                m.get("seats") if election else None, m.get("alternates") if election else None,
-                "other" if election else None)
-            for cpos, (cid, name) in enumerate(m.get("candidates", ()), 1):
-                await conn.execute(
-                    """INSERT INTO candidate (community_id, meeting_id, matter_id, candidate_id, position, name)
-                       VALUES ($1, $2, $3, $4, $5, $6)""", community_id, meeting_id, m["matter_id"], cid, cpos, name)
-        await conn.executemany(
-            """INSERT INTO electorate (community_id, meeting_id, voter_id, area, building)
-               VALUES ($1, $2, $3, $4, $5)""",
-            [(community_id, meeting_id, s.owner_id, s.area, s.buildings[0]) for s in electorate.subjects.values()])
-        await conn.execute(
-            """UPDATE meeting SET state = 'noticed', register_version = $3, total_area = $4, total_persons = $5,
-                                  noticed_at = now() - interval '16 days'
-                WHERE community_id = $1 AND meeting_id = $2""",
-            community_id, meeting_id, version, electorate.total_area, electorate.total_persons)
-        if state == "open":
-            await conn.execute("""UPDATE meeting SET state = 'open', opened_at = now()
-                                   WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)
-    return meeting_id, electorate
+from server.services import counting
 
 
 async def insert_submission(db_pool, community_id: str, meeting_id: str, voter_id: str, matter_id: str,
@@ -116,44 +57,33 @@ async def cast(app, db_pool, community_id: str, meeting_id: str, voter_id: str, 
 
 
 async def recount(db_pool, community_id: str, meeting_id: str) -> dict:
-    """``tally()`` over every committed submission, read independently of server.live."""
+    """``tally()`` over every committed submission, read independently of server.live.
+
+    The meeting's rules, matters and frozen electorate come from the counting service's loaders
+    (the record as frozen at notice); the submissions are read here with their own SQL and
+    selected and counted by the pure engine.
+    """
     async with db_pool.acquire() as conn:
-        meeting = await conn.fetchrow("SELECT rules FROM meeting WHERE community_id = $1 AND meeting_id = $2",
-                                      community_id, meeting_id)
-        matter_rows = await conn.fetch(
-            """SELECT matter_id, kind, title, category, seats, alternates FROM matter
-                WHERE community_id = $1 AND meeting_id = $2 ORDER BY position""", community_id, meeting_id)
-        candidates = await conn.fetch(
-            """SELECT matter_id, candidate_id, name FROM candidate
-                WHERE community_id = $1 AND meeting_id = $2 ORDER BY position""", community_id, meeting_id)
-        voters = await conn.fetch("SELECT voter_id, area FROM electorate WHERE community_id = $1 AND meeting_id = $2",
-                                  community_id, meeting_id)
+        inputs = await counting.load_counted_inputs(conn, community_id, meeting_id)
         subs = await conn.fetch(
             """SELECT ballot_id, voter_id, matter_id, channel, received_at FROM submission
                 WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)
         choices = await conn.fetch(
             """SELECT ballot_id, candidate_id, choice FROM submission_choice
                 WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)
-    rules = Rules(**json.loads(meeting["rules"]))
-    matters = []
-    for r in matter_rows:
-        if r["kind"] == ELECTION:
-            cands = tuple((c["candidate_id"], c["name"]) for c in candidates if c["matter_id"] == r["matter_id"])
-            matters.append(Matter(r["matter_id"], r["title"], ELECTION, r["category"], r["seats"], r["alternates"],
-                                  cands))
-        else:
-            matters.append(Matter(r["matter_id"], r["title"], r["kind"], r["category"]))
-    from server.ballot.weights import Subject
-
-    subjects = {v["voter_id"]: Subject(v["voter_id"], v["area"], (), ()) for v in voters}
-    electorate = Electorate(subjects, sum(v["area"] for v in voters), len(voters), {})
     by_ballot: dict = {}
     for c in choices:
         by_ballot.setdefault(c["ballot_id"], []).append((c["candidate_id"], c["choice"]))
     # A submission is its choice rows (bundle-format.md): one without any is not a ballot.
     submissions = [Submission(str(s["ballot_id"]), s["voter_id"], s["matter_id"], s["channel"], s["received_at"],
                               tuple(sorted(by_ballot[s["ballot_id"]]))) for s in subs if s["ballot_id"] in by_ballot]
-    return tally(meeting_id, rules, matters, electorate, submissions)
+    return tally(meeting_id, inputs.rules, inputs.matters, inputs.electorate, submissions)
+
+
+async def frozen_electorate(db_pool, community_id: str, meeting_id: str) -> Electorate:
+    """The meeting's electorate as frozen at notice (subjects with their buildings)."""
+    async with db_pool.acquire() as conn:
+        return (await counting.load_counted_inputs(conn, community_id, meeting_id)).electorate
 
 
 def free_port() -> int:

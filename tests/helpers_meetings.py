@@ -188,7 +188,7 @@ async def open_meeting(db_pool, client, staff_headers, imported_community, *, un
                        max_extension_days: int = 0) -> MeetingFixture:
     """A community with a register and an OPEN meeting (notice backdated 16 days, opened by hand).
 
-    ``closes_in=None`` leaves the meeting without a closing time (closed by hand only).
+    ``closes_in=None`` leaves the meeting without a closing time (``close_now`` gives it one, now).
     ``community`` = (community_id, rows) reuses an already imported community.
     """
     m = await noticed_meeting(db_pool, client, staff_headers, imported_community, units=units, matters=matters,

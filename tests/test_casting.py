@@ -4,6 +4,10 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
+import asyncpg
+import pytest
+
+from server.ballot.amounts import format_area
 from server.ballot.receipts import canonical_submission, receipt_for
 from server.services import counting
 from tests.helpers_meetings import (
@@ -14,6 +18,7 @@ from tests.helpers_meetings import (
     noticed_meeting,
     open_meeting,
 )
+from tests.helpers_scope import IN_E2, IN_M2, VOTERS, scoped_meeting
 
 ALL_YES = [{"matter_id": "M1", "choice": "yes"}, {"matter_id": "M2", "choice": "no"},
            {"matter_id": "E1", "marks": {"C1": "yes", "C2": "yes", "C3": "no"}}]
@@ -182,8 +187,12 @@ async def test_bad_ballots_are_refused_with_422(client, db_pool, staff_headers, 
         ([{"matter_id": "X9", "choice": "yes"}], "unknown_matter"),
         ([{"matter_id": "E1", "marks": {"C99": "yes"}}], "unknown_candidate"),
         ([{"matter_id": "E1", "marks": six}], "too_many_marks"),
-        ([{"matter_id": "E1", "marks": {}}], "empty_marks"),
+        ([{"matter_id": "E1"}], "empty_marks"),
+        ([{"matter_id": "E1", "marks": ["C1"]}], "empty_marks"),
         ([{"matter_id": "M1", "choice": "maybe"}], "bad_choice"),
+        # an electronic ballot is never invalid (blank or unclear is for returned paper sheets)
+        ([{"matter_id": "M1", "choice": "invalid"}], "bad_choice"),
+        ([{"matter_id": "E1", "marks": {"C1": "invalid"}}], "bad_choice"),
         ([{"matter_id": "M1", "choice": "yes"}, {"matter_id": "M1", "choice": "no"}], "duplicate_matter"),
     ]
     for votes, code in cases:
@@ -254,9 +263,9 @@ async def test_counting_compute_result_matches_the_votes_cast(client, db_pool, s
     def figure(choice):
         chosen = [v for v in voters if plan[v] == choice]
         area = sum(weights[v] for v in chosen)
-        return {"area": f"{area // 100}.{area % 100:02d}", "persons": len(chosen)}
+        return {"area": format_area(area), "persons": len(chosen)}
 
-    assert m1["participating"] == {"area": f"{total_area // 100}.{total_area % 100:02d}", "persons": len(voters)}
+    assert m1["participating"] == {"area": format_area(total_area), "persons": len(voters)}
     assert m1["yes"] == figure("yes") and m1["no"] == figure("no") and m1["abstain"] == figure("abstain")
     yes_area = sum(weights[v] for v in voters if plan[v] == "yes")
     yes_persons = sum(1 for v in voters if plan[v] == "yes")
@@ -268,3 +277,80 @@ async def test_counting_compute_result_matches_the_votes_cast(client, db_pool, s
     c2 = next(c for c in e1["candidates"] if c["id"] == "C2")
     assert c2["yes"]["persons"] == len(voters) and c2["passed"] is True and "C2" in e1["elected"]
     assert timedelta(0) <= inputs.submissions[-1].cast_at - inputs.submissions[0].cast_at
+
+
+async def _ballot_reads(client, token: str) -> tuple[list[str], list[str]]:
+    """The matter ids of the owner's ballot page and of their status."""
+    meeting = await (await client.get("/api/ballot/meeting", headers=bearer(token))).json()
+    status = await (await client.get("/api/ballot/status", headers=bearer(token))).json()
+    return [x["matter_id"] for x in meeting["matters"]], [x["matter_id"] for x in status["matters"]]
+
+
+async def test_a_scoped_matter_is_hidden_from_and_refused_for_owners_outside_its_scope(client, db_pool,
+                                                                                     staff_headers, make_community):
+    m = await scoped_meeting(db_pool, client, staff_headers, make_community)
+    tokens = {v: await ballot_token(db_pool, client, m.community_id, m.meeting_id, v) for v in VOTERS}
+    for voter in VOTERS:
+        expected = ["M1"] + ["M2"] * (voter in IN_M2) + ["E2"] * (voter in IN_E2)
+        page, status = await _ballot_reads(client, tokens[voter])
+        assert page == expected and status == expected, voter
+    page = await (await client.get("/api/ballot/meeting", headers=bearer(tokens["A1"]))).json()
+    assert [x["scope"] for x in page["matters"]] == [None, {"buildings": ["1"]}, {"buildings": ["2"]}]
+
+    # B1 (building 2) may not vote on M2 (building 1): refused whole, nothing stored
+    for votes in ([{"matter_id": "M2", "choice": "yes"}],
+                  [{"matter_id": "M1", "choice": "yes"}, {"matter_id": "M2", "choice": "no"}]):
+        error = await _error(await cast(client, tokens["B1"], votes), 422)
+        assert error["code"] == "matter_out_of_scope" and error["fields"] == {"matters": ["M2"]}
+        assert "议题 M2 只由 1 楼栋的业主表决" in error["message"]
+    error = await _error(await cast(client, tokens["C1"], [{"matter_id": "E2", "marks": {"K1": "yes"}}]), 422)
+    assert error["code"] == "matter_out_of_scope"
+    assert await _count(db_pool, m) == 0
+
+    # in scope: B1 on M1 and E2 (no candidate marked: takes part, supports nobody), A1 on all three
+    resp = await cast(client, tokens["B1"], [{"matter_id": "M1", "choice": "yes"}, {"matter_id": "E2", "marks": {}}])
+    assert resp.status == 201, await resp.text()
+    resp = await cast(client, tokens["A1"], [{"matter_id": "M1", "choice": "no"}, {"matter_id": "M2", "choice": "yes"},
+                                             {"matter_id": "E2", "marks": {"K1": "yes"}}])
+    assert resp.status == 201, await resp.text()
+    async with db_pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT c.candidate_id, c.choice FROM submission s JOIN submission_choice c
+                      USING (community_id, meeting_id, ballot_id)
+                WHERE s.community_id = $1 AND s.meeting_id = $2 AND s.voter_id = 'B1' AND s.matter_id = 'E2'
+                ORDER BY c.candidate_id""", m.community_id, m.meeting_id)
+    assert [(r["candidate_id"], r["choice"]) for r in rows] == [("K1", "abstain"), ("K2", "abstain")]
+    status = await (await client.get("/api/ballot/status", headers=bearer(tokens["B1"]))).json()
+    assert status["voted_all"] is True                          # every matter B1 votes on
+
+    # the database refuses an invalid choice on an electronic ballot, whatever code path tries
+    async with db_pool.acquire() as conn:
+        ballot_id = await conn.fetchval("SELECT ballot_id FROM submission WHERE community_id = $1 AND meeting_id = $2 "
+                                        "AND voter_id = 'A1' AND matter_id = 'E2'", m.community_id, m.meeting_id)
+        for candidate, constraint in (("K2", "submission_choice_invalid_without_candidate"),
+                                      ("", "submission_choice_invalid_on_paper")):
+            with pytest.raises(asyncpg.CheckViolationError) as refused:
+                await conn.execute("INSERT INTO submission_choice (community_id, meeting_id, ballot_id, candidate_id, "
+                                   "choice) VALUES ($1, $2, $3, $4, 'invalid')", m.community_id, m.meeting_id,
+                                   ballot_id, candidate)
+            assert refused.value.constraint_name == constraint
+
+
+async def test_a_scoped_matter_counts_against_its_own_electorate(client, db_pool, staff_headers, make_community):
+    """M2 (building 1): A1 100 + A2 90 + A3 80 = 270 m², 3 persons; E2 (building 2): A1 50 + B1 100 + B2 110."""
+    m = await scoped_meeting(db_pool, client, staff_headers, make_community)
+    for voter, votes in (("A1", [{"matter_id": "M2", "choice": "yes"}, {"matter_id": "E2", "marks": {"K1": "yes"}}]),
+                         ("A2", [{"matter_id": "M2", "choice": "no"}]),
+                         ("B1", [{"matter_id": "E2", "marks": {"K1": "yes"}}]),
+                         ("C1", [{"matter_id": "M1", "choice": "yes"}])):
+        token = await ballot_token(db_pool, client, m.community_id, m.meeting_id, voter)
+        assert (await cast(client, token, votes)).status == 201
+    async with db_pool.acquire() as conn:
+        result = await counting.compute_result(conn, m.community_id, m.meeting_id)
+    m1, m2, e2 = result["matters"]
+    assert m1["electorate"] == {"area": "600.00", "persons": 6}
+    assert m2["electorate"] == {"area": "270.00", "persons": 3}
+    assert m2["participating"] == {"area": "190.00", "persons": 2} and m2["yes"] == {"area": "100.00", "persons": 1}
+    assert e2["electorate"] == {"area": "260.00", "persons": 3}
+    assert e2["participating"] == {"area": "150.00", "persons": 2}
+    assert next(c for c in e2["candidates"] if c["id"] == "K1")["yes"] == {"area": "150.00", "persons": 2}

@@ -16,6 +16,7 @@ import pytest
 from server.ballot import codes as core
 from server.printing.qr import qr_png, qr_svg
 from tests.helpers_codes import issue_codes, make_meeting, person_voter, phone_last4, voter_identity
+from tests.helpers_register import ONE_RESOLUTION, import_lines
 
 # WeChat's scene parameter: at most 32 visible characters from this set.
 WECHAT_SCENE_CHARSET = set("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ!#$&'()*+,/:;=?@-._~")
@@ -247,3 +248,35 @@ def test_sheet_pdf_renders_any_number_of_units(units):
     pdf = building_pdf("首次业主大会", "1号楼", [IssuedCode("o1", "1号楼", tuple(units), "张*", 1, code,
                                                            "http://x/b/" + code)] * 9)
     assert pdf.startswith(b"%PDF") and len(pdf) > 5000
+
+
+async def test_one_code_per_joint_subject_held_by_its_representative(client, db_pool, staff_headers,
+                                                                    make_community):
+    community = await import_lines(db_pool, make_community)
+    community_id, meeting_id = await make_meeting(db_pool, client, staff_headers, None, community=community,
+                                                  matters=ONE_RESOLUTION)
+    headers = await staff_headers("prep_group", communities=[community_id])
+    resp = await client.post(f"/api/admin/communities/{community_id}/meetings/{meeting_id}/codes", headers=headers)
+    assert resp.status == 200, await resp.text()
+    archive = zipfile.ZipFile(io.BytesIO(await resp.read()))
+    rows = {r["voter_id"]: r for r in csv.DictReader(io.StringIO(archive.read("codes.csv").decode("utf-8-sig")))}
+    # A and B jointly: ONE code for both their units, in the name of A (their representative); A alone has his own
+    assert sorted(rows) == ["A", "A+B", "C"]
+    assert (rows["A+B"]["units"], rows["A+B"]["masked_name"], rows["A+B"]["building"]) == ("1-101 2-201", "张*", "1")
+    assert (rows["A"]["units"], rows["A"]["masked_name"]) == ("1-102", "张*")
+    assert "qr/A+B-1.png" in archive.namelist()
+    async with db_pool.acquire() as conn:
+        live = await conn.fetch("SELECT voter_id FROM ballot_code WHERE community_id = $1 AND revoked_at IS NULL",
+                                community_id)
+    assert sorted(r["voter_id"] for r in live) == ["A", "A+B", "C"]
+    # the sheet names the joint owners' representative
+    from server.services.codes import IssuedCode
+
+    joint = IssuedCode("A+B", "1", ("1-101", "2-201"), "张*", 1, rows["A+B"]["code"], rows["A+B"]["url"], "A")
+    assert joint.joint and not IssuedCode("A", "1", ("1-102",), "张*", 1, "x", "u", "A").joint
+    # reissuing the joint subject's code
+    resp = await client.post(f"/api/admin/communities/{community_id}/meetings/{meeting_id}/codes/A+B/reissue",
+                             json={"reason": "遗失"}, headers=headers)
+    assert resp.status == 201, await resp.text()
+    doc = await resp.json()
+    assert (doc["voter_id"], doc["representative"], doc["units"], doc["serial"]) == ("A+B", "A", ["1-101", "2-201"], 2)

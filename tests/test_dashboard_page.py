@@ -3,15 +3,30 @@
 A vote cast through the API shows on the open page within a second: the test
 waits for the DOM with a one-second timeout (Playwright polls), it does not time
 anything itself.  A screenshot is saved to test-artifacts/dashboard.png.
+
+The page is also shown documents of a small pure count (server.live.count, no
+database) served by a stand-in for the live endpoints: a register with three
+decimals and a matter scoped to two buildings, before any vote, with invalid
+ballots, and after the close without quorum; screenshots at desktop and phone
+sizes go to test-artifacts/dashboard_{open,closed}_{desktop,phone}.png.
 """
 from __future__ import annotations
 
+import asyncio
+import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from aiohttp import web
 
+from server.ballot.tally import Rules, Submission
+from server.live.count import LiveCount
+from server.live.views import NO_QUORUM_ENDED, NOBODY_YET, RESULTS, YES_MET
+from server.web.handlers.live import DASHBOARD_STATIC
 from tests import helpers_meetings
 from tests.helpers_live import Voting, chromium_path
+from tests.test_live_views import ELECTORATE, MATTERS
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = chromium_path()
@@ -92,3 +107,130 @@ async def test_the_dashboard_asks_for_a_login_without_a_token(browser, client, d
     await page.click("button[type=submit]")
     await page.wait_for_function("document.getElementById('connection').dataset.state === 'live'", timeout=15000)
     assert await page.text_content("#turnout-persons") == "0"
+
+
+# --------------------------------------------------------------------------
+# The page over documents of a pure count (no database)
+# --------------------------------------------------------------------------
+
+SIZES = {"desktop": {"width": 1280, "height": 1000}, "phone": {"width": 390, "height": 844}}
+T0 = datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
+
+
+class StandIn:
+    """The live endpoints the page uses, serving whatever document ``show`` was last given."""
+
+    def __init__(self) -> None:
+        self.doc: dict = {}
+        self.seq = 0
+
+    def show(self, doc: dict) -> None:
+        self.seq += 1
+        self.doc = dict(doc, type="update", seq=self.seq, event_id=f"test.{self.seq}",
+                        generated_at=datetime.now(UTC).isoformat())
+
+    def app(self) -> web.Application:
+        async def page(request: web.Request) -> web.FileResponse:
+            return web.FileResponse(DASHBOARD_STATIC / "index.html")
+
+        async def snapshot(request: web.Request) -> web.Response:
+            return web.json_response(self.doc)
+
+        async def stream(request: web.Request) -> web.StreamResponse:
+            resp = web.StreamResponse(headers={"Content-Type": "text/event-stream; charset=utf-8"})
+            await resp.prepare(request)
+            await resp.write(b"retry: 2000\n\n")
+            sent = 0
+            try:
+                while request.transport is not None and not request.transport.is_closing():
+                    if self.seq != sent:
+                        sent = self.seq
+                        data = json.dumps(self.doc, ensure_ascii=False)
+                        await resp.write(f"id: test.{sent}\nevent: update\ndata: {data}\n\n".encode())
+                    await asyncio.sleep(0.05)
+            except (ConnectionError, asyncio.CancelledError):
+                pass
+            return resp
+
+        app = web.Application()
+        base = "/api/admin/communities/{cid}/meetings/{mid}/live"
+        app.router.add_get(base, snapshot)
+        app.router.add_get(base + "/stream", stream)
+        app.router.add_get("/dashboard/{cid}/{mid}", page)
+        app.router.add_static("/static/dashboard/", DASHBOARD_STATIC)
+        return app
+
+
+def documents(count: LiveCount, state: str) -> dict:
+    meta = {"community_id": "c1", "meeting_id": "m1", "title": "海滨小区首次业主大会", "state": state,
+            "show_live_results": False, "opens_at": None, "closes_at": None}
+    return count.documents(meta, ended=state not in ("noticed", "open"))[RESULTS]
+
+
+async def screenshots(browser, url: str, name: str, check) -> None:
+    """Open the page at both sizes, run ``check(page)``, save a full-page screenshot of each."""
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    for size, viewport in SIZES.items():
+        context = await browser.new_context(viewport=viewport, is_mobile=size == "phone",
+                                            device_scale_factor=2 if size == "phone" else 1)
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await page.goto(url)
+        await page.wait_for_selector("#board:not([hidden])", timeout=10000)
+        await check(page)
+        # Nothing wider than the screen: no sideways scrolling on a phone.
+        assert await page.evaluate("document.documentElement.scrollWidth") <= viewport["width"], size
+        await page.wait_for_timeout(500)  # the gauges' 0.4 s animation
+        await page.screenshot(path=str(artifacts / f"dashboard_{name}_{size}.png"), full_page=True)
+        assert errors == []
+        await context.close()
+
+
+async def test_the_dashboard_before_any_vote_and_after_a_close_without_quorum(browser, aiohttp_client):
+    stand_in = StandIn()
+    client = await aiohttp_client(stand_in.app())
+    url = str(client.make_url("/dashboard/c1/m1")) + "#token=test"
+    count = LiveCount("m1", Rules(allow_revision=True), MATTERS, ELECTORATE)
+    stand_in.show(documents(count, "open"))
+
+    async def before_any_vote(page) -> None:
+        await page.wait_for_function("document.getElementById('connection').dataset.state === 'live'",
+                                     timeout=10000)
+        assert await page.text_content("#connection-text") == "实时更新中"
+        # A three-quarters matter nobody voted on has not reached its approval line.
+        assert await page.text_content("[data-testid=need-M2]") == NOBODY_YET
+        assert YES_MET not in await page.text_content("#matters")
+        assert await page.text_content("[data-testid=scope-S1]") == "仅 3 栋、5 栋"
+        electorate = await page.text_content("[data-testid=electorate-S1]")
+        assert "仅 3 栋、5 栋的业主" in electorate and "3 户 / 365.625 m²" in electorate
+        assert "5 户 / 595.875 m²" in await page.text_content("[data-testid=electorate-M1]")
+        assert "2/3 线 397.250" in await page.text_content("#gauge-area .detail")
+        assert await page.is_hidden("#outcome")
+
+    await screenshots(browser, url, "open", before_any_vote)
+
+    # Votes, invalid ballots among them; then the close, with M2 short of quorum.
+    ballots = [("A", "M1", "yes"), ("B+C", "M1", "invalid"), ("D", "M1", "abstain"), ("E", "M1", "yes"),
+               ("F", "M1", "yes"), ("A", "M2", "yes"), ("A", "S1", "yes"), ("F", "S1", "invalid"), ("B+C", "S1", "yes")]
+    for n, (voter, matter, choice) in enumerate(ballots, 1):
+        count.take(Submission(f"b{n}", voter, matter, "paper" if choice == "invalid" else "electronic",
+                              T0 + timedelta(seconds=n), (("", choice),)), "electronic")
+    stand_in.show(documents(count, "closed"))
+
+    async def after_the_close(page) -> None:
+        await page.wait_for_function("document.getElementById('connection').dataset.state === 'ended'",
+                                     timeout=10000)
+        assert await page.text_content("#connection-text") == "投票已结束"
+        assert "实时更新中" not in await page.text_content("body")
+        assert await page.text_content("[data-testid=status-M2]") == "未达参与表决法定比例"  # no "目前："
+        assert await page.text_content("[data-testid=need-M2]") == NO_QUORUM_ENDED
+        assert await page.text_content("[data-testid=status-M1]") == "通过"
+        assert await page.text_content("[data-testid=outcome-M2]") == "M2　筹集维修资金：未达参与表决法定比例"
+        assert "仅 3 栋、5 栋" in await page.text_content("[data-testid=outcome-S1]")
+        figures = await page.text_content("[data-testid=figures-M1]")
+        assert "弃权 1 户 · 无效票 1 户（90.000 m²）" in figures
+        assert "无效票 0 户" in await page.text_content("[data-testid=figures-E1]")
+
+    await screenshots(browser, url, "closed", after_the_close)

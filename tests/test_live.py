@@ -11,7 +11,7 @@ import pytest
 from server import appkeys
 from server.services.counting import compute_result
 from tests import helpers_meetings
-from tests.helpers_live import Voting, recount, wait_for
+from tests.helpers_live import Voting, frozen_electorate, recount, wait_for
 
 
 def live_url(cid: str, mid: str, tail: str = "") -> str:
@@ -93,11 +93,14 @@ def random_vote(rng: random.Random, matter_id: str) -> dict:
 
 
 def random_paper(rng: random.Random, matter_id: str) -> list[tuple[str, str]]:
-    """A paper ballot's choices; an election ballot may be spoiled (more yes marks than seats)."""
+    """A paper ballot's choices; an election ballot may be spoiled (more yes marks than seats) or
+    blank, a resolution ballot blank or unclear (invalid)."""
     if matter_id.startswith("E"):
+        if rng.random() < 0.1:
+            return [("", "invalid")]
         marks = rng.sample([f"C{i}" for i in range(1, 8)], rng.randint(1, 7))
         return [(c, rng.choice(("yes", "yes", "no", "abstain"))) for c in marks]
-    return [("", rng.choice(("yes", "yes", "no", "abstain")))]
+    return [("", rng.choice(("yes", "yes", "no", "abstain", "invalid")))]
 
 
 @pytest.mark.parametrize("allow_revision", [False, True])
@@ -136,12 +139,16 @@ async def test_live_figures_equal_a_full_recount_after_random_votes(client, db_p
     # The figures shown around the result agree with it too.
     for matter, shown in zip(expected["matters"], doc["matters"]):
         assert shown["participating"] == matter["participating"]
+        assert shown["electorate"] == matter["electorate"]
+        assert shown["invalid"] == matter["invalid"]
         assert shown["outcome"] == matter["outcome"]
     assert doc["totals"] == expected["totals"]
     assert doc["channels"]["electronic"]["ballots"] > 0 and doc["channels"]["paper"]["ballots"] > 0
     voted = {voter for voter, _ in electronic} | {voter for voter, _ in paper}
     assert doc["turnout"]["persons"] == len(voted)
-    assert sum(b["voted"]["persons"] for b in doc["buildings"]) == len(voted)
+    # An owner counts once in each building they hold counted units in (docs/live.md).
+    subjects = (await frozen_electorate(db_pool, cid, mid)).subjects
+    assert sum(b["voted"]["persons"] for b in doc["buildings"]) == sum(len(subjects[v].buildings) for v in voted)
 
 
 async def test_distances_and_quorum_on_both_axes(client, db_pool, open_meeting, staff_headers):
@@ -162,7 +169,7 @@ async def test_distances_and_quorum_on_both_axes(client, db_pool, open_meeting, 
 
 
 async def test_before_quorum_the_page_says_how_far_each_line_is(client, db_pool, open_meeting, staff_headers):
-    from server.ballot.amounts import format_area
+    from server.ballot.amounts import area_ceiling, format_area
 
     v = await open_meeting(30)
     headers = await staff_headers("prep_group", communities=[v.community_id])
@@ -171,20 +178,23 @@ async def test_before_quorum_the_page_says_how_far_each_line_is(client, db_pool,
     doc = await (await client.get(live_url(v.community_id, v.meeting_id), headers=headers)).json()
     m1 = doc["matters"][0]
     total_area, total_persons = sum(v.areas.values()), len(v.voters)
+    places = doc["places"]  # the register's decimals; a need is rounded up to them
     need_persons = -(-(2 * total_persons - 3) // 3)
     need_area = -(-(2 * total_area - 3 * v.areas[voter]) // 3)
     assert m1["outcome"] == "no_quorum" and m1["status_text"] == "未达参与表决法定比例"
     assert m1["quorum_shortfall"]["persons"] == need_persons
-    assert m1["quorum_shortfall"]["text"] == f"还需 {need_persons} 户 / {format_area(need_area)} m² 参与"
+    assert m1["quorum_shortfall"]["text"] == (
+        f"还需 {need_persons} 户 / {format_area(area_ceiling(need_area, places), places)} m² 参与")
     # One no vote: a majority needs 2 new yes persons and more than the voter's area.
     assert m1["yes_shortfall"]["new_voters"]["persons"] == 2
-    assert m1["yes_shortfall"]["new_voters"]["area"] == format_area(v.areas[voter] + 1)
+    assert m1["yes_shortfall"]["new_voters"]["area"] == format_area(area_ceiling(v.areas[voter] + 1, places), places)
     assert m1["yes_shortfall"]["new_voters"]["text"].startswith("赞成还差 2 户 / ")
     # Buildings are ordered by what their non-voters could still bring.
     key = doc["buildings_sorted_by"]
     remaining = [float(b["remaining"][key]) for b in doc["buildings"]]
     assert remaining == sorted(remaining, reverse=True)
-    assert sum(b["voted"]["persons"] for b in doc["buildings"]) == 1
+    subjects = (await frozen_electorate(db_pool, v.community_id, v.meeting_id)).subjects
+    assert sum(b["voted"]["persons"] for b in doc["buildings"]) == len(subjects[voter].buildings)
     election = doc["matters"][2]
     assert election["kind"] == "election" and len(election["candidates"]) == 7
     assert all(c["standing"] == "short" for c in election["candidates"])

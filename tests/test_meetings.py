@@ -9,8 +9,9 @@ import asyncpg
 import pytest
 
 from server import appkeys
+from server.services import counting, scheduler
 from server.services import meetings as meetings_service
-from server.services import scheduler
+from server.services import register as register_service
 from server.services.meeting_input import default_alternates
 from tests.helpers_meetings import (
     CANDIDATES,
@@ -21,6 +22,8 @@ from tests.helpers_meetings import (
     open_meeting,
     vet_inline_candidates_for_tests,
 )
+from tests.helpers_register import ONE_RESOLUTION, THREE_DECIMAL_LINES, import_lines
+from tests.helpers_scope import scope_community
 
 
 def _base(community_id: str) -> str:
@@ -52,7 +55,8 @@ async def test_create_meeting_derives_thresholds_alternates_and_rules(client, st
     assert doc["state"] == "draft"
     # count_parking_area defaults to the community's setting; the rest to bundle-format.md
     assert doc["rules"] == {"count_parking_area": True, "allow_revision": False,
-                           "duplicate_policy": "electronic_prevails", "rank_by": "persons_then_area"}
+                           "duplicate_policy": "electronic_prevails", "rank_by": "persons_then_area",
+                           "invalid_ballot": "abstain"}
     m1, m2, e1, e2 = doc["matters"]
     assert (m1["matter_id"], m1["threshold"], m1["threshold_name"]) == ("M1", "majority", "过半数")
     assert (m2["matter_id"], m2["threshold"], m2["threshold_name"]) == ("M2", "three_quarters", "四分之三以上")
@@ -523,3 +527,147 @@ async def test_a_draft_matter_can_be_edited_and_is_checked_again(client, db_pool
         with pytest.raises(asyncpg.CheckViolationError):
             await conn.execute("UPDATE matter SET alternates = 2 WHERE community_id = $1 AND meeting_id = $2",
                                community_id, doc["meeting_id"])
+
+
+# ---------------------------------------------------------------- the frozen electorate: owner-set subjects
+
+async def test_notice_freezes_owner_set_subjects_with_representative_units_and_building_areas(
+        client, db_pool, staff_headers, make_community):
+    community = await import_lines(db_pool, make_community, THREE_DECIMAL_LINES)
+    m = await noticed_meeting(db_pool, client, staff_headers, None, matters=ONE_RESOLUTION, community=community)
+    assert m.voter_ids == ["A", "A+B", "C"]
+    # the meeting's totals with the register's three decimals, frozen with the places
+    assert m.document["totals"] == {"area": "381.376", "persons": 3} and m.document["area_places"] == 3
+    async with db_pool.acquire() as conn:
+        rows = {r["voter_id"]: dict(r) for r in await conn.fetch(
+            """SELECT voter_id, representative, area, building, units, buildings, building_areas, building_units
+                 FROM electorate WHERE community_id = $1 AND meeting_id = $2""", m.community_id, m.meeting_id)}
+        inputs = await counting.load_counted_inputs(conn, m.community_id, m.meeting_id)
+        version, from_register = await register_service.load_electorate(conn, m.community_id)
+    assert rows["A+B"] == {"voter_id": "A+B", "representative": "A", "area": 171375, "building": "1",
+                           "units": ["1-101", "2-201"], "buildings": ["1", "2"], "building_areas": [71125, 100250],
+                           "building_units": [1, 1]}
+    assert rows["A"]["representative"] == "A" and rows["A"]["units"] == ["1-102"]
+    # the loaders rebuild exactly the subjects the register gives (areas per building, representatives, places)
+    assert version == 1
+    assert inputs.electorate.subjects == from_register.subjects
+    assert inputs.electorate.by_building == from_register.by_building
+    assert inputs.electorate.places == from_register.places == 3
+    assert inputs.electorate.for_scope(("2",)).areas == {"A+B": 100250, "C": 120000}
+    # ... and so does the live count: every area of the result with three decimals
+    async with db_pool.acquire() as conn:
+        result = await counting.compute_result(conn, m.community_id, m.meeting_id)
+    assert result["totals"] == {"area": "381.376", "persons": 3}
+    # the places are frozen like the totals
+    async with db_pool.acquire() as conn:
+        with pytest.raises(asyncpg.CheckViolationError):
+            await conn.execute("UPDATE meeting SET area_places = 2 WHERE community_id = $1 AND meeting_id = $2",
+                               m.community_id, m.meeting_id)
+
+
+async def test_the_database_checks_each_frozen_subject(client, db_pool, staff_headers, make_community):
+    community_id, _ = await import_lines(db_pool, make_community)
+    headers = await staff_headers("district_admin")
+    doc = await _draft(client, headers, community_id, matters=ONE_RESOLUTION)
+    good = {"voter_id": "A+B", "representative": "A", "area": 180750, "building": "1", "units": ["1-101", "2-201"],
+            "buildings": ["1", "2"], "building_areas": [80500, 100250], "building_units": [1, 1]}
+    bad = {
+        "electorate_subject_id": dict(good, voter_id="B+A"),                 # owners not sorted
+        "electorate_representative": dict(good, representative="C"),         # not an owner of the set
+        "electorate_building_areas": dict(good, building_areas=[80500, 100000]),   # do not add up to the area
+        "electorate_units": dict(good, building_units=[1, 2]),               # three units counted, two listed
+    }
+    columns = list(good)
+    sql = (f"INSERT INTO electorate (community_id, meeting_id, {', '.join(columns)}) "
+           f"VALUES ($1, $2, {', '.join(f'${i}' for i in range(3, len(columns) + 3))})")
+    async with db_pool.acquire() as conn:
+        for constraint, row in bad.items():
+            with pytest.raises(asyncpg.CheckViolationError) as caught:
+                await conn.execute(sql, community_id, doc["meeting_id"], *row.values())
+            assert caught.value.constraint_name == constraint
+        # the consistent row is accepted (and removed again: the draft's electorate is made at notice)
+        await conn.execute(sql, community_id, doc["meeting_id"], *good.values())
+        await conn.execute("DELETE FROM electorate WHERE community_id = $1 AND meeting_id = $2",
+                           community_id, doc["meeting_id"])
+async def test_the_invalid_ballot_rule_is_taken_and_checked(client, staff_headers, make_community):
+    community_id = await make_community()
+    headers = await staff_headers("district_admin")
+    doc = await _draft(client, headers, community_id, rules={"invalid_ballot": "not_counted"})
+    assert doc["rules"]["invalid_ballot"] == "not_counted"
+    base = f"{_base(community_id)}/{doc['meeting_id']}"
+    resp = await client.patch(base, json={"rules": {"invalid_ballot": "abstain"}}, headers=headers)
+    assert resp.status == 200 and (await resp.json())["rules"]["invalid_ballot"] == "abstain"
+    for value in ("ignore", True, None):
+        resp = await client.post(_base(community_id), json=meeting_body(rules={"invalid_ballot": value}),
+                                 headers=headers)
+        error = await _error(resp, 422)
+        assert error["code"] == "validation_failed" and "invalid_ballot" in error["message"], value
+
+
+async def test_a_scoped_matter_is_checked_against_the_frozen_register_at_the_notice(client, db_pool, staff_headers,
+                                                                                     make_community):
+    community_id, _ = await scope_community(client, staff_headers, make_community)
+    headers = await staff_headers("district_admin")
+    for scope in ({"buildings": []}, {"buildings": ["1", "1"]}, {"buildings": [""]}, {"buildings": [1]},
+                  {"buildings": "1"}, ["1"], {"houses": ["1"]}, {"buildings": ["1"], "units": []}):
+        body = meeting_body(matters=[{"kind": "resolution", "title": "维修资金", "category": 6, "scope": scope}])
+        error = await _error(await client.post(_base(community_id), json=body, headers=headers), 422)
+        assert error["code"] == "bad_scope" and "scope" in error["fields"], scope
+    doc = await _draft(client, headers, community_id, matters=[
+        {"kind": "resolution", "title": "表决通过《管理规约》", "category": 2},
+        {"kind": "resolution", "title": "筹集 7 号楼电梯维修资金", "category": 6, "scope": {"buildings": ["7"]}}])
+    assert [m["scope"] for m in doc["matters"]] == [None, {"buildings": ["7"]}]
+    base = f"{_base(community_id)}/{doc['meeting_id']}"
+
+    # building 7 is not in the register being frozen
+    error = await _error(await client.post(f"{base}/notice", headers=headers), 409)
+    assert error["code"] == "scope_not_in_register" and error["fields"] == {"matter_id": "M2", "buildings": ["7"]}
+    assert "楼栋“7”不在本次冻结的业主登记册中" in error["message"]
+    # building 9 is, but holds only a parking space that does not count: nobody could vote
+    resp = await client.patch(f"{base}/matters/M2", json={"scope": {"buildings": ["9"]}}, headers=headers)
+    assert resp.status == 200 and (await resp.json())["scope"] == {"buildings": ["9"]}
+    error = await _error(await client.post(f"{base}/notice", headers=headers), 409)
+    assert error["code"] == "scope_without_voters" and "没有有表决权的业主" in error["message"]
+    # scoped to a building of the register that has voters: the notice goes through and freezes it
+    resp = await client.patch(f"{base}/matters/M2", json={"scope": {"buildings": ["1", "9"]}}, headers=headers)
+    assert resp.status == 200 and (await resp.json())["scope"] == {"buildings": ["1", "9"]}
+    resp = await client.patch(f"{base}/matters/M1", json={"scope": None}, headers=headers)
+    assert resp.status == 200 and (await resp.json())["scope"] is None
+    resp = await client.post(f"{base}/notice", headers=headers)
+    assert resp.status == 200, await resp.text()
+    assert [m["scope"] for m in (await resp.json())["matters"]] == [None, {"buildings": ["1", "9"]}]
+    async with db_pool.acquire() as conn:
+        entries = await conn.fetch(
+            """SELECT detail FROM audit_log WHERE community_id = $1 AND action = 'meeting.matter.update'
+                ORDER BY seq""", community_id)
+    changes = [json.loads(e["detail"])["changes"] if isinstance(e["detail"], str) else e["detail"]["changes"]
+               for e in entries]
+    assert changes == [{"scope": [["7"], ["9"]]}, {"scope": [["9"], ["1", "9"]]}]   # M1 was already unscoped
+
+    # after the notice the scope is frozen: the API refuses, and so does the database
+    resp = await client.patch(f"{base}/matters/M2", json={"scope": {"buildings": ["2"]}}, headers=headers)
+    assert (await _error(resp, 409))["code"] == "meeting_not_draft"
+    async with db_pool.acquire() as conn:
+        for sql in ("UPDATE matter SET scope = '{2}' WHERE community_id = $1 AND meeting_id = $2 AND matter_id = 'M2'",
+                    "UPDATE matter SET scope = '{}' WHERE community_id = $1 AND meeting_id = $2 AND matter_id = 'M2'",
+                    "UPDATE matter SET scope = '{3}' WHERE community_id = $1 AND meeting_id = $2 AND matter_id = 'M1'"):
+            with pytest.raises(asyncpg.CheckViolationError) as refused:
+                await conn.execute(sql, community_id, doc["meeting_id"])
+            assert refused.value.constraint_name == "meeting_frozen_after_notice"
+            assert "scope" in str(refused.value)
+        scopes = await conn.fetch("SELECT matter_id, scope FROM matter WHERE community_id = $1 AND meeting_id = $2 "
+                                  "ORDER BY position", community_id, doc["meeting_id"])
+    assert [(r["matter_id"], r["scope"]) for r in scopes] == [("M1", []), ("M2", ["1", "9"])]
+
+
+async def test_the_database_refuses_a_malformed_scope(db_pool, client, staff_headers, make_community):
+    community_id, _ = await scope_community(client, staff_headers, make_community)
+    headers = await staff_headers("district_admin")
+    doc = await _draft(client, headers, community_id, matters=[
+        {"matter_id": "M1", "kind": "resolution", "title": "表决通过《管理规约》", "category": 2}])
+    async with db_pool.acquire() as conn:
+        for scope in (["1", "1"], [""], ["x" * 65], [None]):
+            with pytest.raises(asyncpg.CheckViolationError) as refused:
+                await conn.execute("UPDATE matter SET scope = $3 WHERE community_id = $1 AND meeting_id = $2",
+                                   community_id, doc["meeting_id"], scope)
+            assert refused.value.constraint_name == "matter_scope_valid", scope

@@ -56,6 +56,12 @@ async def _mixed(client, db_pool, staff_headers, imported_community):
     await proxy_vote(client, proxy_token, v[14], _votes(1), expect=409)
     # a sheet held as a mismatch at close never counts
     await double_entry_mismatch(client, m, c1, c2, v[15])
+    # a sheet with M1 ticked unclearly and the election left blank: kept as invalid, counted under the
+    # default rule (takes part, supports nothing)
+    await double_entry(client, m, [c1, c2], v[16], [{"matter_id": "M1", "choice": "invalid"},
+                                                    {"matter_id": "M2", "choice": "yes"},
+                                                    {"matter_id": "E1", "marks": {}}])
+    channel_of[v[16]] = "paper"
     return m, channel_of
 
 
@@ -90,6 +96,12 @@ async def test_mixed_meeting_counts_each_owner_once_and_its_record_verifies(clie
         assert mat["participating"] == {"area": format_area(sum(weights[x] for x in voters)),
                                         "persons": len(voters)}
     assert chosen[(m.voter_ids[0], "M1")].channel == "electronic"
+    blank = m.voter_ids[16]
+    assert chosen[(blank, "M1")].choices == (("", "invalid"),) == chosen[(blank, "E1")].choices
+    m1, _, e1 = result["matters"]
+    assert m1["invalid"] == e1["invalid"] == {"area": format_area(weights[blank]), "persons": 1}
+    assert m1["abstain"]["persons"] == sum(1 for (_, mid), sub in chosen.items()
+                                           if mid == "M1" and sub.choices == (("", "abstain"),))
 
     files = await results_service.export_files(db_pool, m.community_id, m.meeting_id)
     assert {"proxies.csv", "paper.csv"} <= set(files)
@@ -108,13 +120,15 @@ async def test_mixed_meeting_counts_each_owner_once_and_its_record_verifies(clie
     assert proxies[0] == "ballot_id,proxy_voter_id,authorization_id,kind" and len(proxies) == 1 + 3 * 3
     assert sum(1 for line in proxies if line.endswith(",guardian")) == 3
     paper = files["paper.csv"].decode().splitlines()
-    assert len(paper) == 1 + 5 * 3 and sum(1 for line in paper if line.endswith(",2026-02-28")) == 12
+    assert len(paper) == 1 + 6 * 3 and sum(1 for line in paper if line.endswith(",2026-02-28")) == 12
+    ballots = files["ballots.csv"].decode().splitlines()
+    assert sum(1 for line in ballots if ",,invalid,paper," in line) == 2      # M1 and E1 of the blank sheet
     assert m.voter_ids[0] not in files["proxies.csv"].decode()   # pseudonyms only
 
     # record.zip carries the extension files too, and verifies
     resp = await client.post(f"{m.base}/publish", json={"objection_days": 7}, headers=m.headers)
     assert resp.status == 200, await resp.text()
-    resp = await client.get(f"/api/public/meetings/{m.community_id}/{m.meeting_id}/record.zip")
+    resp = await client.get(f"/api/public/meetings/{m.community_id}/{m.meeting_id}/record.zip", headers=m.headers)
     assert resp.status == 200
     archive = tmp_path / "record.zip"
     archive.write_bytes(await resp.read())
@@ -183,7 +197,7 @@ def test_channel_split_counts_counted_submissions_only():
             Submission("p", "A", "M1", "paper", _at(1), (("", "no"),)),
             Submission("q", "B", "M1", "paper", _at(1), (("", "no"),)),
             Submission("x", "C", "M1", "electronic", _at(3), (("", "yes"),))]
-    split = channel_split(rules, subs, {"A": 100, "B": 200, "C": 300}, {"x"})
+    split = channel_split(rules, subs, {"A": 1000, "B": 2000, "C": 3000}, {"x"})   # milli-m²
     assert split["electronic"] == {"area": "1.00", "persons": 1, "ballots": 1}
     assert split["paper"] == {"area": "2.00", "persons": 1, "ballots": 1}
     assert split["proxy"] == {"area": "3.00", "persons": 1, "ballots": 1}

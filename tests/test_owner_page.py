@@ -2,15 +2,19 @@
 from __future__ import annotations
 
 import os
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from server.services.rule_statements import rule_statements
 from tests.helpers_codes import issue_codes, make_meeting, person_voter, phone_last4, voter_identity, wrong_last4
 from tests.helpers_meetings import close_now
+from tests.helpers_scope import owner_phone, scoped_meeting
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+PRIVACY_STATEMENT = "本小区业主、业主大会筹备组/业委会工作人员和审计人员可以查阅每户的表决情况；其他人只能看到汇总结果。"
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
                                 reason=f"{CHROMIUM} is missing (apt-get install chromium)")
@@ -79,6 +83,15 @@ async def test_owner_votes_on_every_matter_and_sees_receipts(browser, client, db
     await page.click("#to-confirm")
     summary = await page.inner_text(".summary")
     assert "赞成" in summary and "反对" in summary and "王芳、张敏" in summary
+    # before submitting, the owner reads who will be able to see how their unit voted
+    assert await page.is_visible("#privacy-note")
+    assert PRIVACY_STATEMENT in await page.inner_text("#privacy-note")
+    note_box = await page.locator("#privacy-note").bounding_box()
+    submit_box = await page.locator("#submit-votes").bounding_box()
+    assert note_box and submit_box and note_box["y"] < submit_box["y"]   # above the submit button
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.evaluate("document.fonts.ready")
+    await page.screenshot(path=str(ARTIFACTS / "owner_page_privacy.png"), full_page=True)
     await page.click("#submit-votes")
     await page.wait_for_selector("#done")
     assert "您的投票已提交" in await page.inner_text("#done")
@@ -123,7 +136,40 @@ async def test_owner_votes_on_every_matter_and_sees_receipts(browser, client, db
     await page3.wait_for_function(
         "[...document.querySelectorAll('.receipt-check')].filter(e => e.textContent === '您的选票已计入').length === 3",
         timeout=10_000)
+    # after publication the owner, with their code, may download the full record ...
+    await page3.wait_for_selector("#record-download")
+    async with page3.expect_download() as download_info:
+        await page3.click("#record-download")
+    names = zipfile.ZipFile(await (await download_info.value).path()).namelist()
+    assert any(name.endswith("/ballots.csv") for name in names), names
+    # ... and from the results page too, where the code arrives in the address's #fragment
+    async with context.expect_page() as new_page:
+        await page3.click("#results-link", modifiers=["Shift"])   # (a new window, like a long press)
+    results = await new_page.value
+    await results.wait_for_selector("#record-code")
+    assert "code=" not in results.url                             # removed from the address bar
+    assert (await results.input_value("#record-code")).replace("-", "").upper() == code.upper()
+    async with results.expect_download() as download_info:
+        await results.click("#record-button")
+    names = zipfile.ZipFile(await (await download_info.value).path()).namelist()
+    assert any(name.endswith("/register.csv") for name in names), names
     await context.close()
+
+    # a stranger on the results page: the note, and no download without a code
+    stranger = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1,
+                                         locale="zh-CN")
+    await _readable_chinese(stranger)
+    page4 = await stranger.new_page()
+    await page4.goto(str(client.make_url(f"/r/{community_id}/{meeting_id}")))
+    assert "只供本小区业主（凭选票码）" in await page4.inner_text("#record-note")
+    await page4.click("#record-button")
+    await page4.wait_for_function("document.getElementById('record-result').textContent.includes('选票码')")
+    await page4.fill("#record-code", "0" * 20)
+    await page4.click("#record-button")
+    await page4.wait_for_function("document.getElementById('record-result').textContent.includes('作废')")
+    await page4.evaluate("document.fonts.ready")
+    await page4.locator("#record").screenshot(path=str(ARTIFACTS / "results_page_record.png"))
+    await stranger.close()
 
 
 async def test_another_phone_must_confirm_identity_and_bad_codes_are_explained(browser, client, db_pool,
@@ -146,3 +192,55 @@ async def test_another_phone_must_confirm_identity_and_bad_codes_are_explained(b
     await page.goto(str(client.make_url("/b/")))
     await page.wait_for_selector("#code-input")
     await other.close()
+
+
+@pytest.mark.parametrize("rules", [{}, {"duplicate_policy": "first_received", "invalid_ballot": "not_counted"}])
+async def test_owner_reads_the_rules_before_submitting_and_sees_only_their_matters(browser, client, db_pool,
+                                                                                  staff_headers, make_community,
+                                                                                  rules):
+    m = await scoped_meeting(db_pool, client, staff_headers, make_community, rules=rules)
+    codes = await issue_codes(db_pool, m.community_id, m.meeting_id)
+    context = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=1,
+                                        locale="zh-CN")
+    await _readable_chinese(context)
+    page = await context.new_page()
+    await page.goto(str(client.make_url(f"/b/{codes['B1'].code}")))
+    await page.fill("#last4", owner_phone("B1")[-4:])
+    await page.click("#last4-submit")
+    await page.wait_for_selector(".matter")
+    # B1 lives in building 2: the matter of building 1 is not on the ballot, the one of building 2 says so
+    matters = await page.eval_on_selector_all(".matter", "els => els.map(e => e.dataset.matter)")
+    assert matters == ["M1", "E2"]
+    assert "本项仅由 2 楼栋的业主表决" in await page.inner_text('[data-matter="E2"] .scope')
+    await page.click('[data-matter="M1"] button[data-choice="yes"]')
+    await page.check('[data-matter="E2"] input[data-candidate="K1"]')
+    await page.click("#to-confirm")
+
+    # before the submit button: the duplicate policy, changing a vote and blank ballots, in plain Chinese
+    await page.wait_for_selector("#rules-note")
+    shown = await page.eval_on_selector_all("#rules-note dd", "els => els.map(e => [e.dataset.rule, e.textContent])")
+    expected = rule_statements(m.document["rules"])
+    assert shown == [[r["key"], r["text"]] for r in expected]
+    titles = await page.eval_on_selector_all("#rules-note dt", "els => els.map(e => e.textContent)")
+    assert titles == ["手机投票与纸质票重复时", "能否改票", "空白票、无效票"]
+    note = await page.inner_text("#rules-note")
+    if rules:
+        assert "两种票同等对待，以先收到的一张为准" in note and "不计入：视为没有参加该议题的表决" in note
+    else:
+        assert "以手机投票为准，纸质票不计入" in note and "视为弃权" in note
+    assert "不能改票" in note and "提交后不能修改" in await page.inner_text(".card .hint")
+    above = await page.evaluate("""() => {
+        const rules = document.getElementById('rules-note'), submit = document.getElementById('submit-votes');
+        return !!(rules.compareDocumentPosition(submit) & Node.DOCUMENT_POSITION_FOLLOWING); }""")
+    assert above, "the rules are stated above the submit button"
+    ARTIFACTS.mkdir(exist_ok=True)
+    await page.evaluate("document.fonts.ready")
+    name = "owner_page_rules.png" if not rules else "owner_page_rules_first_received.png"
+    await (await page.query_selector("#rules-note")).screenshot(path=str(ARTIFACTS / name))
+    await page.click("#submit-votes")
+    await page.wait_for_selector("#done")
+    async with db_pool.acquire() as conn:
+        voted = await conn.fetch("SELECT matter_id FROM submission WHERE community_id = $1 AND meeting_id = $2 "
+                                 "AND voter_id = 'B1' ORDER BY matter_id", m.community_id, m.meeting_id)
+    assert [r["matter_id"] for r in voted] == ["E2", "M1"]
+    await context.close()

@@ -1,6 +1,8 @@
 """Owner reads: the meeting, my status, my receipts (ballot token only)."""
 from __future__ import annotations
 
+import pytest
+
 from tests.helpers_meetings import ballot_token, bearer, cast, open_meeting
 
 
@@ -22,8 +24,39 @@ async def test_owner_sees_meeting_matters_and_candidates(client, db_pool, staff_
     assert e1["seats"] == 5 and e1["alternates"] == 2 and len(e1["candidates"]) == 7
     first = e1["candidates"][0]
     assert {"candidate_id", "name", "unit_label", "party_member", "statement"} <= first.keys()
-    # staff-only data (totals per voter, names of other owners) is not there
-    assert "rules" not in doc and "created_by" not in doc
+    # staff-only data (totals per voter, names of other owners, the staff's rules document) is not there
+    assert "created_by" not in doc and "count_parking_area" not in doc["rules"] and "rank_by" not in doc["rules"]
+    # the rules that decide which ballot counts and what a blank one means, stated before voting
+    rules = doc["rules"]
+    assert (rules["duplicate_policy"], rules["allow_revision"], rules["invalid_ballot"]) == (
+        "electronic_prevails", False, "abstain")
+    assert [(r["key"], r["title"]) for r in rules["statements"]] == [
+        ("duplicate_policy", "手机投票与纸质票重复时"), ("allow_revision", "能否改票"), ("invalid_ballot", "空白票、无效票")]
+    texts = [r["text"] for r in rules["statements"]]
+    assert "以手机投票为准，纸质票不计入" in texts[0]
+    assert texts[1].startswith("不能改票")
+    assert "视为弃权" in texts[2] and "手机投票不会产生无效票" in texts[2]
+    assert [m["scope"] for m in doc["matters"]] == [None, None, None]
+
+
+@pytest.mark.parametrize("rules,expected", [
+    ({"duplicate_policy": "first_received", "allow_revision": False, "invalid_ballot": "not_counted"},
+     ["两种票同等对待，以先收到的一张为准", "不能改票", "不计入：视为没有参加该议题的表决"]),
+    ({"duplicate_policy": "first_received", "allow_revision": True},
+     ["两种票同等对待，以后收到的一张为准", "投票截止前可以改票", "视为弃权"]),
+    ({"duplicate_policy": "electronic_prevails", "allow_revision": True},
+     ["以手机投票为准", "但投过手机票的议题，纸质票不计入", "视为弃权"]),
+])
+async def test_owner_reads_the_meetings_own_rules_in_plain_chinese(client, db_pool, staff_headers, imported_community,
+                                                                    rules, expected):
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12, rules=rules)
+    token = await ballot_token(db_pool, client, m.community_id, m.meeting_id, m.voter_ids[0])
+    doc = await (await client.get("/api/ballot/meeting", headers=bearer(token))).json()
+    assert doc["rules"]["allow_revision"] is rules["allow_revision"] is doc["allow_revision"]
+    assert doc["rules"]["invalid_ballot"] == rules.get("invalid_ballot", "abstain")
+    statements = " ".join(r["text"] for r in doc["rules"]["statements"])
+    for text in expected:
+        assert text in statements, text
 
 
 async def test_status_and_receipts_follow_my_votes(client, db_pool, staff_headers, imported_community):

@@ -5,6 +5,7 @@ import asyncpg
 import pytest
 
 from server.ballot.amounts import format_area
+from server.services.rule_statements import rule_statements
 from tests.helpers_meetings import ballot_token, cast, close_now, open_meeting
 from tests.helpers_paper import (
     areas,
@@ -16,6 +17,7 @@ from tests.helpers_paper import (
     reissue_code,
     submission_events,
 )
+from tests.helpers_scope import scoped_meeting
 
 RESOLUTION_ONLY = [{"matter_id": "M1", "kind": "resolution", "title": "表决通过《管理规约》", "category": 2}]
 
@@ -203,8 +205,7 @@ async def test_a_counted_sheet_is_announced_with_its_ballot_ids(client, db_pool,
     assert stored == 3
 
 
-async def test_overmarked_paper_election_is_a_valid_spoiled_ballot(client, db_pool, staff_headers,
-                                                                   imported_community):
+async def test_overmarked_paper_election_is_an_invalid_ballot(client, db_pool, staff_headers, imported_community):
     m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12)
     c1, c2 = await clerks(staff_headers, m.community_id)
     six = {f"C{i}": "yes" for i in range(1, 7)}          # 6 ticks, 5 seats
@@ -215,9 +216,11 @@ async def test_overmarked_paper_election_is_a_valid_spoiled_ballot(client, db_po
                                                              {"matter_id": "M1", "choice": "invalid"}])
     result, chosen = await counted(db_pool, m.community_id, m.meeting_id)
     e1 = matter(result, "E1")
-    assert e1["participating"]["persons"] == 1
+    # over-marked: invalid, which under the default rule takes part and supports nobody
+    assert e1["participating"]["persons"] == 1 and e1["invalid"]["persons"] == 1
     assert all(c["yes"]["persons"] == 0 for c in e1["candidates"])
-    assert matter(result, "M1")["participating"]["persons"] == 0   # "invalid" is kept in the entry, not counted
+    m1 = matter(result, "M1")                     # "invalid" is kept and counted as the rule says
+    assert m1["participating"]["persons"] == 1 and m1["invalid"]["persons"] == 1 and m1["abstain"]["persons"] == 0
 
 
 @pytest.mark.parametrize("policy,allow_revision,counted_channel", [
@@ -273,3 +276,100 @@ async def test_bad_paper_input_and_access(client, db_pool, staff_headers, import
     resp = await enter(client, m, c1, voter_id=m.voter_ids[0], votes=[{"matter_id": "M1", "choice": "yes"}],
                        expect=409)
     assert (await resp.json())["error"]["code"] == "voting_closed"
+
+
+def _pdf_pages(pdfium, data: bytes) -> list[str]:
+    """Each page's text with the line breaks (and spaces) the layout put in taken out."""
+    pdf = pdfium.PdfDocument(data)
+    return ["".join(pdf[i].get_textpage().get_text_range().split()) for i in range(len(pdf))]
+
+
+@pytest.mark.parametrize("rule", ["abstain", "not_counted"])
+async def test_a_blank_or_unclear_sheet_is_entered_as_invalid_kept_and_counted_under_the_rule(
+        client, db_pool, staff_headers, make_community, rule):
+    m = await scoped_meeting(db_pool, client, staff_headers, make_community, rules={"invalid_ballot": rule})
+    c1, c2 = await clerks(staff_headers, m.community_id)
+    # A2 (building 1, 90 m²): M1 left blank, M2 ticked; B1 (building 2, 100 m²): the election left blank,
+    # keyed once as no tick ("marks": {}) and once as "invalid" -- the same entry
+    await double_entry(client, m, [c1, c2], "A2", [{"matter_id": "M1", "choice": "invalid"},
+                                                   {"matter_id": "M2", "choice": "yes"}])
+    first = await (await enter(client, m, c1, voter_id="B1", votes=[{"matter_id": "E2", "marks": {}}])).json()
+    second = await (await enter(client, m, c2, voter_id="B1",
+                                votes=[{"matter_id": "E2", "choice": "invalid"}])).json()
+    assert first["status"] == "pending" and second["status"] == "matched" and len(second["receipts"]) == 1
+
+    # kept: the entries hold "invalid", and each invalid matter is a paper submission of the single choice
+    listing = await (await client.get(f"{m.base}/paper?status=matched", headers=c1)).json()
+    entries = {s["voter_id"]: [e["votes"] for e in s["entries"]] for s in listing["sheets"]}
+    assert entries["A2"] == [{"M1": "invalid", "M2": [["", "yes"]]}] * 2
+    assert entries["B1"] == [{"E2": "invalid"}] * 2
+    async with db_pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT s.voter_id, s.matter_id, s.channel, c.candidate_id, c.choice
+                 FROM submission s JOIN submission_choice c USING (community_id, meeting_id, ballot_id)
+                WHERE s.community_id = $1 AND s.meeting_id = $2 ORDER BY s.voter_id, s.matter_id""",
+            m.community_id, m.meeting_id)
+    assert [tuple(r) for r in rows] == [("A2", "M1", "paper", "", "invalid"), ("A2", "M2", "paper", "", "yes"),
+                                        ("B1", "E2", "paper", "", "invalid")]
+
+    # counted under the meeting's rule: in the invalid figure either way, participating only under abstain
+    result, _ = await counted(db_pool, m.community_id, m.meeting_id)
+    m1, e2 = matter(result, "M1"), matter(result, "E2")
+    assert m1["invalid"] == {"area": "90.00", "persons": 1} and e2["invalid"] == {"area": "100.00", "persons": 1}
+    assert all(m1[choice]["persons"] == 0 for choice in ("yes", "no", "abstain"))
+    assert all(c["yes"]["persons"] == 0 for c in e2["candidates"])
+    taking_part = {"area": "90.00", "persons": 1} if rule == "abstain" else {"area": "0.00", "persons": 0}
+    assert m1["participating"] == taking_part
+    assert e2["participating"]["persons"] == (1 if rule == "abstain" else 0)
+    assert matter(result, "M2")["participating"] == {"area": "90.00", "persons": 1}
+
+    # double entry is unchanged: "invalid" against a tick is a mismatch, held and not counted
+    await enter(client, m, c1, voter_id="A3", votes=[{"matter_id": "M1", "choice": "invalid"}])
+    held = await (await enter(client, m, c2, voter_id="A3", votes=[{"matter_id": "M1", "choice": "yes"}])).json()
+    assert held["status"] == "mismatch" and held["differences"] == ["M1"] and held["receipts"] == []
+
+
+async def test_a_paper_sheet_is_entered_only_for_matters_in_its_owners_scope(client, db_pool, staff_headers,
+                                                                             make_community):
+    m = await scoped_meeting(db_pool, client, staff_headers, make_community)
+    c1, _ = await clerks(staff_headers, m.community_id)
+    for votes in ([{"matter_id": "M2", "choice": "yes"}], [{"matter_id": "M2", "choice": "invalid"}],
+                  [{"matter_id": "M1", "choice": "no"}, {"matter_id": "E2", "marks": {"K1": "yes"}}]):
+        resp = await enter(client, m, c1, voter_id="C1", votes=votes, expect=422)
+        error = (await resp.json())["error"]
+        assert error["code"] == "matter_out_of_scope" and "楼栋的业主表决" in error["message"], votes
+    async with db_pool.acquire() as conn:
+        sheets = await conn.fetchval("SELECT count(*) FROM paper_ballot WHERE community_id = $1 AND meeting_id = $2",
+                                     m.community_id, m.meeting_id)
+    assert sheets == 0
+    assert (await enter(client, m, c1, voter_id="C1", votes=[{"matter_id": "M1", "choice": "no"}])).status == 201
+
+
+@pytest.mark.parametrize("rules", [{}, {"duplicate_policy": "first_received", "allow_revision": True,
+                                        "invalid_ballot": "not_counted"}])
+async def test_printed_ballots_state_the_rules_and_list_only_the_owners_matters(client, db_pool, staff_headers,
+                                                                                make_community, rules):
+    pdfium = pytest.importorskip("pypdfium2")
+    m = await scoped_meeting(db_pool, client, staff_headers, make_community, rules=rules)
+    resp = await client.post(f"{m.base}/paper/ballots", json={"voter_ids": ["B1", "A2"]}, headers=m.headers)
+    assert resp.status == 200, await resp.text()
+    pages = _pdf_pages(pdfium, await resp.read())
+    assert len(pages) == 2                            # one sheet each, building 1 first
+    sheets = {"A2": pages[0], "B1": pages[1]}
+    assert "业主编号：A2" in sheets["A2"] and "业主编号：B1" in sheets["B1"]
+    statements = rule_statements(m.document["rules"])
+    assert [s["key"] for s in statements] == ["duplicate_policy", "allow_revision", "invalid_ballot"]
+    for text in sheets.values():
+        assert "本次表决的规则" in text
+        for statement in statements:
+            assert f"{statement['title']}：{statement['text']}" in text, statement
+    if rules:
+        assert "以后收到的一张为准" in sheets["A2"] and "投票截止前可以改票" in sheets["A2"]
+        assert "不计入：视为没有参加该议题的表决" in sheets["A2"]
+    else:
+        assert "以手机投票为准" in sheets["A2"] and "不能改票" in sheets["A2"]
+        assert "视为弃权：计入参与表决的人数和面积" in sheets["A2"]
+    # a scoped matter only on its owners' sheets, with its scope printed
+    assert "筹集1号楼电梯维修资金" in sheets["A2"] and "本议题仅由1楼栋的业主表决" in sheets["A2"]
+    assert "选举2号楼楼长" not in sheets["A2"]
+    assert "选举2号楼楼长" in sheets["B1"] and "筹集1号楼电梯维修资金" not in sheets["B1"]

@@ -19,6 +19,7 @@ from tests.helpers_paper import (
     proxy_vote,
     submission_events,
 )
+from tests.helpers_scope import scoped_meeting
 
 RESOLUTIONS = [{"matter_id": "M1", "kind": "resolution", "title": "表决通过《管理规约》", "category": 2},
                {"matter_id": "M2", "kind": "resolution", "title": "续聘物业服务企业", "category": 4}]
@@ -210,3 +211,33 @@ async def test_only_writers_register_proxies(client, db_pool, staff_headers, imp
     await authorize(client, m, m.voter_ids[0], m.voter_ids[1], headers=auditor, expect=403)
     resp = await client.get(f"{m.base}/proxies", headers=auditor)
     assert resp.status == 200 and (await resp.json())["authorizations"] == []
+
+
+async def test_a_proxy_votes_only_on_matters_in_the_owners_scope(client, db_pool, staff_headers, make_community):
+    """The ballot counts under the owner, so the owner's scope decides, not the proxy's."""
+    m = await scoped_meeting(db_pool, client, staff_headers, make_community)
+    # C1 (building 3) does not vote on M2 (building 1): an authorization naming it is refused
+    resp = await authorize(client, m, "C1", "A1", matters=["M1", "M2"], expect=422)
+    error = (await resp.json())["error"]
+    assert error["code"] == "matter_out_of_scope" and error["fields"] == {"matters": ["M2"]}
+    await authorize(client, m, "C1", "A1")                      # every matter C1 votes on
+    await authorize(client, m, "B1", "A2")
+    a1 = await ballot_token(db_pool, client, m.community_id, m.meeting_id, "A1")
+    a2 = await ballot_token(db_pool, client, m.community_id, m.meeting_id, "A2")
+    held = await (await client.get("/api/ballot/proxies", headers={"Authorization": f"Bearer {a1}"})).json()
+    assert [(o["owner_voter_id"], [x["matter_id"] for x in o["matters"]]) for o in held["owners"]] == [("C1", ["M1"])]
+    listing = await (await client.get(f"{m.base}/proxies", headers=m.headers)).json()
+    assert {a["owner_voter_id"]: [x["matter_id"] for x in a["matter_status"]] for a in listing["authorizations"]} \
+        == {"C1": ["M1"], "B1": ["M1", "E2"]}
+    # A1 votes on M2 himself, but not for C1
+    resp = await proxy_vote(client, a1, "C1", [{"matter_id": "M2", "choice": "yes"}], expect=422)
+    assert (await resp.json())["error"]["code"] == "matter_out_of_scope"
+    await proxy_vote(client, a1, "C1", [{"matter_id": "M1", "choice": "yes"}])
+    # A2 (building 1) does not vote on E2 himself, but for B1 (building 2) he does
+    resp = await cast(client, a2, [{"matter_id": "E2", "marks": {"K1": "yes"}}])
+    assert resp.status == 422
+    await proxy_vote(client, a2, "B1", [{"matter_id": "E2", "marks": {"K2": "yes"}}])
+    async with db_pool.acquire() as conn:
+        rows = await conn.fetch("SELECT voter_id, matter_id, proxy_voter_id FROM submission WHERE community_id = $1 "
+                                "AND meeting_id = $2 ORDER BY voter_id", m.community_id, m.meeting_id)
+    assert [tuple(r) for r in rows] == [("B1", "E2", "A2"), ("C1", "M1", "A1")]

@@ -11,6 +11,7 @@ import openpyxl
 import pytest
 
 from server.devtools.demo_data import HEADER, generate_register_rows, register_csv
+from tests.helpers_register import THREE_DECIMAL_LINES, register_bytes
 
 CSV_HEADER = "unit_id,building,kind,area,area_source,holder,owner_id,representative,owner_name,phone,id_number\n"
 
@@ -86,7 +87,7 @@ async def test_every_bad_row_is_listed_and_nothing_is_written(client, db_pool, s
         "1-101,1,dwelling,80,registry,owner,X,1,,,",        # line 2: fine
         "1-102,1,house,80,registry,owner,Y,1,,,",           # line 3: bad kind
         "1-103,1,dwelling,-3,registry,owner,Z,1,,,",        # line 4: bad area
-        "1-104,1,dwelling,80.123,registry,owner,W,1,,,",    # line 5: three decimals
+        "1-104,1,dwelling,80.1234,registry,owner,W,1,,,",   # line 5: four decimals
         "1-105,1,dwelling,80,registry,owner,V,1,,,",        # line 6 and 7: two representatives
         "1-105,1,dwelling,80,registry,owner,U,1,,,",
         "1-106,1,dwelling,80,registry,owner,T,0,,,",        # line 8: no representative
@@ -225,3 +226,98 @@ async def test_cli_bad_register_exits_2_naming_file_and_line(cli_env, db_pool, m
     assert f"{path}:3: area:" in done.stderr
     assert done.stdout == ""
     assert await count_rows(db_pool, community_id) == 0
+
+
+# ---------------------------------------------------------------- owner-set voting subjects
+
+SPLIT_LINES = (
+    "1-101,1,dwelling,80.5,registry,owner,A,1,张三,13800001111,",   # line 2: A represents 1-101 ...
+    "1-101,1,dwelling,80.5,registry,owner,B,0,李四,13900002222,",
+    "2-201,2,dwelling,100.25,registry,owner,A,0,张三,13800001111,",
+    "2-201,2,dwelling,100.25,registry,owner,B,1,李四,13900002222,",  # line 5: ... B represents 2-201
+    "2-202,2,dwelling,120,registry,owner,C,1,王五,13700003333,",
+)
+
+
+async def test_joint_owners_naming_different_representatives_are_refused_listing_them(
+        client, db_pool, staff_headers, make_community):
+    community_id = await make_community()
+    headers = await staff_headers("prep_group", communities=[community_id])
+    resp = await client.post(f"/api/admin/communities/{community_id}/register", data=register_bytes(SPLIT_LINES),
+                             headers=headers)
+    assert resp.status == 422
+    body = await resp.json()
+    assert body["error"]["code"] == "register_invalid"
+    [problem] = body["error"]["fields"]["rows"]
+    assert (problem["line"], problem["column"], problem["code"]) == (5, "representative", "split_representatives")
+    # the message lists every unit of the owner set with the representative it names
+    for text in ("A、B", "单元 1-101 为 A", "单元 2-201 为 B"):
+        assert text in problem["message"], problem["message"]
+    assert await count_rows(db_pool, community_id) == 0
+
+
+async def test_cli_refuses_split_representatives_with_file_and_line(cli_env, db_pool, make_community, tmp_path):
+    community_id = await make_community()
+    path = tmp_path / "split.csv"
+    path.write_bytes(register_bytes(SPLIT_LINES))
+    done = await asyncio.to_thread(run_cli, "register", "import", str(path), "--community", community_id, env=cli_env)
+    assert done.returncode == 2
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith(f"{path}:5: representative: ") and "[split_representatives]" in lines[0]
+    assert "单元 1-101 为 A" in lines[0] and "单元 2-201 为 B" in lines[0]
+    assert "nothing was imported" in lines[-1]
+    assert done.stdout == ""
+    assert await count_rows(db_pool, community_id) == 0
+
+
+async def test_joint_owners_of_two_units_are_one_subject(client, staff_headers, make_community):
+    community_id = await make_community()
+    headers = await staff_headers("prep_group", communities=[community_id])
+    resp = await client.post(f"/api/admin/communities/{community_id}/register", data=register_bytes(),
+                             headers=headers)
+    assert resp.status == 201, await resp.text()
+    body = await resp.json()
+    # A+B (80.50 + 100.25), A alone (90) and C (120): three persons
+    assert (body["total_area"], body["total_persons"], body["joint_subjects"]) == ("390.75", 3, 1)
+    assert (body["units"], body["owners"], body["rows"], body["area_places"]) == (4, 3, 6, 2)
+    base = f"/api/admin/communities/{community_id}/register"
+    totals = await (await client.get(f"{base}/totals", headers=headers)).json()
+    assert totals["totals"] == {"area": "390.75", "persons": 3}
+    # per building, a subject with units in two buildings is a person in each
+    assert totals["buildings"] == [
+        {"building": "1", "area": "170.50", "persons": 2, "units": 2},
+        {"building": "2", "area": "220.25", "persons": 2, "units": 2},
+    ]
+    subjects = {s["subject_id"]: s for s in (await (await client.get(f"{base}/subjects", headers=headers)).json())
+                ["subjects"]}
+    assert set(subjects) == {"A+B", "A", "C"}
+    joint = subjects["A+B"]
+    assert joint["owner_id"] == "A+B" and joint["representative"] == "A"
+    assert (joint["area"], joint["persons"], joint["units"]) == ("180.75", 1, ["1-101", "2-201"])
+    assert joint["buildings"] == ["1", "2"] and joint["building_areas"] == {"1": "80.50", "2": "100.25"}
+    # the representative's details, masked, and every owner of the set
+    assert (joint["name"], joint["phone"]) == ("张*", "138****1111")
+    assert [(o["owner_id"], o["name"], o["phone"]) for o in joint["owners"]] == [
+        ("A", "张*", "138****1111"), ("B", "李*", "139****2222")]
+    assert subjects["A"]["units"] == ["1-102"] and subjects["A"]["name"] == "张*"
+
+
+async def test_three_decimal_areas_are_imported_exactly(client, db_pool, staff_headers, make_community):
+    community_id = await make_community()
+    headers = await staff_headers("prep_group", communities=[community_id])
+    resp = await client.post(f"/api/admin/communities/{community_id}/register",
+                             data=register_bytes(THREE_DECIMAL_LINES), headers=headers)
+    assert resp.status == 201, await resp.text()
+    body = await resp.json()
+    # 71.125 + 100.25 + 90.001 + 120, to the thousandth of a m²: printed with three decimals throughout
+    assert (body["total_area"], body["total_persons"], body["area_places"]) == ("381.376", 3, 3)
+    base = f"/api/admin/communities/{community_id}/register"
+    totals = await (await client.get(f"{base}/totals", headers=headers)).json()
+    assert totals["area_places"] == 3 and totals["totals"] == {"area": "381.376", "persons": 3}
+    assert [b["area"] for b in totals["buildings"]] == ["161.126", "220.250"]
+    subjects = {s["subject_id"]: s for s in (await (await client.get(f"{base}/subjects", headers=headers)).json())
+                ["subjects"]}
+    assert subjects["A+B"]["area"] == "171.375" and subjects["A"]["area"] == "90.001"
+    async with db_pool.acquire() as conn:
+        stored = dict(await conn.fetch("SELECT unit_id, area FROM unit WHERE community_id = $1", community_id))
+    assert stored == {"1-101": 71125, "2-201": 100250, "1-102": 90001, "2-202": 120000}   # 0.001 m²

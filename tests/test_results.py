@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import csv
 import io
 import json
 import os
@@ -12,6 +13,7 @@ import pytest
 
 from server.ballot.merkle import verify_inclusion
 from server.ballot.signing import public_key_from_raw, verify_signed
+from server.ballot.weights import subject_id
 from server.cli import main as evote
 from server.devtools.demo_data import generate_register_rows
 from server.record import read_bundle
@@ -19,7 +21,8 @@ from server.record.verify import verify_bundle
 from server.record.writer import write_directory
 from server.services import counting, result_keys
 from server.services import results as results_service
-from tests.helpers_meetings import bearer
+from tests.helpers_meetings import ballot_token, bearer, cast, close_now, open_meeting
+from tests.helpers_register import ONE_RESOLUTION, import_lines
 from tests.helpers_results import voted_meeting
 
 
@@ -87,11 +90,13 @@ async def test_the_record_holds_no_names_phones_id_numbers_or_owner_ids(client, 
 async def test_publication_objections_and_finalize(client, db_pool, staff_headers, imported_community):
     v = await voted_meeting(db_pool, client, staff_headers, imported_community, units=24)
     m = v.m
-    # nothing public before publication
-    for path in ("/result", "/record.zip", f"/receipts/{v.receipts[0]}/proof"):
-        resp = await client.get(v.public + path)
+    # nothing public before publication (the record not even to staff: it is the published record)
+    for path, headers in (("/result", None), ("/record.zip", m.headers), (f"/receipts/{v.receipts[0]}/proof", None)):
+        resp = await client.get(v.public + path, headers=headers)
         assert resp.status == 404
         assert (await resp.json())["error"]["code"] == "result_not_published"
+    # who asks is checked before whether it exists: an anonymous caller learns nothing
+    assert (await client.get(v.public + "/record.zip")).status == 401
     assert (await client.get(f"/r/{m.community_id}/{m.meeting_id}")).status == 404
     # objections need a published result
     resp = await client.post(f"{m.base}/objections", headers=m.headers, json={"text": "x", "on_behalf_of": "1-0001"})
@@ -181,7 +186,8 @@ async def test_public_page_record_download_and_receipt_proofs(client, db_pool, s
     for asset in ("/static/results/verify.js", "/static/results/results.css"):
         assert (await client.get(asset)).status == 200
 
-    archive = await client.get(v.public + "/record.zip")
+    assert (await client.get(v.public + "/record.zip")).status == 401   # tests/test_record_access.py
+    archive = await client.get(v.public + "/record.zip", headers=m.headers)
     assert archive.status == 200 and archive.content_type == "application/zip"
     path = tmp_path / "record.zip"
     path.write_bytes(await archive.read())
@@ -298,3 +304,40 @@ async def test_owner_confirms_a_receipt_on_the_public_page_in_a_browser(client, 
                 assert js_root == root
         finally:
             await browser.close()
+
+
+async def test_the_record_of_joint_owners_names_the_same_subjects_in_register_and_ballots(
+        client, db_pool, staff_headers, make_community, tmp_path):
+    community = await import_lines(db_pool, make_community)
+    m = await open_meeting(db_pool, client, staff_headers, None, matters=ONE_RESOLUTION, community=community)
+    assert m.voter_ids == ["A", "A+B", "C"]
+    for voter, choice in (("A+B", "yes"), ("A", "no"), ("C", "yes")):
+        token = await ballot_token(db_pool, client, m.community_id, m.meeting_id, voter)
+        resp = await cast(client, token, [{"matter_id": "M1", "choice": choice}])
+        assert resp.status == 201, await resp.text()
+    resp = await close_now(client, m.community_id, m.meeting_id, m.headers)
+    assert resp.status == 200, await resp.text()
+    files = await results_service.export_files(db_pool, m.community_id, m.meeting_id)
+
+    # the register's owner sets, as the public would group them ...
+    register = list(csv.DictReader(io.StringIO(files["register.csv"].decode())))
+    owners_of_unit: dict[str, set[str]] = {}
+    for row in register:
+        owners_of_unit.setdefault(row["unit_id"], set()).add(row["owner_id"])
+    owner_sets = {subject_id(owners) for owners in owners_of_unit.values()}
+    # ... are exactly the voters of ballots.csv: one joint pseudonym "P…+P…" for A and B
+    ballots = list(csv.DictReader(io.StringIO(files["ballots.csv"].decode())))
+    voters = {row["voter_id"] for row in ballots}
+    assert voters == owner_sets and len(voters) == 3
+    [joint] = [v for v in voters if "+" in v]
+    assert joint == subject_id(owners_of_unit["1-101"]) == subject_id(owners_of_unit["2-201"])
+    assert all(part.startswith("P") and part not in ("A", "B") for part in joint.split("+"))
+    # the recount of the record is the signed result: A+B (180.75) and C (120) for, A (90) against
+    result = json.loads(files["result.json"])
+    [matter] = result["matters"]
+    assert result["totals"] == {"area": "390.75", "persons": 3}
+    assert (matter["yes"], matter["no"]) == ({"area": "300.75", "persons": 2}, {"area": "90.00", "persons": 1})
+    assert matter["outcome"] == "passed"
+    out = write_directory(tmp_path / "record", files)
+    async with db_pool.acquire() as conn:
+        assert read_bundle(out).tally() == result == await counting.compute_result(conn, m.community_id, m.meeting_id)

@@ -16,6 +16,7 @@ from server.errors import Unauthorized
 from server.services import codes as codes_service
 from tests import fake_wechat
 from tests.helpers_codes import issue_codes, make_meeting, person_voter, phone_last4, voter_identity, wrong_last4
+from tests.helpers_register import ONE_RESOLUTION, PHONES, import_lines
 
 
 @pytest_asyncio.fixture
@@ -264,3 +265,24 @@ async def test_wechat_unreachable_is_a_503(aiohttp_client, settings, meeting, un
     _, _, codes, voter, identity = meeting
     status, body = await redeem(client, code=codes[voter].code, last4=phone_last4(identity), wx_code="ok-x")
     assert (status, body["error"]["code"]) == (503, "wechat_unavailable")
+
+
+async def test_a_joint_subject_signs_in_with_its_representatives_digits(client, db_pool, staff_headers,
+                                                                       make_community):
+    community = await import_lines(db_pool, make_community)
+    community_id, meeting_id = await make_meeting(db_pool, client, staff_headers, None, community=community,
+                                                  matters=ONE_RESOLUTION)
+    codes = await issue_codes(db_pool, community_id, meeting_id)
+    assert sorted(codes) == ["A", "A+B", "C"]          # one code per voting subject
+    joint = codes["A+B"].code
+    # B is an owner of the subject but not its representative: B's digits do not open A's code
+    status, body = await redeem(client, code=joint, last4=PHONES["B"][-4:])
+    assert status == 403 and body["error"]["code"] == "identity_mismatch"
+    status, body = await redeem(client, code=joint, last4=PHONES["A"][-4:], device_id="device-joint-1")
+    assert status == 200, body
+    claims = jwt.decode(body["token"], options={"verify_signature": False})
+    assert claims["sub"] == "A+B"
+    assert body["voter"] == {"voter_id": "A+B", "name": "张*", "building": "1", "units": ["1-101", "2-201"],
+                             "joint": True}
+    # the subject's identity for the helpers is its representative's
+    assert (await voter_identity(db_pool, community_id, meeting_id, "A+B"))["phone"] == PHONES["A"]

@@ -78,3 +78,19 @@ async def test_street_admin_sees_only_its_street(client, staff_headers, make_com
     resp = await client.post("/api/admin/staff", headers=headers, json={
         "username": "sneaky", "password": "long-enough-pw", "role": "district_admin"})
     assert resp.status == 403
+
+
+async def test_paper_proxy_and_objection_ids_that_are_not_numbers_are_not_found(client, staff_headers,
+                                                                                  make_community):
+    """The same rule as for nominations and committees: an id in the URL that cannot be one is that
+    resource's 404, not a validation error."""
+    cid = await make_community()
+    headers = await staff_headers("prep_group", communities=[cid])
+    base = f"/api/admin/communities/{cid}/meetings/m1"
+    cases = [("paper/{}/resolve", "paper_not_found"), ("proxies/{}/revoke", "authorization_not_found"),
+             ("objections/{}/response", "objection_not_found")]
+    for path, code in cases:
+        for bad in ("abc", "0", "-1", "1.0", "99999999999"):
+            resp = await client.post(f"{base}/{path.format(bad)}", headers=headers, json={})
+            assert resp.status == 404, (path, bad, await resp.text())
+            assert (await resp.json())["error"]["code"] == code, (path, bad)

@@ -10,9 +10,10 @@ directory.  The engine counts the objects, and tests/reference_tally.py counts
 the files its own way; the full result documents must be equal, and the
 incremental count must end the same.
 
-The files are written here, plainly from bundle-format.md.  When
-server.record.bundle reads and writes evote-bundle/2, the same meetings also go
-through it (:func:`test_bundle_round_trip_agrees_with_reference`).
+The files are written here, plainly from bundle-format.md.  The same meetings
+also go through server.record's writer and reader
+(:func:`test_bundle_round_trip_agrees_with_reference`): what is read back equals
+what was written, and counts as the reference counts the written files.
 """
 from __future__ import annotations
 
@@ -23,11 +24,9 @@ import tempfile
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
-import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-import server.record.format as record_format
 from server.ballot.amounts import area_places, format_area
 from server.ballot.tally import (
     Figure,
@@ -290,10 +289,6 @@ def test_incremental_figures_equal_the_full_count_after_every_submission(meeting
     assert live.result() == tally("2026-01", rules, matters, electorate, arrived)
 
 
-@pytest.mark.skipif(
-    record_format.BUNDLE_FORMAT != "evote-bundle/2",
-    reason="server.record.bundle does not read and write evote-bundle/2 yet",
-)
 @SETTINGS
 @given(meetings())
 def test_bundle_round_trip_agrees_with_reference(meeting):

@@ -261,3 +261,111 @@ def test_the_record_and_the_verify_command_import_no_database_web_or_redis_clien
                                env=dict(os.environ, PYTHONPATH=str(root)))
     assert completed.returncode == 0, completed.stderr.decode()
     assert completed.stdout.decode().strip() == ""
+
+
+# ---------------------------------------------------------------- evote-bundle/2 records signed here, no database
+# The record is built as the signing service builds it (server/services/results.py): the bundle's
+# files in canonical form, receipts.csv, result.json (the recount), the paper extension with the
+# signed channel split, the signed payload listing every file's hash and the receipts' Merkle root.
+
+
+def signed_v2_record(directory: Path, register: str | None = None) -> tuple[Path, Path]:
+    """A signed record of tests/test_bundle.py's meeting (optionally another register.csv); its key file."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from server.ballot.merkle import TREE_ALGORITHM, merkle_root, sorted_leaves
+    from server.ballot.signing import key_id, sha256_hex, sign_payload
+    from server.record import canonical_json, read_bundle
+    from server.record.extension import PAPER_COLUMNS, PAPER_FILE, channel_split
+    from server.record.signed import HASHED_FILES, PUBLIC_KEY_FILE, RESULT_FILE, SIGNATURE_FILE, unsigned_record_files
+    from server.record.writer import csv_text
+    from tests.test_bundle import make_bundle
+
+    source = make_bundle(directory / "source", **({"register_csv": register} if register else {}))
+    bundle = read_bundle(source)
+    receipts = [(s.ballot_id, bytes([index + 1]) * 32) for index, s in enumerate(bundle.submissions)]
+    files = unsigned_record_files(bundle.meeting, bundle.register_rows, bundle.submissions, receipts)
+    files[RESULT_FILE] = canonical_json(bundle.tally()).encode("utf-8")
+    paper = [(s.ballot_id, f"P-{s.ballot_id}", "2026-01-10") for s in bundle.submissions if s.channel == "paper"]
+    files[PAPER_FILE] = csv_text(PAPER_COLUMNS, paper).encode("utf-8")
+    areas = {voter: subject.area for voter, subject in bundle.electorate.subjects.items()}
+    leaves = sorted_leaves([receipt for _, receipt in receipts])
+    key = Ed25519PrivateKey.generate()
+    payload = {
+        "format": "evote-signed-result/1",
+        "community": {"id": "lc-haibin-017", "name": "海滨小区"},
+        "meeting": {"id": bundle.meeting_id, "title": "首次业主大会"},
+        "result": bundle.tally(),
+        "files": {name: sha256_hex(files[name]) for name in (*HASHED_FILES, PAPER_FILE)},
+        "channels": channel_split(bundle.rules, bundle.submissions, areas, set(), bundle.electorate.places),
+        "receipts": {"algorithm": TREE_ALGORITHM, "root": merkle_root(leaves).hex(), "leaves": len(leaves)},
+        "key_id": key_id(key.public_key()),
+        "signed_at": "2026-02-01T10:00:00+00:00",
+    }
+    files[SIGNATURE_FILE] = canonical_json(sign_payload(key, payload)).encode("utf-8")
+    files[PUBLIC_KEY_FILE] = public_key_pem(key.public_key()).encode("ascii")
+    record = write_directory(directory / "record", files)
+    (directory / "pubkey.pem").write_bytes(files[PUBLIC_KEY_FILE])
+    return record, directory / "pubkey.pem"
+
+
+def test_a_v2_record_verifies(capsys, tmp_path):
+    bundle, pubkey = signed_v2_record(tmp_path)
+    status, out, err = run_verify(capsys, bundle, "--pubkey", pubkey)
+    assert status == 0, err
+    assert out.startswith("OK 会议 2026-01") and "11 份选票、11 个回执" in out
+    result = json.loads((bundle / "result.json").read_text(encoding="utf-8"))
+    assert result["format"] == "evote-result/2" and result["matters"][2]["electorate"]["area"] == "255.25"
+
+
+def test_a_v2_record_with_three_decimal_areas_verifies(capsys, tmp_path):
+    from tests.test_bundle import REGISTER
+
+    register = REGISTER.replace("2-202,2号楼,dwelling,75.25,", "2-202,2号楼,dwelling,75.255,")
+    bundle, pubkey = signed_v2_record(tmp_path, register)
+    status, _, err = run_verify(capsys, bundle, "--pubkey", pubkey)
+    assert status == 0, err
+    result = json.loads((bundle / "result.json").read_text(encoding="utf-8"))
+    assert result["totals"] == {"area": "541.125", "persons": 5}
+    signed = json.loads((bundle / "result.sig.json").read_text(encoding="utf-8"))
+    assert signed["payload"]["channels"]["paper"]["area"].count(".") == 1
+    assert len(signed["payload"]["channels"]["paper"]["area"].split(".")[1]) == 3
+
+
+def test_a_v2_record_with_a_changed_invalid_ballot_is_caught(capsys, tmp_path):
+    bundle, pubkey = signed_v2_record(tmp_path)
+    data = rows(bundle / "ballots.csv")
+    row = next(r for r in data if r[0] == "b8")  # O5's invalid ballot for M1
+    row[4] = "yes"
+    write_rows(bundle / "ballots.csv", data)
+    status, _, err = run_verify(capsys, bundle, "--pubkey", pubkey)
+    assert status == 1
+    assert "重新计票与 result.json 不符" in err and "[M1].invalid" in err
+
+
+def test_a_v2_record_with_a_changed_scope_is_caught(capsys, tmp_path):
+    bundle, pubkey = signed_v2_record(tmp_path)
+    meeting = json.loads((bundle / "meeting.json").read_text(encoding="utf-8"))
+    meeting["matters"][2]["scope"]["buildings"] = ["1号楼", "2号楼"]
+    (bundle / "meeting.json").write_text(json.dumps(meeting, ensure_ascii=False, indent=2), encoding="utf-8")
+    status, _, err = run_verify(capsys, bundle, "--pubkey", pubkey)
+    assert status == 1
+    assert "[L2].electorate" in err
+
+
+def test_a_v2_record_with_a_ballot_from_outside_the_scope_cannot_be_read(capsys, tmp_path):
+    bundle, pubkey = signed_v2_record(tmp_path)
+    data = rows(bundle / "ballots.csv")
+    next(r for r in data if r[0] == "b11")[1] = "O1"  # O1 holds nothing in 2号楼
+    write_rows(bundle / "ballots.csv", data)
+    status, out, err = run_verify(capsys, bundle, "--pubkey", pubkey)
+    assert status == 2 and out == ""
+    assert err.startswith("evote verify: ballots.csv:13: ") and err.count("\n") == 1
+
+
+def test_a_v1_record_cannot_be_read(capsys, tmp_path):
+    bundle, pubkey = signed_v2_record(tmp_path)
+    text = (bundle / "meeting.json").read_text(encoding="utf-8")
+    (bundle / "meeting.json").write_text(text.replace("evote-bundle/2", "evote-bundle/1"), encoding="utf-8")
+    status, out, err = run_verify(capsys, bundle, "--pubkey", pubkey)
+    assert status == 2 and out == "" and err.startswith("evote verify: meeting.json:2: ")

@@ -1,6 +1,7 @@
 """Owners' ballot tokens: issuing them at sign-in and checking them on every owner request.
 
-Claims: ``sub`` = voter id (the voting subject's owner_id), ``cid`` = community,
+Claims: ``sub`` = voter id (the voting subject's id: its owners' ids joined with "+", just the
+owner_id of a sole owner; the subject's representative signed in for it), ``cid`` = community,
 ``mid`` = meeting, ``jti`` (a row of ballot_session, so it can be revoked),
 ``exp`` = the meeting's close plus a margin; header ``typ`` = evote-ballot+jwt.
 """
@@ -10,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+import jwt
 from aiohttp import web
 
 from server import appkeys
@@ -41,6 +43,17 @@ async def issue_ballot_token(conn: asyncpg.Connection, keys: TokenKeys, *, commu
                                          voter_id=voter_id, code_serial=code_serial, device_hash=device_hash,
                                          expires_at=expires_at)
     return token, claims
+
+
+def has_ballot_bearer(request: web.Request) -> bool:
+    """Whether the bearer token claims to be a ballot token (its header only; not verified here)."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        return False
+    try:
+        return jwt.get_unverified_header(header[7:].strip()).get("typ") == BALLOT_TYP
+    except jwt.PyJWTError:
+        return False
 
 
 def read_ballot_token(request: web.Request) -> BallotPrincipal:

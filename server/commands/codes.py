@@ -1,4 +1,4 @@
-"""`evote codes issue MEETING --community ID --out DIR` and `evote codes reissue ... --voter OWNER_ID`.
+"""`evote codes issue MEETING --community ID --out DIR` and `evote codes reissue ... --voter SUBJECT_ID`.
 
 Writes per-building PDF sheets (sheets/*.pdf), codes.csv and QR PNGs (qr/*.png) into DIR.
 codes.csv holds every plaintext code: whoever has it can vote for those owners. Keep it
@@ -30,7 +30,7 @@ def register(sub) -> None:
     re = actions.add_parser("reissue", help="revoke one voter's code (lost) and issue a new one")
     re.add_argument("meeting")
     re.add_argument("--community", required=True)
-    re.add_argument("--voter", required=True, help="the voting subject's owner_id")
+    re.add_argument("--voter", required=True, help="the voting subject's id (its owners' ids joined with +)")
     re.add_argument("--out", required=True, type=Path)
     re.add_argument("--reason", default="")
     re.set_defaults(func=reissue_main)

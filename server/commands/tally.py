@@ -7,12 +7,12 @@ import sys
 from server.record import BundleError, canonical_json, read_bundle
 
 DESCRIPTION = """\
-Recount an evote-bundle/1 meeting record (a directory, .zip or .tar.gz) and print
-the evote-result/1 document on stdout.  Exits 2 with one line on stderr naming
-the file, the line and the problem if the bundle is malformed.
+Recount an evote-bundle/2 meeting record (a directory, .zip or .tar.gz) and print
+the evote-result/2 document on stdout.  Exits 2 with one line on stderr,
+FILE:LINE: problem, if the bundle is malformed (nothing on stdout).
 
-按 evote-bundle/1 会议记录（目录、.zip 或 .tar.gz）重新计票，在标准输出打印
-evote-result/1 结果。记录有误时以状态 2 退出，并在标准错误输出一行：文件、行号和问题。
+按 evote-bundle/2 会议记录（目录、.zip 或 .tar.gz）重新计票，在标准输出打印
+evote-result/2 结果。记录有误时以状态 2 退出，并在标准错误输出一行“文件:行号: 问题”。
 """
 
 
@@ -31,8 +31,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         result = read_bundle(args.bundle).tally()
     except BundleError as exc:
-        # One line even if a message quotes a value with a line break in it.
-        print(f"evote tally: {' '.join(str(exc).splitlines())}", file=sys.stderr)
+        # Exactly one line, "FILE:LINE: problem" (bundle-format.md), even if a message
+        # quotes a value with a line break in it.
+        print(" ".join(str(exc).splitlines()), file=sys.stderr)
         return 2
     text = canonical_json(result)
     # Write UTF-8 whatever the locale says: the result is a public record and

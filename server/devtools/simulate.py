@@ -124,11 +124,12 @@ def _choices(rng: random.Random, matter: dict) -> dict[str, Any]:
     return {"matter_id": matter["matter_id"], "marks": marks}
 
 
-def _last4(rows: list[dict], voter_id: str) -> str:
+def _last4(rows: list[dict], representative: str) -> str:
+    """The digits a voting subject's representative (who holds its code) types at sign-in."""
     for row in rows:
-        if row["owner_id"] == voter_id and row["representative"] == "1":
+        if row["owner_id"] == representative and row["representative"] == "1":
             return (row["phone"] or row["id_number"])[-4:]
-    raise SimulationFailed(f"voter {voter_id} not in the register")
+    raise SimulationFailed(f"representative {representative} not in the register")
 
 
 async def _expect(resp: aiohttp.ClientResponse, status: int, what: str) -> Any:
@@ -248,7 +249,7 @@ async def run_simulation(settings: Settings, *, units: int, turnout: float, out:
             async def vote(code, votes, revision) -> None:
                 async with gate:
                     redeemed = await _expect(await http.post("/api/ballot/redeem", json={
-                        "code": code.code, "last4": _last4(rows, code.voter_id),
+                        "code": code.code, "last4": _last4(rows, code.representative),
                         "device_id": f"sim-device-{secrets.token_hex(6)}"}), 200, f"redeem {code.voter_id}")
                     owner = {"Authorization": f"Bearer {redeemed['token']}"}
                     for batch in ([votes] + ([[revision]] if revision else [])):

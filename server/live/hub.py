@@ -63,8 +63,11 @@ class LiveHub:
                 raise
         return live
 
-    def new_watcher(self, *, organiser: bool, on_drop: Callable[[], None] | None = None) -> Watcher:
-        return Watcher(organiser=organiser, queue=asyncio.Queue(maxsize=self.queue_size), on_drop=on_drop)
+    def new_watcher(self, *, organiser: bool, on_drop: Callable[[], None] | None = None,
+                    voter_id: str | None = None) -> Watcher:
+        """A stream's watcher; ``voter_id`` for an owner, who sees only the matters they may vote on."""
+        return Watcher(organiser=organiser, queue=asyncio.Queue(maxsize=self.queue_size), on_drop=on_drop,
+                       voter_id=voter_id)
 
     def _schedule_evict(self, live: LiveMeeting) -> None:
         if live.watchers or self.closing:

@@ -2,8 +2,9 @@
 
 How it works (docs/live.md has the user-facing story):
 
-- A :class:`LiveMeeting` keeps the pure engine's :class:`MeetingTally`
-  (server.ballot.tally) fed from the database: each refresh reads the ballots
+- A :class:`LiveMeeting` keeps a :class:`~server.live.count.LiveCount` (the pure
+  engine's :class:`MeetingTally` and the dashboard's turnout figures) fed from
+  the database: each refresh reads the ballots
   that events named by id, and, when an event named none or the safety-net poll
   is due, checks for missed rows and reads the submissions received since the
   last one (with an overlap window, so a transaction that committed late is not
@@ -15,7 +16,9 @@ How it works (docs/live.md has the user-facing story):
 - After a refresh whose figures changed, the new document is serialised once
   per view (full results / turnout only, built by server.live.views), kept in a
   small ring buffer for ``Last-Event-ID`` resume, and offered to every
-  watcher's bounded queue.  A watcher whose queue is full is dropped (its
+  watcher's bounded queue.  An owner's stream shows only the matters that owner
+  may vote on (a matter scoped to some buildings is left out for the others):
+  that variant is serialised once per set of matters, when a watcher needs it.  A watcher whose queue is full is dropped (its
   connection closed); the others and the voting path are never slowed.
 - When the broker reports that events may have been lost (Redis came back
   after an outage), and every ``live_poll_s`` as a safety net, the meeting
@@ -24,7 +27,7 @@ How it works (docs/live.md has the user-facing story):
 
 Every read goes through server.repositories (the submissions with the same query
 as the counting service), so ``result`` in the results view is exactly the
-``evote-result/1`` document of the committed submissions.
+``evote-result/2`` document of the committed submissions.
 """
 from __future__ import annotations
 
@@ -34,7 +37,7 @@ import json
 import logging
 import secrets
 import uuid
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -42,22 +45,12 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from server.ballot.rules import quorum_met, quorum_shortfall
-from server.ballot.tally import Matter, MeetingTally, Submission
+from server.ballot.tally import Matter, Submission
 from server.ballot.weights import Electorate
 from server.errors import Conflict, NotFound
+from server.live.count import LiveCount
 from server.live.events import event_ballot_ids
-from server.live.views import (
-    RESULTS,
-    TURNOUT,
-    building_rows_from_totals,
-    figure,
-    matter_view,
-    participation_view,
-    percent,
-    quorum_line,
-    shortfall_doc,
-)
+from server.live.views import RESULTS, TURNOUT, only_matters, voting_ended
 from server.repositories import live as live_repo
 from server.repositories import meetings as meetings_repo
 from server.services import counting
@@ -70,10 +63,16 @@ log = logging.getLogger("evote.live")
 
 # What a watcher's queue carries: (event id, "snapshot" or "update", the document as JSON text).
 QueueItem = tuple[str, str, str]
+# The matters a watcher is shown: None for all of them (staff, the public), else an owner's.
+Visible = frozenset[str] | None
 
 # A submission's transaction may commit a little after its received_at; re-read this far back.
 OVERLAP = timedelta(seconds=30)
 EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _dumps(doc: Mapping[str, Any]) -> str:
+    return json.dumps(doc, ensure_ascii=False, default=str)
 
 
 def submission_from_row(row: asyncpg.Record) -> Submission:
@@ -90,11 +89,16 @@ def submission_from_row(row: asyncpg.Record) -> Submission:
 
 @dataclass(eq=False)
 class Watcher:
-    """One open stream; ``organiser`` when it may see live results regardless of the meeting flag."""
+    """One open stream; ``organiser`` when it may see live results regardless of the meeting flag.
+
+    ``voter_id`` is the owner (voting subject) watching, who is shown only the matters they may
+    vote on; None for staff and the public, who see every matter.
+    """
 
     organiser: bool
     queue: asyncio.Queue[QueueItem | None]  # None: the stream ends
     on_drop: Callable[[], None] | None = None
+    voter_id: str | None = None
     dropped: bool = False
     closed: bool = False
 
@@ -127,7 +131,7 @@ class Watcher:
 class Published:
     seq: int
     kind: str  # "snapshot" or "update"
-    docs: dict[str, str]  # view -> JSON text
+    docs: dict[tuple[str, Visible], str]  # (view, matters shown) -> JSON text
 
 
 # --------------------------------------------------------------------------
@@ -164,80 +168,23 @@ class LiveMeeting:
     def _reset(self, meeting: Mapping[str, Any], matters: list[Matter], electorate: Electorate) -> None:
         """Start counting afresh: the meeting's rules, its matters (in meeting order, as the counting
         service reads them) and its frozen electorate; nothing seen yet."""
-        self.rules = counting.rules_from_json(meeting["rules"])
-        self.matters = matters
-        self.titles = {m.id: m.title for m in matters}
-        self.names = {(m.id, candidate_id): name for m in matters for candidate_id, name in m.candidates}
-        self.electorate = electorate
-        # Each owner counts in the building of their first counted unit.
-        self.building_of = {voter_id: s.buildings[0] for voter_id, s in electorate.subjects.items()}
-        building_of = self.building_of
-        self.tally = MeetingTally(self.meeting_id, self.rules, matters, electorate)
+        self.count = LiveCount(self.meeting_id, counting.rules_from_json(meeting["rules"]), matters, electorate)
         self.seen: set[str] = set()
         self.watermark = EPOCH_START
-        self.counted_channel: dict[tuple[str, str], str] = {}
-        self.voter_channels: dict[str, Counter[str]] = {}
         self.skipped = 0
         self.register_version = meeting["register_version"]
-        # Turnout kept up to date ballot by ballot (recomputing it over every owner took 40 ms a
-        # refresh at 20,000 owners): per building [area, persons, voted area, voted persons],
-        # per channel label [area, persons] of the owners with a counted ballot of that label.
-        self._building_totals: dict[str, list[int]] = {}
-        for voter_id, subject in electorate.subjects.items():
-            entry = self._building_totals.setdefault(building_of[voter_id], [0, 0, 0, 0])
-            entry[0] += subject.area
-            entry[1] += 1
-        self._voted_area = 0
-        self._voted_persons = 0
-        self._channel_users: dict[str, list[int]] = {}
-        self._ballots: Counter[str] = Counter()
 
     def _take(self, row: asyncpg.Record) -> None:
         submission = submission_from_row(row)
+        # proxy = an electronic ballot cast by a proxy for the owner (docs/paper-and-proxy.md)
+        label = "proxy" if row["by_proxy"] else submission.channel
         try:
-            counted = self.tally.submit(submission)
+            self.count.take(submission, label)
         except ValueError:
             # The recount would refuse it too; keep counting the rest and say so in the log.
             self.skipped += 1
             log.warning("live tally skipped malformed ballot %s of %s/%s", submission.ballot_id,
                         self.community_id, self.meeting_id)
-            return
-        if not counted:
-            return
-        key = (submission.voter_id, submission.matter_id)
-        channels = self.voter_channels.setdefault(submission.voter_id, Counter())
-        before = {c for c, n in channels.items() if n > 0}
-        previous = self.counted_channel.get(key)
-        if previous is not None:
-            channels[previous] -= 1
-            self._ballots[previous] -= 1
-        # proxy = an electronic ballot cast by a proxy for the owner (docs/paper-and-proxy.md)
-        label = "proxy" if row["by_proxy"] else submission.channel
-        channels[label] += 1
-        self._ballots[label] += 1
-        self.counted_channel[key] = label
-        after = {c for c, n in channels.items() if n > 0}
-        if before != after:
-            self._voter_changed(submission.voter_id, before, after)
-
-    def _voter_changed(self, voter_id: str, before: set[str], after: set[str]) -> None:
-        """Move one owner's area and person between "voted / not yet" and between channel labels."""
-        area = self.electorate.subjects[voter_id].area
-        if bool(before) != bool(after):
-            sign = 1 if after else -1
-            self._voted_area += sign * area
-            self._voted_persons += sign
-            entry = self._building_totals[self.building_of[voter_id]]
-            entry[2] += sign * area
-            entry[3] += sign
-        for label in before - after:
-            users = self._channel_users[label]
-            users[0] -= area
-            users[1] -= 1
-        for label in after - before:
-            users = self._channel_users.setdefault(label, [0, 0])
-            users[0] += area
-            users[1] += 1
 
     async def refresh(self, *, full: bool = False, scan: bool | None = None) -> bool:
         """Bring the count up to what was announced; publish if the figures changed. Returns whether published.
@@ -304,45 +251,8 @@ class LiveMeeting:
                 self.watermark = row["received_at"]
 
     def _build(self) -> dict[str, dict[str, Any]]:
-        electorate = self.electorate
-        figures = self.tally.figures()
-        result = self.tally.result()
-        voted_area, voted_persons = self._voted_area, self._voted_persons
-        short = quorum_shortfall(voted_area, voted_persons, electorate.total_area, electorate.total_persons)
-        buildings, sort_by = building_rows_from_totals(self._building_totals, electorate, short)
-        channels: dict[str, dict[str, Any]] = {}
-        for channel in ("electronic", "paper", "proxy"):
-            area, persons = self._channel_users.get(channel, (0, 0))
-            channels[channel] = figure(area, persons)
-            channels[channel]["ballots"] = self._ballots.get(channel, 0)
-        base = {
-            "community_id": self.community_id, "meeting_id": self.meeting_id, **self.meeting_meta,
-            "totals": figure(electorate.total_area, electorate.total_persons),
-            "quorum_line": quorum_line(electorate.total_area, electorate.total_persons),
-            "turnout": {
-                **figure(voted_area, voted_persons),
-                "share": {"area": percent(voted_area, electorate.total_area),
-                          "persons": percent(voted_persons, electorate.total_persons)},
-                "quorum_met": quorum_met(voted_area, voted_persons, electorate.total_area,
-                                         electorate.total_persons),
-                "shortfall": shortfall_doc(short, "还需 {persons} 户 / {area} m² 参与", "参与已达法定比例"),
-            },
-            "buildings": buildings, "buildings_sorted_by": sort_by,
-            "channels": channels,
-        }
-        turnout_matters, result_matters = [], []
-        for matter, matter_result in zip(self.matters, result["matters"]):
-            f = figures[matter.id]
-            turnout_matters.append({
-                "id": matter.id, "title": self.titles[matter.id], "kind": matter.kind,
-                **participation_view(f.participating, matter_result["quorum_met"], electorate),
-            })
-            result_matters.append(matter_view(matter, matter_result, f, electorate, self.rules,
-                                              self.titles[matter.id], self.names))
-        return {
-            TURNOUT: {**base, "view": TURNOUT, "matters": turnout_matters},
-            RESULTS: {**base, "view": RESULTS, "matters": result_matters, "result": result},
-        }
+        return self.count.documents({"community_id": self.community_id, "meeting_id": self.meeting_id,
+                                     **self.meeting_meta}, ended=voting_ended(self.state))
 
     def _publish_if_changed(self, kind: str, *, force: bool) -> bool:
         docs = self._build()
@@ -354,11 +264,11 @@ class LiveMeeting:
         event_id = self.event_id(self.seq)
         generated_at = datetime.now(UTC).isoformat()
         self._docs = {}
-        texts = {}
+        texts: dict[tuple[str, Visible], str] = {}
         for view, doc in docs.items():
             full = {"type": kind, "event_id": event_id, "seq": self.seq, "generated_at": generated_at, **doc}
             self._docs[view] = full
-            texts[view] = json.dumps(full, ensure_ascii=False, default=str)
+            texts[(view, None)] = _dumps(full)
         published = Published(self.seq, kind, texts)
         self.ring.append(published)
         for watcher in list(self.watchers):
@@ -375,12 +285,30 @@ class LiveMeeting:
             watcher_or_organiser)
         return RESULTS if organiser or self.show_live_results else TURNOUT
 
-    def document(self, organiser: bool) -> dict[str, Any]:
-        return self._docs[self.view_for(organiser)]
+    def visible_matters(self, voter_id: str | None) -> Visible:
+        """The matters shown to an owner (None: every matter; staff and the public pass no voter)."""
+        return None if voter_id is None else self.count.visible_matters(voter_id)
+
+    def document(self, organiser: bool, voter_id: str | None = None) -> dict[str, Any]:
+        """The current document for an organiser or not; an owner's shows only their matters."""
+        doc = self._docs[self.view_for(organiser)]
+        visible = self.visible_matters(voter_id)
+        return doc if visible is None else only_matters(doc, visible)
+
+    def _text(self, published: Published, view: str, visible: Visible) -> str | None:
+        """The JSON text of a published document as a watcher sees it: serialised once per variant,
+        while it is the current one (an older variant never made is not made later: None)."""
+        key = (view, visible)
+        text = published.docs.get(key)
+        if text is None and visible is not None and published.seq == self.seq and self._docs:
+            text = published.docs[key] = _dumps(only_matters(self._docs[view], visible))
+        return text
 
     def _offer(self, watcher: Watcher, published: Published) -> None:
-        if not watcher.offer((self.event_id(published.seq), published.kind,
-                              published.docs[self.view_for(watcher)])) and watcher.dropped:
+        text = self._text(published, self.view_for(watcher), self.visible_matters(watcher.voter_id))
+        if text is None:
+            return
+        if not watcher.offer((self.event_id(published.seq), published.kind, text)) and watcher.dropped:
             self.hub.dropped_watchers += 1
             self.detach(watcher)
 
@@ -393,17 +321,19 @@ class LiveMeeting:
             self._evict_handle = None
         self.watchers.add(watcher)
         self._ensure_poll()
-        missed = self._missed_since(last_event_id)
+        missed = self._missed_since(last_event_id, self.view_for(watcher), self.visible_matters(watcher.voter_id))
         if missed is None:
-            doc = self._docs[self.view_for(watcher)]
+            doc = self.document(watcher.organiser, watcher.voter_id)
             snapshot = dict(doc, type="snapshot")
-            watcher.offer((doc["event_id"], "snapshot", json.dumps(snapshot, ensure_ascii=False, default=str)))
+            watcher.offer((doc["event_id"], "snapshot", _dumps(snapshot)))
         else:
             for published in missed:
                 self._offer(watcher, published)
 
-    def _missed_since(self, last_event_id: str | None) -> list[Published] | None:
-        """Events after ``last_event_id`` when it is ours and still in the ring; else None (send a snapshot)."""
+    def _missed_since(self, last_event_id: str | None, view: str = RESULTS,
+                      visible: Visible = None) -> list[Published] | None:
+        """Events after ``last_event_id`` when it is ours and still in the ring, each serialised as
+        ``view`` with ``visible`` matters (or the current one); else None (send a snapshot)."""
         if not last_event_id:
             return None
         epoch, _, seq_text = last_event_id.partition(".")
@@ -416,7 +346,10 @@ class LiveMeeting:
             return []
         if not self.ring or self.ring[0].seq > seq + 1:
             return None  # too old: part of what was missed has left the ring
-        return [p for p in self.ring if p.seq > seq]
+        missed = [p for p in self.ring if p.seq > seq]
+        if any((view, visible) not in p.docs and p.seq != self.seq for p in missed):
+            return None  # an owner's variant of an older event was never made: a snapshot says it all
+        return missed
 
     def detach(self, watcher: Watcher) -> None:
         self.watchers.discard(watcher)

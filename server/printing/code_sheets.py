@@ -1,6 +1,7 @@
-"""Printable A4 sheets of ballot codes (fpdf2): one PDF per building, eight owners a page.
+"""Printable A4 sheets of ballot codes (fpdf2): one PDF per building, eight voting subjects a page.
 
-Each block, cut out along the dashed line and handed to the owner, holds the unit(s),
+Each block, cut out along the dashed line and handed to the owner (for joint owners, to
+the representative they chose, who holds the one code of their units), holds the unit(s),
 the masked name, the QR code, the code in text (for typing) and short Chinese
 instructions.  Chinese needs a CJK font: Noto Sans SC (SIL OFL 1.1) from the PyPI
 package ``pylopdf-fonts-zh-cn``, a dependency of this project, embedded as a subset.
@@ -78,7 +79,9 @@ def _block(pdf: _Sheet, x: float, y: float, code, meeting_title: str) -> None:
     pdf.set_font(_FONT, size=12)
     pdf.multi_cell(tw, 6, f"房号：{_units_text(code.units)}", align="L")
     pdf.set_x(tx)
-    pdf.multi_cell(tw, 6, f"业主：{code.masked_name or '—'}", align="L")
+    # A subject of joint owners has one code, held by the representative they chose.
+    label = "共有人代表" if getattr(code, "joint", False) else "业主"
+    pdf.multi_cell(tw, 6, f"{label}：{code.masked_name or '—'}", align="L")
     pdf.set_x(tx)
     pdf.set_font(_FONT, size=9)
     pdf.multi_cell(tw, 5, f"楼栋：{code.building}", align="L")
@@ -116,6 +119,7 @@ def by_building(codes: Iterable) -> dict[str, list]:
 
 
 def safe_filename(text: str) -> str:
-    """A building name as a file name (keeps Chinese; drops path separators and control chars)."""
-    cleaned = "".join(ch if (ch.isalnum() or ch in "-_.#") else "_" for ch in text).strip("._")
+    """A building name or subject id as a file name (keeps Chinese and the "+" of joint owners; drops path
+    separators and control chars)."""
+    cleaned = "".join(ch if (ch.isalnum() or ch in "-_.#+") else "_" for ch in text).strip("._")
     return cleaned[:60] or "building"

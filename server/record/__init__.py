@@ -2,6 +2,8 @@
 
 - ``format``: file names, columns, :class:`BundleError`, :class:`Bundle`, canonical JSON, meeting.json;
 - ``archive``: a record's files from a directory or an archive, with a size limit per member;
+- ``jsonlines``: JSON that remembers the line of each value (for messages);
+- ``meeting``: meeting.json (format, meeting and its voting window, rules, matters and their scope);
 - ``reader``: :func:`read_bundle` / ``parse_bundle``, every check of docs/bundle-format.md;
 - ``writer``: :func:`bundle_files`, :func:`write_bundle` (canonical form);
 - ``signed``: the signed record's own files (receipts.csv, result.json, result.sig.json …);

@@ -1,6 +1,6 @@
 """The record's paper and proxy extension: proxies.csv, paper.csv and the participation split by channel.
 
-Extension files a version-1 reader ignores (docs/paper-and-proxy.md).  The
+Files beside the bundle, which the bundle reader ignores (docs/paper-and-proxy.md).  The
 signing service writes them (server/services/proxies.py: ``record_extension``)
 with the names and columns below and signs :func:`channel_split`;
 :func:`check_record_extension` is what ``evote verify`` checks about them.
@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from server.ballot.amounts import format_area
+from server.ballot.amounts import area_places, format_area
 from server.ballot.tally import Rules, Submission, select_counted
 from server.record.format import Bundle
 
@@ -40,14 +40,18 @@ AUTHORIZATION_KINDS = ("proxy", "guardian")
 
 
 def channel_split(rules: Rules, submissions: Iterable[Submission], areas: Mapping[str, int],
-                  proxy_ballot_ids: set[str]) -> dict[str, Any]:
+                  proxy_ballot_ids: set[str], places: int | None = None) -> dict[str, Any]:
     """Participation by channel among COUNTED submissions (after the duplicate policy).
 
     ``proxy`` = electronic submissions cast by a proxy; ``electronic`` = the owner's own.
     Per channel: persons and area of owners with at least one counted submission in it, and
     the number of counted submissions.  An owner counted in two channels (different matters)
-    appears in both; ``participants`` counts each owner once.
+    appears in both; ``participants`` counts each owner once.  Areas are printed with
+    ``places`` decimals: the register's (``Electorate.places``), as in the result; without it,
+    three when any of ``areas`` needs them, else two.
     """
+    if places is None:
+        places = area_places(areas.values())
     counted = select_counted(submissions, rules)
     voters: dict[str, set[str]] = {label: set() for label in CHANNEL_LABELS}
     ballots = dict.fromkeys(CHANNEL_LABELS, 0)
@@ -59,9 +63,9 @@ def channel_split(rules: Rules, submissions: Iterable[Submission], areas: Mappin
         everyone.add(voter_id)
     doc: dict[str, Any] = {}
     for label in CHANNEL_LABELS:
-        doc[label] = {"area": format_area(sum(areas[v] for v in voters[label])), "persons": len(voters[label]),
+        doc[label] = {"area": format_area(sum(areas[v] for v in voters[label]), places), "persons": len(voters[label]),
                       "ballots": ballots[label]}
-    doc["participants"] = {"area": format_area(sum(areas[v] for v in everyone)), "persons": len(everyone)}
+    doc["participants"] = {"area": format_area(sum(areas[v] for v in everyone), places), "persons": len(everyone)}
     return doc
 
 
@@ -146,7 +150,7 @@ def check_record_extension(bundle: Bundle, files: Mapping[str, bytes], payload: 
     signed_channels = payload.get("channels")
     if signed_channels is not None:
         areas = {v: s.area for v, s in subjects.items()}
-        recomputed = channel_split(bundle.rules, bundle.submissions, areas, proxy_ids)
+        recomputed = channel_split(bundle.rules, bundle.submissions, areas, proxy_ids, bundle.electorate.places)
         if recomputed != signed_channels:
             label = next((k for k in recomputed if recomputed[k] != signed_channels.get(k)), "?")
             raise ExtensionProblem(f"签名的分渠道参与数据与重新计算的不符：{label} "

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from server.ballot.amounts import format_area
+from server.ballot.amounts import area_places, format_area
 from server.ballot.receipts import format_cast_at
 from server.ballot.tally import Submission
 from server.ballot.weights import REGISTER_COLUMNS, RegisterRow
@@ -35,8 +35,13 @@ def bundle_files(
 ) -> dict[str, bytes]:
     """The three files of a bundle in canonical form (UTF-8, no BOM, LF line ends).
 
-    Rows keep the order given; a submission becomes one ballots.csv row per choice.
+    Rows keep the order given; areas are written with the register's decimals
+    (three when any area needs them, else two: :func:`area_places`); a
+    submission becomes one ballots.csv row per choice (a blank election ballot
+    is its single row ``("", "invalid")``).
     """
+    register_rows = tuple(register_rows)
+    places = area_places(row.area for row in register_rows)
     register = csv_text(
         REGISTER_COLUMNS,
         (
@@ -44,7 +49,7 @@ def bundle_files(
                 row.unit_id,
                 row.building,
                 row.kind,
-                format_area(row.area),
+                format_area(row.area, places),
                 row.area_source,
                 row.holder,
                 row.owner_id,

@@ -66,3 +66,4 @@ async def insert_votes(conn: asyncpg.Connection, community_id: str, meeting_id: 
     """Every submission and choice of one request in one statement (a data-modifying CTE over unnest)."""
     await conn.execute(_INSERT, community_id, meeting_id, voter_id, received_at, allow_revision, idempotency_key,
                        ballot_ids, matter_ids, salts, receipts, choice_ballots, choice_candidates, choice_values)
+

@@ -19,24 +19,20 @@ async def get_meeting(conn: asyncpg.Connection, community_id: str, meeting_id: s
 
 async def voters_for_sheets(conn: asyncpg.Connection, community_id: str, meeting_id: str,
                             voter_ids: list[str] | None = None) -> list[asyncpg.Record]:
-    """Every voting subject of the meeting with building, name and the units it represents.
+    """Every voting subject of the meeting: its representative and their name, first building, counted units.
 
-    Units come from the frozen register version; order is building, then first unit.
+    The code of a subject is held by its representative (the owner who casts its ballot);
+    names come from the frozen register version.  Order: building, then first unit.
     """
     return await conn.fetch(
-        """SELECT e.voter_id, e.building, coalesce(o.name, '') AS name,
-                  coalesce(array_agg(s.unit_id ORDER BY s.unit_id) FILTER (WHERE s.unit_id IS NOT NULL),
-                           '{}') AS units
+        """SELECT e.voter_id, e.representative, e.building, e.units, coalesce(o.name, '') AS name
              FROM electorate e
              JOIN meeting m ON m.community_id = e.community_id AND m.meeting_id = e.meeting_id
              LEFT JOIN owner o ON o.community_id = e.community_id AND o.version = m.register_version
-                              AND o.owner_id = e.voter_id
-             LEFT JOIN ownership s ON s.community_id = e.community_id AND s.version = m.register_version
-                                  AND s.owner_id = e.voter_id AND s.representative
+                              AND o.owner_id = e.representative
             WHERE e.community_id = $1 AND e.meeting_id = $2
               AND ($3::text[] IS NULL OR e.voter_id = any($3::text[]))
-            GROUP BY e.voter_id, e.building, o.name
-            ORDER BY e.building, min(s.unit_id), e.voter_id""",
+            ORDER BY e.building, e.units[1], e.voter_id""",
         community_id, meeting_id, voter_ids)
 
 
@@ -86,14 +82,16 @@ async def insert_codes(conn: asyncpg.Connection, records: list[tuple]) -> None:
 
 
 async def find_by_hash(conn: asyncpg.Connection, digest: bytes) -> asyncpg.Record | None:
-    """A code (live or revoked) with its meeting, by the hash of the code."""
+    """A code (live or revoked) with its meeting and the representative who holds it, by the hash of the code."""
     return await conn.fetchrow(
         """SELECT b.community_id, b.meeting_id, b.voter_id, b.serial, b.revoked_at, b.redeemed_at,
                   b.redeemed_device, b.failed_attempts, b.locked_until, b.wechat_openid,
-                  clock_timestamp() AS now,
+                  clock_timestamp() AS now, e.representative,
                   m.title, m.state, m.opens_at, m.closes_at, m.register_version
              FROM ballot_code b
              JOIN meeting m ON m.community_id = b.community_id AND m.meeting_id = b.meeting_id
+             JOIN electorate e ON e.community_id = b.community_id AND e.meeting_id = b.meeting_id
+                              AND e.voter_id = b.voter_id
             WHERE b.code_hash = $1""", digest)
 
 
@@ -143,6 +141,7 @@ async def mark_redeemed(conn: asyncpg.Connection, digest: bytes, *, device: byte
 
 async def owner_identity(conn: asyncpg.Connection, community_id: str, version: int,
                          owner_id: str) -> asyncpg.Record | None:
+    """One owner's name, phone and ID number in a register version (a subject's representative at sign-in)."""
     return await conn.fetchrow(
         """SELECT owner_id, name, phone, id_number FROM owner
             WHERE community_id = $1 AND version = $2 AND owner_id = $3""", community_id, version, owner_id)
@@ -159,3 +158,10 @@ async def code_status(conn: asyncpg.Connection, community_id: str, meeting_id: s
                                     AND b.voter_id = e.voter_id AND b.revoked_at IS NULL
             WHERE e.community_id = $1 AND e.meeting_id = $2
             ORDER BY e.building, e.voter_id""", community_id, meeting_id)
+
+
+async def live_code_holder(conn: asyncpg.Connection, digest: bytes) -> asyncpg.Record | None:
+    """Whose live (not revoked) code this is: for reading a community's record, also after the close."""
+    return await conn.fetchrow(
+        """SELECT community_id, meeting_id, voter_id, serial FROM ballot_code
+            WHERE code_hash = $1 AND revoked_at IS NULL""", digest)

@@ -11,10 +11,10 @@ import asyncpg
 
 
 async def record_meeting(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> asyncpg.Record | None:
-    """The meeting with its frozen register version and totals, its times and the community's name."""
+    """The meeting with its frozen register version, totals and area places, its times and the community's name."""
     return await conn.fetchrow(
         """SELECT m.meeting_id, m.title, m.state, m.rules::text AS rules, m.register_version,
-                  m.total_area, m.total_persons, m.opens_at, m.closes_at, m.noticed_at, m.opened_at,
+                  m.total_area, m.total_persons, m.area_places, m.opens_at, m.closes_at, m.noticed_at, m.opened_at,
                   m.closed_at, c.name AS community_name
              FROM meeting m JOIN community c ON c.community_id = m.community_id
             WHERE m.community_id = $1 AND m.meeting_id = $2""", community_id, meeting_id)

@@ -9,11 +9,11 @@ from datetime import datetime
 import asyncpg
 
 MEETING_COLUMNS = """m.community_id, m.meeting_id, m.title, m.state, m.rules, m.show_live_results,
-       m.opens_at, m.closes_at, m.register_version, m.total_area, m.total_persons,
+       m.opens_at, m.closes_at, m.register_version, m.total_area, m.total_persons, m.area_places,
        m.noticed_at, m.opened_at, m.closed_at, m.published_at, m.created_by, m.created_at,
        m.max_extensions, m.max_extension_days, m.voided_at, m.void_reason"""
 
-MATTER_COLUMNS = """matter_id, position, kind, title, description, category, seats, alternates, body"""
+MATTER_COLUMNS = """matter_id, position, kind, title, description, category, seats, alternates, body, scope"""
 CANDIDATE_COLUMNS = """matter_id, candidate_id, position, name, unit_label, party_member, statement"""
 
 
@@ -74,13 +74,13 @@ async def update_draft(conn: asyncpg.Connection, community_id: str, meeting_id: 
 
 
 async def mark_noticed(conn: asyncpg.Connection, community_id: str, meeting_id: str, *, register_version: int,
-                       total_area: int, total_persons: int) -> datetime | None:
+                       total_area: int, total_persons: int, area_places: int) -> datetime | None:
     return await conn.fetchval(
         """UPDATE meeting SET state = 'noticed', register_version = $3, total_area = $4, total_persons = $5,
-                              noticed_at = clock_timestamp()
+                              area_places = $6, noticed_at = clock_timestamp()
             WHERE community_id = $1 AND meeting_id = $2 AND state = 'draft'
         RETURNING noticed_at""",
-        community_id, meeting_id, register_version, total_area, total_persons)
+        community_id, meeting_id, register_version, total_area, total_persons, area_places)
 
 
 async def open_by_hand(conn: asyncpg.Connection, community_id: str, meeting_id: str,
@@ -192,22 +192,24 @@ async def next_candidate_position(conn: asyncpg.Connection, community_id: str, m
 
 async def insert_matter(conn: asyncpg.Connection, community_id: str, meeting_id: str, matter: dict,
                         position: int) -> None:
+    """Insert a matter; ``scope`` (building names) may be left out: the whole community."""
     await conn.execute(
         """INSERT INTO matter (community_id, meeting_id, matter_id, position, kind, title, description,
-                               category, seats, alternates, body)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)""",
+                               category, seats, alternates, body, scope)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12::text[])""",
         community_id, meeting_id, matter["matter_id"], position, matter["kind"], matter["title"],
         matter["description"], matter["category"], matter.get("seats"), matter.get("alternates"),
-        matter.get("body"))
+        matter.get("body"), list(matter.get("scope") or ()))
 
 
 async def update_matter(conn: asyncpg.Connection, community_id: str, meeting_id: str, matter: dict) -> None:
-    """Rewrite a matter's editable columns (title, description, category, seats, alternates, body)."""
+    """Rewrite a matter's editable columns (title, description, category, seats, alternates, body, scope)."""
     await conn.execute(
-        """UPDATE matter SET title = $4, description = $5, category = $6, seats = $7, alternates = $8, body = $9
+        """UPDATE matter SET title = $4, description = $5, category = $6, seats = $7, alternates = $8, body = $9,
+                             scope = $10::text[]
             WHERE community_id = $1 AND meeting_id = $2 AND matter_id = $3""",
         community_id, meeting_id, matter["matter_id"], matter["title"], matter["description"], matter["category"],
-        matter.get("seats"), matter.get("alternates"), matter.get("body"))
+        matter.get("seats"), matter.get("alternates"), matter.get("body"), list(matter.get("scope") or ()))
 
 
 async def insert_candidates(conn: asyncpg.Connection, community_id: str, meeting_id: str, matter_id: str,
@@ -240,24 +242,35 @@ async def delete_candidate(conn: asyncpg.Connection, community_id: str, meeting_
 
 # ---------------------------------------------------------------- electorate
 
+ELECTORATE_COLUMNS = """voter_id, representative, area, building, units, buildings, building_areas, building_units"""
+
+
 async def copy_electorate(conn: asyncpg.Connection, records: list[tuple]) -> None:
-    """records: (community_id, meeting_id, voter_id, area, building, units)."""
+    """records: (community_id, meeting_id, voter_id, representative, area, building, units, buildings,
+    building_areas, building_units), one per voting subject (migration 0070)."""
     await conn.copy_records_to_table(
         "electorate", records=records,
-        columns=["community_id", "meeting_id", "voter_id", "area", "building", "units"])
+        columns=["community_id", "meeting_id", "voter_id", "representative", "area", "building", "units",
+                 "buildings", "building_areas", "building_units"])
 
 
 async def electorate_rows(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> list[asyncpg.Record]:
     return await conn.fetch(
-        """SELECT voter_id, area, building, units FROM electorate
-            WHERE community_id = $1 AND meeting_id = $2 ORDER BY voter_id""", community_id, meeting_id)
+        f"""SELECT {ELECTORATE_COLUMNS} FROM electorate
+             WHERE community_id = $1 AND meeting_id = $2 ORDER BY voter_id""", community_id, meeting_id)
 
 
 async def electorate_member(conn: asyncpg.Connection, community_id: str, meeting_id: str,
                             voter_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        """SELECT voter_id, area, building, units FROM electorate
-            WHERE community_id = $1 AND meeting_id = $2 AND voter_id = $3""", community_id, meeting_id, voter_id)
+        f"""SELECT {ELECTORATE_COLUMNS} FROM electorate
+             WHERE community_id = $1 AND meeting_id = $2 AND voter_id = $3""", community_id, meeting_id, voter_id)
+
+
+async def area_places(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> int | None:
+    """The decimals the meeting's areas are printed with (frozen at notice; None for a draft)."""
+    return await conn.fetchval(
+        "SELECT area_places FROM meeting WHERE community_id = $1 AND meeting_id = $2", community_id, meeting_id)
 
 
 # ---------------------------------------------------------------- submissions (reads)

@@ -15,12 +15,16 @@ matter_id, channel, revision)`` with revision 0 refuses a second submission
 when revision is not allowed; with revision allowed, two concurrent revisions
 compute the same next number and the loser retries once.  Matter definitions are
 immutable after the notice (enforced by the database), so they are cached in
-process memory per meeting.
+process memory per meeting, with the voters of each matter scoped to some
+buildings (the frozen electorate's subjects with a counted unit there, as the
+core's ``Electorate.for_scope`` finds them for the count): an owner sees and may
+vote on only the matters whose scope includes them.
 """
 from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -30,13 +34,15 @@ import asyncpg
 from server.auth.ballot import BallotPrincipal
 from server.ballot.amounts import format_area
 from server.ballot.receipts import canonical_submission, format_cast_at, new_salt, receipt_code, receipt_for
-from server.ballot.tally import CHOICES
+from server.ballot.tally import CHOICES, Rules
 from server.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from server.repositories import casting as casting_repo
 from server.repositories import meetings as repo
 from server.repositories import window as window_repo
+from server.services import counting
 from server.services import meetings as meetings_service
 from server.services.effects import Effects
+from server.services.rule_statements import rule_statements
 
 CHANNEL = "electronic"
 MAX_IDEMPOTENCY_KEY = 128
@@ -48,11 +54,12 @@ class MatterDefinition:
     kind: str
     seats: int
     candidate_ids: frozenset[str]
+    scope: tuple[str, ...] = ()   # building names; empty: the whole community
 
 
 @dataclass(frozen=True, slots=True)
 class MeetingDefinition:
-    """What cannot change after the notice: matters, candidates, rules, title."""
+    """What cannot change after the notice: matters, candidates, rules, title, who votes on a scoped matter."""
 
     community_id: str
     meeting_id: str
@@ -61,10 +68,45 @@ class MeetingDefinition:
     show_live_results: bool
     matters: dict[str, MatterDefinition]   # in meeting order
     documents: tuple[dict, ...]            # matter documents (with candidates) for owners
+    # scoped matter id -> the voter ids of its electorate; None before the notice (no electorate yet)
+    scope_voters: Mapping[str, frozenset[str]] | None = None
 
     @property
     def allow_revision(self) -> bool:
         return bool(self.rules.get("allow_revision"))
+
+    def in_scope(self, matter_id: str, voter_id: str) -> bool:
+        """Whether ``voter_id`` votes on the matter: every voter on an unscoped one, else the scope's voters."""
+        if self.scope_voters is None:
+            return True
+        voters = self.scope_voters.get(matter_id)
+        return voters is None or voter_id in voters
+
+    def matter_ids_for(self, voter_id: str) -> list[str]:
+        """The matters ``voter_id`` votes on, in meeting order."""
+        return [matter_id for matter_id in self.matters if self.in_scope(matter_id, voter_id)]
+
+    def documents_for(self, voter_id: str) -> list[dict]:
+        """The matter documents of the matters ``voter_id`` votes on, in meeting order."""
+        return [doc for doc in self.documents if self.in_scope(doc["matter_id"], voter_id)]
+
+
+def scope_text(scope: Iterable[str]) -> str:
+    """The buildings of a scope as owners read them: 3栋、5栋 → "3、5"."""
+    return "、".join(scope)
+
+
+def refuse_out_of_scope(definition: MeetingDefinition, voter_id: str, matter_ids: Iterable[str]) -> None:
+    """422 ``matter_out_of_scope`` when a matter is scoped to buildings where ``voter_id`` has no counted unit.
+
+    A ballot from outside a matter's scope is bad input (bundle-format.md): it is refused, never stored.
+    """
+    outside = [m for m in matter_ids if not definition.in_scope(m, voter_id)]
+    if outside:
+        scopes = "；".join(f"议题 {m} 只由 {scope_text(definition.matters[m].scope)} 楼栋的业主表决"
+                          for m in outside)
+        raise ValidationFailed(f"{scopes}，该业主在这些楼栋没有计入表决的房屋，不能对该议题投票",
+                               code="matter_out_of_scope", fields={"matters": outside})
 
 
 _CACHE_SIZE = 1024
@@ -90,13 +132,25 @@ async def meeting_definition(conn_or_pool, community_id: str, meeting_id: str) -
     by_matter: dict[str, list] = {}
     for c in candidates:
         by_matter.setdefault(c["matter_id"], []).append(c)
+    scope_voters: dict[str, frozenset[str]] | None = None
+    if meeting["state"] != "draft":
+        scope_voters = {}
+        if any(m["scope"] for m in matters):
+            # The electorate is frozen with the notice: who votes on each scoped matter is read once,
+            # with the core's own rule (Electorate.for_scope), as the count weighs them.
+            electorate = await counting.load_electorate(conn, community_id, meeting_id, meeting["total_area"],
+                                                        meeting["total_persons"])
+            scope_voters = {m["matter_id"]: frozenset(electorate.for_scope(tuple(m["scope"])).areas)
+                            for m in matters if m["scope"]}
     definition = MeetingDefinition(
         community_id=community_id, meeting_id=meeting_id, title=meeting["title"], rules=meeting["rules"],
         show_live_results=meeting["show_live_results"],
         matters={m["matter_id"]: MatterDefinition(m["matter_id"], m["kind"], m["seats"] or 0,
-                                                   frozenset(c["candidate_id"] for c in by_matter.get(m["matter_id"], [])))
+                                                   frozenset(c["candidate_id"] for c in by_matter.get(m["matter_id"], [])),
+                                                   tuple(m["scope"]))
                  for m in matters},
-        documents=tuple(meetings_service.matter_document(m, by_matter.get(m["matter_id"], [])) for m in matters))
+        documents=tuple(meetings_service.matter_document(m, by_matter.get(m["matter_id"], [])) for m in matters),
+        scope_voters=scope_voters)
     if meeting["state"] != "draft":
         _definitions[key] = definition
         if len(_definitions) > _CACHE_SIZE:
@@ -115,7 +169,11 @@ class Vote:
 def parse_votes(definition: MeetingDefinition, raw: Any, *, allow_overvote: bool = False) -> list[Vote]:
     """Check the ``votes`` list against the meeting's matters; raises ValidationFailed (422).
 
-    ``allow_overvote``: accept more yes marks than seats (paper ballots: a valid, spoiled ballot).
+    The choices are yes / no / abstain: an electronic ballot is never invalid.  An election
+    ballot with no candidate marked (``"marks": {}``) takes part and supports nobody: it is
+    recorded as an abstention on every candidate, as the owner's page says ("不选任何人视为对本项弃权").
+    ``allow_overvote``: accept more yes marks than seats (paper ballots: an over-marked sheet, which
+    the count treats as invalid).
     """
     if not isinstance(raw, list) or not raw:
         raise ValidationFailed("请至少对一个议题投票", code="empty_votes", fields={"votes": "不能为空"})
@@ -143,9 +201,11 @@ def parse_votes(definition: MeetingDefinition, raw: Any, *, allow_overvote: bool
             votes.append(Vote(matter_id, (("", choice),)))
             continue
         marks = item.get("marks")
-        if not isinstance(marks, dict) or not marks or "choice" in item:
+        if not isinstance(marks, dict) or "choice" in item:
             raise ValidationFailed(f"选举事项 {matter_id} 请对候选人作出选择", code="empty_marks",
-                                   fields={"matter_id": matter_id, "marks": "至少标记一位候选人"})
+                                   fields={"matter_id": matter_id, "marks": "候选人编号 → yes / no / abstain"})
+        if not marks:
+            marks = {candidate_id: "abstain" for candidate_id in matter.candidate_ids}
         for candidate_id, choice in marks.items():
             if candidate_id not in matter.candidate_ids:
                 raise ValidationFailed(f"选举事项 {matter_id} 没有候选人 {str(candidate_id)[:40]}",
@@ -283,6 +343,7 @@ async def cast_votes(pool: asyncpg.Pool, effects: Effects, principal: BallotPrin
     """Record one request's votes, all or nothing; acknowledged (and announced) only after the commit."""
     definition = await meeting_definition(pool, principal.community_id, principal.meeting_id)
     votes = parse_votes(definition, votes_raw)
+    refuse_out_of_scope(definition, principal.voter_id, [v.matter_id for v in votes])
     result = await _cast(pool, definition, principal, votes, idempotency_key)
     if result.created:
         await announce_submissions(effects, principal.community_id, principal.meeting_id, result.receipts)
@@ -318,6 +379,7 @@ async def owner_meeting(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
         extensions = await window_repo.list_extensions(conn, principal.community_id, principal.meeting_id)
     if meeting is None:
         raise NotFound("找不到该会议", code="meeting_not_found")
+    rules = Rules.from_json(meeting["rules"])
     return {
         "community_id": meeting["community_id"], "meeting_id": meeting["meeting_id"], "title": meeting["title"],
         "state": meeting["state"], "state_name": meetings_service.STATE_NAMES[meeting["state"]],
@@ -329,12 +391,15 @@ async def owner_meeting(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
         "voided_at": meeting["voided_at"].isoformat() if meeting["voided_at"] else None,
         "void_reason": meeting["void_reason"],
         "allow_revision": definition.allow_revision,
+        # the rules that decide which ballot counts and what a blank one means, stated before voting
+        "rules": {"duplicate_policy": rules.duplicate_policy, "allow_revision": rules.allow_revision,
+                  "invalid_ballot": rules.invalid_ballot, "statements": rule_statements(rules)},
         "show_live_results": meeting["show_live_results"],
         "totals": None if meeting["total_area"] is None else
         {"area": format_area(meeting["total_area"]), "persons": meeting["total_persons"]},
         "voter": None if me is None else
         {"voter_id": me["voter_id"], "area": format_area(me["area"]), "units": list(me["units"])},
-        "matters": list(definition.documents),
+        "matters": definition.documents_for(principal.voter_id),   # only the matters in the owner's scope
     }
 
 
@@ -348,7 +413,7 @@ async def owner_status(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
         latest[r["matter_id"]] = r  # rows come oldest first
         counts[r["matter_id"]] = counts.get(r["matter_id"], 0) + 1
     matters = []
-    for matter_id in definition.matters:
+    for matter_id in definition.matter_ids_for(principal.voter_id):
         r = latest.get(matter_id)
         matters.append({
             "matter_id": matter_id, "voted": r is not None,

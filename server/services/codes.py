@@ -11,6 +11,7 @@ import asyncpg
 
 from server.ballot.codes import code_hash, code_url, generate_code
 from server.ballot.masking import mask_name
+from server.ballot.weights import SUBJECT_SEPARATOR
 from server.errors import Conflict, NotFound
 from server.repositories import codes as codes_repo
 from server.services import audit
@@ -21,13 +22,21 @@ ISSUABLE_STATES = ("noticed", "open")
 
 @dataclass(frozen=True)
 class IssuedCode:
-    voter_id: str
-    building: str
-    units: tuple[str, ...]
-    masked_name: str
+    """The code of one voting subject (an owner set), held by its representative."""
+
+    voter_id: str                 # the subject id (owners' ids joined with "+")
+    building: str                 # the building of its first counted unit
+    units: tuple[str, ...]        # its counted units
+    masked_name: str              # the representative's name, masked
     serial: int
     code: str      # plaintext: shown once, never stored
     url: str
+    representative: str = ""      # owner id of the representative
+
+    @property
+    def joint(self) -> bool:
+        """Whether the subject has several owners (the sheet then names their representative)."""
+        return SUBJECT_SEPARATOR in self.voter_id
 
     def csv_row(self) -> list[str]:
         return [self.voter_id, self.building, " ".join(self.units), self.masked_name, self.code, self.url]
@@ -69,14 +78,17 @@ def _new_codes(voters, community_id: str, meeting_id: str, serials: dict[str, in
         code = generate_code()
         serial = serials.get(v["voter_id"], 0) + 1
         issued.append(IssuedCode(v["voter_id"], v["building"], tuple(v["units"]), mask_name(v["name"]),
-                                 serial, code, code_url(public_url, code)))
+                                 serial, code, code_url(public_url, code), v["representative"]))
         records.append((community_id, meeting_id, v["voter_id"], serial, code_hash(code), actor))
     return issued, records
 
 
 async def issue_codes(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str,
                       public_url: str, replace_existing: bool = False) -> IssueResult:
-    """A code for every voting subject without a live one (or for all, revoking the old, when replacing)."""
+    """A code for every voting subject without a live one (or for all, revoking the old, when replacing).
+
+    One code per voting subject: joint owners (one subject) share one code, held by their representative.
+    """
     async with pool.acquire() as conn, conn.transaction():
         await codes_repo.lock_meeting_codes(conn, community_id, meeting_id)
         meeting = await _meeting_for_codes(conn, community_id, meeting_id)

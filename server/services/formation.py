@@ -309,7 +309,7 @@ async def create_runoff(pool: asyncpg.Pool, community_id: str, meeting_id: str, 
                       "title": f"另行选举：{matter['title']}"[:200],
                       "description": f"{matter['title']} 的另行选举（第 {plan.first_place} 位起）",
                       "category": matter["category"], "seats": plan.matter_seats,
-                      "alternates": plan.matter_alternates, "body": matter["body"]}
+                      "alternates": plan.matter_alternates, "body": matter["body"], "scope": matter["scope"]}
         await meetings_repo.insert_matter(conn, community_id, new_id, new_matter, 1)
         if plan.candidates:
             old = {c["candidate_id"]: c for c in await meetings_repo.list_candidates(conn, community_id, meeting_id)

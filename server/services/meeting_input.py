@@ -13,9 +13,12 @@ from typing import Any
 
 from server.ballot.rules import threshold_for_category
 from server.ballot.tally import RULE_DEFAULTS, RULE_KEYS, RuleProblem, Rules
-from server.errors import ValidationFailed, missing_field
+from server.ballot.weights import Electorate, scope_problem
+from server.errors import Conflict, ValidationFailed, missing_field
 
 MATTER_BODIES = ("committee", "supervisory", "other")
+MAX_SCOPE_BUILDINGS = 200   # as the database allows (migration 0071)
+MAX_BUILDING_NAME = 64      # as a register's building names
 
 # China has kept UTC+8 all year since 1991: a fixed offset names Beijing time without a tz database.
 BEIJING = timezone(timedelta(hours=8), "Asia/Shanghai")
@@ -164,6 +167,7 @@ def check_matter(raw: Any, *, index: int, matter_id: str) -> dict:
         raise ValidationFailed(f"{where}类别应为《民法典》第二百七十八条第 1–9 项", code="bad_category",
                                fields={"category": "1–9"}) from None
     matter["category"] = category
+    matter["scope"] = check_scope(raw.get("scope"), where=where)
     if kind == "resolution":
         extra = [k for k in ("seats", "alternates", "body", "candidates") if raw.get(k) is not None]
         if extra:
@@ -186,6 +190,64 @@ def check_matter(raw: Any, *, index: int, matter_id: str) -> dict:
     matter.update(seats=seats, alternates=alternates, body=body,
                   candidates=check_candidates(raw.get("candidates", []), where=where))
     return matter
+
+
+def check_scope(raw: Any, *, where: str = "") -> list[str]:
+    """A matter's ``scope`` as sent, ``{"buildings": ["3", "5"]}``: the building names; ``[]`` for none.
+
+    Absent or null: the whole community.  The names are checked against the register only at
+    the notice (:func:`refuse_bad_scopes`), when the register version is frozen.
+    """
+    if raw is None:
+        return []
+    if not isinstance(raw, dict) or set(raw) != {"buildings"} or not isinstance(raw["buildings"], list):
+        raise ValidationFailed(f"{where}scope 应为 {{\"buildings\": [楼栋名称, …]}}；全体业主表决的议题不填 scope",
+                               code="bad_scope", fields={"scope": "{\"buildings\": [...]}"})
+    buildings = raw["buildings"]
+    if not buildings:
+        raise ValidationFailed(f"{where}表决范围至少要有一栋楼；全体业主表决的议题不填 scope", code="bad_scope",
+                               fields={"scope": "至少一栋楼"})
+    if len(buildings) > MAX_SCOPE_BUILDINGS:
+        raise ValidationFailed(f"{where}表决范围最多 {MAX_SCOPE_BUILDINGS} 栋楼", code="bad_scope",
+                               fields={"scope": f"最多 {MAX_SCOPE_BUILDINGS} 栋"})
+    seen: set[str] = set()
+    for building in buildings:
+        if (not isinstance(building, str) or not building.strip() or len(building) > MAX_BUILDING_NAME
+                or "\x00" in building):
+            raise ValidationFailed(f"{where}表决范围中的楼栋名称应为 1–{MAX_BUILDING_NAME} 个字的文字",
+                                   code="bad_scope", fields={"scope": "楼栋名称"})
+        if building in seen:
+            raise ValidationFailed(f"{where}表决范围中楼栋“{building}”重复", code="bad_scope",
+                                   fields={"scope": f"{building} 重复"})
+        seen.add(building)
+    return list(buildings)
+
+
+def scope_document(scope: list[str] | tuple[str, ...]) -> dict | None:
+    """How a matter's scope is shown (as it is sent): ``{"buildings": [...]}``, or None for the whole community."""
+    return {"buildings": list(scope)} if scope else None
+
+
+def refuse_bad_scopes(matters: list, electorate: Electorate, register_buildings: set[str]) -> None:
+    """At the notice: every scoped matter names buildings of the frozen register that have voters.
+
+    ``matters`` are matter rows (``matter_id``, ``scope``); ``register_buildings`` every building of
+    the register version being frozen, counted or not.  Raises :class:`Conflict`
+    ``scope_not_in_register`` (a building the register does not have) or ``scope_without_voters``
+    (the buildings hold no counted unit, so nobody could vote).
+    """
+    for matter in matters:
+        scope = list(matter["scope"] or ())
+        problem = scope_problem(scope, electorate, register_buildings)
+        if problem is None:
+            continue
+        unknown = [b for b in scope if b not in register_buildings]
+        if unknown:
+            raise Conflict(f"议题 {matter['matter_id']} 的表决范围中，楼栋“{'、'.join(unknown)}”不在本次冻结的业主登记册中，"
+                           "请核对楼栋名称（须与登记册一致）后再发布通知", code="scope_not_in_register",
+                           fields={"matter_id": matter["matter_id"], "buildings": unknown})
+        raise Conflict(f"议题 {matter['matter_id']} 的表决范围（{'、'.join(scope)}）内没有有表决权的业主，不能发布通知",
+                       code="scope_without_voters", fields={"matter_id": matter["matter_id"], "buildings": scope})
 
 
 def assign_matter_ids(raw_matters: list, taken: set[str]) -> list[str]:

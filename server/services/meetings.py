@@ -33,6 +33,7 @@ from server.repositories import meetings as repo
 from server.repositories import register as register_repo
 from server.repositories import window as window_repo
 from server.services import audit
+from server.services.counting import electorate_records
 from server.services.effects import Effects
 from server.services.meeting_input import (
     assign_matter_ids,
@@ -45,6 +46,8 @@ from server.services.meeting_input import (
     check_window,
     iso,
     parse_time,
+    refuse_bad_scopes,
+    scope_document,
     text_field,
 )
 
@@ -78,7 +81,7 @@ def matter_document(matter: asyncpg.Record | dict, candidates: list) -> dict:
     doc = {"matter_id": matter["matter_id"], "position": matter["position"], "kind": matter["kind"],
            "title": matter["title"], "description": matter["description"], "category": matter["category"],
            "category_name": CATEGORY_NAMES[matter["category"]], "threshold": threshold,
-           "threshold_name": THRESHOLD_NAMES[threshold]}
+           "threshold_name": THRESHOLD_NAMES[threshold], "scope": scope_document(matter.get("scope") or ())}
     if matter["kind"] == "election":
         doc.update(seats=matter["seats"], alternates=matter["alternates"], body=matter["body"],
                    candidates=[{"candidate_id": c["candidate_id"], "position": c["position"], "name": c["name"],
@@ -103,7 +106,8 @@ def meeting_document(meeting: dict, matters: list | None = None, candidates: lis
         "opens_at": iso(meeting["opens_at"]), "closes_at": iso(meeting["closes_at"]),
         "register_version": meeting["register_version"],
         "totals": None if meeting["total_area"] is None else
-        {"area": format_area(meeting["total_area"]), "persons": meeting["total_persons"]},
+        {"area": format_area(meeting["total_area"], meeting["area_places"]), "persons": meeting["total_persons"]},
+        "area_places": meeting.get("area_places"),
         "noticed_at": iso(meeting["noticed_at"]), "opened_at": iso(meeting["opened_at"]),
         "closed_at": iso(meeting["closed_at"]), "published_at": iso(meeting["published_at"]),
         "created_by": meeting["created_by"], "created_at": iso(meeting["created_at"]),
@@ -240,12 +244,12 @@ async def add_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, 
     return next(m for m in doc["matters"] if m["matter_id"] == matter_id)
 
 
-MATTER_EDITABLE = ("title", "description", "category", "seats", "alternates", "body")
+MATTER_EDITABLE = ("title", "description", "category", "seats", "alternates", "body", "scope")
 
 
 async def update_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, matter_id: str, data: dict,
                         actor: str) -> dict:
-    """Change a draft matter's title, description, category, seats, alternates or body.
+    """Change a draft matter's title, description, category, seats, alternates, body or scope.
 
     The result is checked again with :func:`check_matter` (committee 5–11 odd, supervisory 3–5).
     When ``seats`` changes and ``alternates`` is not given, alternates become the default 40 %.
@@ -270,12 +274,12 @@ async def update_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: st
             raise ValidationFailed("议题类型（决议或选举）不能修改，请删除后重新添加", code="kind_unchangeable",
                                    fields={"kind": "不可修改"})
         merged = {"kind": current["kind"], "title": current["title"], "description": current["description"],
-                  "category": current["category"]}
+                  "category": current["category"], "scope": scope_document(current["scope"])}
         if current["kind"] == "election" and await election_repo.get_runoff(conn, community_id, meeting_id,
                                                                             matter_id) is not None:
-            fixed = sorted(set(data) & {"seats", "alternates", "body"})
+            fixed = sorted(set(data) & {"seats", "alternates", "body", "scope"})
             if fixed:
-                raise Conflict("另行选举的席位和机构由原选举结果决定，不能修改", code="runoff_places_fixed",
+                raise Conflict("另行选举的席位、机构和表决范围由原选举决定，不能修改", code="runoff_places_fixed",
                                fields={k: "不可修改" for k in fixed})
             # Its places come from the runoff plan (maybe fewer than 5): check only the text and category.
             text = {k: v for k, v in data.items() if k in ("title", "description", "category")}
@@ -409,18 +413,20 @@ async def _publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: 
             if any(p.code == "empty_electorate" for p in exc.problems):
                 raise Conflict("登记册中没有任何有表决权的业主，不能发布通知", code="electorate_empty") from None
             raise Conflict(f"登记册有问题：{exc}", code="register_invalid") from None
+        refuse_bad_scopes(matters, electorate, {row.building for row in rows})
         await refuse_unvetted_candidates(conn, community_id, meeting_id)
-        await repo.copy_electorate(conn, [
-            (community_id, meeting_id, s.owner_id, s.area, s.buildings[0], list(s.units))
-            for s in electorate.subjects.values()])
+        # One row per voting subject (owner set): representative, counted units, area per building.
+        await repo.copy_electorate(conn, electorate_records(community_id, meeting_id, electorate,
+                                                            {r.unit_id: r.building for r in rows}))
         await repo.mark_noticed(conn, community_id, meeting_id, register_version=version,
-                                total_area=electorate.total_area, total_persons=electorate.total_persons)
+                                total_area=electorate.total_area, total_persons=electorate.total_persons,
+                                area_places=electorate.places)
         await repo.insert_transition(conn, community_id=community_id, meeting_id=meeting_id, from_state="draft",
                                      to_state="noticed", actor=actor)
         await audit.append(conn, community_id=community_id, actor=actor, action="meeting.notice",
                            detail={"meeting_id": meeting_id, "register_version": version,
-                                   "total_area": format_area(electorate.total_area),
-                                   "total_persons": electorate.total_persons,
+                                   "total_area": format_area(electorate.total_area, electorate.places),
+                                   "total_persons": electorate.total_persons, "area_places": electorate.places,
                                    "matters": [m["matter_id"] for m in matters]})
         return await load_document(conn, community_id, meeting_id)
 

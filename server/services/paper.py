@@ -14,16 +14,22 @@ owner's ballot code, or the URL it carries) or, when it is unreadable, by typing
   ``entry2`` / ``entry3`` / ``void``, with a note).  Every step is audited.
 
 Paper and electronic submissions of one owner can both exist: the meeting's duplicate policy
-decides which counts, in the pure engine, exactly as ``evote tally`` does on the record.  Unlike
-the electronic path, a paper election with more ticks than seats is accepted: a valid, spoiled
-ballot (took part, supports nobody).  A resolution with no clear tick is keyed ``"invalid"``:
-kept in the entry, not counted.
+decides which counts, in the pure engine, exactly as ``evote tally`` does on the record.
+
+Unlike the electronic path, a returned sheet can be invalid for a matter, and is kept and counted
+under the meeting's ``invalid_ballot`` rule (took part and supports nothing, or did not take part):
+- a matter left blank or ticked unclearly is keyed ``{"matter_id", "choice": "invalid"}``, or for an
+  election also ``"marks": {}``; it becomes a submission with the single choice ("", "invalid");
+- an election with more "yes" ticks than seats is keyed as ticked and stored so; the count treats it
+  as invalid (over-marked).
+A sheet is entered only for the matters its owner votes on: a matter scoped to buildings where the
+owner has no counted unit is refused (422 ``matter_out_of_scope``).
 """
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -40,6 +46,7 @@ from server.repositories import paper as repo
 from server.services import audit, casting
 from server.services import codes as codes_service
 from server.services.effects import Effects
+from server.services.rule_statements import rule_statements
 
 STATUS_NAMES = {"pending": "待第二人录入", "matched": "两次录入一致，已计入", "mismatch": "两次录入不一致，待复核",
                 "resolved": "已复核"}
@@ -50,13 +57,25 @@ MAX_SCAN_REF = 300
 
 # ---------------------------------------------------------------- parsing what was keyed (no I/O)
 
+def _keyed_invalid(definition: casting.MeetingDefinition, item: Any) -> bool:
+    """A matter keyed as blank or unclear: ``"choice": "invalid"``, or an election with no tick (``"marks": {}``)."""
+    if not isinstance(item, dict):
+        return False
+    if item.get("choice") == INVALID:
+        return "marks" not in item
+    matter_id = item.get("matter_id")
+    matter = definition.matters.get(matter_id) if isinstance(matter_id, str) else None
+    return matter is not None and matter.kind == "election" and item.get("marks") == {} and "choice" not in item
+
+
 def parse_paper_votes(definition: casting.MeetingDefinition, raw: Any) -> tuple[list[casting.Vote], dict]:
-    """(votes to count, the normalised entry) — the casting checks, with paper's two differences."""
+    """(votes to count, the normalised entry) — the casting checks, with paper's two differences:
+    a matter may be invalid (blank or unclear), and an election may carry more ticks than seats."""
     if not isinstance(raw, list) or not raw:
         raise ValidationFailed("请录入选票上的选择", code="empty_votes", fields={"votes": "不能为空"})
     countable, invalid = [], []
     for item in raw:
-        if isinstance(item, dict) and item.get("choice") == INVALID and "marks" not in item:
+        if _keyed_invalid(definition, item):
             if item.get("matter_id") not in definition.matters:
                 raise ValidationFailed(f"本次会议没有议题 {str(item.get('matter_id'))[:40]}", code="unknown_matter")
             invalid.append(item["matter_id"])
@@ -70,12 +89,14 @@ def parse_paper_votes(definition: casting.MeetingDefinition, raw: Any) -> tuple[
     normalised: dict[str, Any] = {m: INVALID for m in invalid}
     for vote in votes:
         normalised[vote.matter_id] = [list(c) for c in vote.choices]
-    return votes, normalised
+    return votes_from_entry(definition, normalised), normalised
 
 
 def votes_from_entry(definition: casting.MeetingDefinition, normalised: dict) -> list[casting.Vote]:
-    return [casting.Vote(m, tuple((c, v) for c, v in normalised[m]))
-            for m in definition.matters if m in normalised and normalised[m] != INVALID]
+    """The submissions an entry makes, in meeting order: an invalid matter is the single choice ("", "invalid")."""
+    return [casting.Vote(m, ((("", INVALID),) if normalised[m] == INVALID
+                             else tuple((c, v) for c, v in normalised[m])))
+            for m in definition.matters if m in normalised]
 
 
 def parse_paper_date(raw: Any) -> date | None:
@@ -194,6 +215,7 @@ async def _enter_once(pool, principal, definition, community_id, meeting_id, cod
         casting.refuse_outside_window(clock)
         now = clock["now"]
         voter, identified_by = await _identify(conn, community_id, meeting_id, code, voter_id)
+        casting.refuse_out_of_scope(definition, voter, normalised)
         await repo.lock_voter(conn, community_id, meeting_id, voter)
         sheet = await repo.open_paper_ballot(conn, community_id, meeting_id, voter)
         receipts: list[dict] = []
@@ -368,12 +390,18 @@ async def issue_paper_ballots(pool: asyncpg.Pool, *, community_id: str, meeting_
 
 @dataclass(frozen=True)
 class PaperBallots:
-    """What a print of paper ballots needs: the meeting, its matter documents and the codes, in print order."""
+    """What a print of paper ballots needs: the meeting, its matter documents and the codes, in print order.
+
+    ``documents_for(voter_id)`` gives the matters one owner votes on (a scoped matter only on the
+    ballots of owners in its scope); ``rules`` the statements of the rules printed on every ballot.
+    """
 
     title: str
     documents: Sequence[dict]
     codes: list                     # server.services.codes.IssuedCode, by building, units, voter
     closes_at: datetime | None
+    documents_for: Callable[[str], Sequence[dict]] | None = None
+    rules: Sequence[dict] = ()
 
 
 async def paper_ballots(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str, public_url: str,
@@ -395,4 +423,6 @@ async def paper_ballots(pool: asyncpg.Pool, *, community_id: str, meeting_id: st
         meeting = await meetings_repo.get_meeting(conn, community_id, meeting_id)
     return PaperBallots(title=title, documents=list(definition.documents),
                         codes=sorted(codes, key=lambda c: (c.building, c.units, c.voter_id)),
-                        closes_at=meeting["closes_at"] if meeting else None)
+                        closes_at=meeting["closes_at"] if meeting else None,
+                        documents_for=definition.documents_for,
+                        rules=rule_statements(meeting["rules"] if meeting else definition.rules))

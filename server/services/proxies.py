@@ -4,13 +4,15 @@ Rules (docs/paper-and-proxy.md):
 
 - Staff register an owner's written authorization: the proxy (another voting subject of the
   meeting, who signs in with their own code), kind ``proxy`` or ``guardian``, the matters it
-  covers (all when omitted), ``valid_until`` and a reference to the scanned document.  One live
+  covers (all the owner votes on when omitted; a matter scoped to buildings where the owner has
+  no counted unit cannot be named), ``valid_until`` and a reference to the scanned document.  One live
   authorization per owner (database); at most ``Settings.proxy_cap`` live ones per proxy
   (counted under an advisory lock per proxy, so concurrent registrations cannot pass it).
 - The proxy votes with their own ballot token and ``on_behalf_of``: the submission's
   ``voter_id`` is the owner (their area, their person), ``proxy_voter_id`` the proxy, channel
   ``electronic``.  The authorization must be live, unexpired at the server's receive time and
-  cover every matter voted.
+  cover every matter voted, and every matter must be in the owner's scope (422
+  ``matter_out_of_scope``: the ballot counts under the owner, so the owner's scope decides).
 - An owner's own vote (either channel) for a matter ends the proxy's power for that matter:
   the proxy is refused afterwards (checked again inside the INSERT statement, so a concurrent
   personal vote cannot slip in between).  If the proxy voted first, the owner's later electronic
@@ -144,6 +146,7 @@ async def register_authorization(pool: asyncpg.Pool, *, community_id: str, meeti
             if not await repo.in_electorate(conn, community_id, meeting_id, who):
                 raise NotFound(f"{who[:40]} 不在本次会议的表决名单中", code="voter_not_found",
                                fields={"voter_id": who[:40]})
+        casting.refuse_out_of_scope(definition, owner_voter_id, matters or ())
         await repo.lock_proxy(conn, community_id, meeting_id, proxy_voter_id)
         if await repo.holds_live_authorization(conn, community_id, meeting_id, proxy_voter_id):
             raise Conflict("该代理人本人已委托他人投票，不能再代理别人", code="proxy_has_delegated")
@@ -182,10 +185,12 @@ async def revoke_authorization(pool: asyncpg.Pool, *, community_id: str, meeting
         return authorization_doc(row, await clock.now(conn))
 
 
-def _matter_status(auth: asyncpg.Record, matter_ids: Iterable[str], subs: list[asyncpg.Record]) -> list[dict]:
+def _matter_status(auth: asyncpg.Record, definition: casting.MeetingDefinition,
+                   subs: list[asyncpg.Record]) -> list[dict]:
+    """Where each matter the authorization covers stands (only matters in the owner's scope)."""
     covered = set(auth["matters"]) if auth["matters"] is not None else None
     out = []
-    for matter_id in matter_ids:
+    for matter_id in definition.matter_ids_for(auth["owner_voter_id"]):
         if covered is not None and matter_id not in covered:
             continue
         mine = [s for s in subs if s["voter_id"] == auth["owner_voter_id"] and s["matter_id"] == matter_id]
@@ -208,7 +213,7 @@ async def list_for_meeting(pool: asyncpg.Pool, *, community_id: str, meeting_id:
         subs = await repo.owners_submissions(conn, community_id, meeting_id, [r["owner_voter_id"] for r in rows])
         now = await clock.now(conn)
     return {"community_id": community_id, "meeting_id": meeting_id, "authorizations": [
-        {**authorization_doc(r, now), "matter_status": _matter_status(r, definition.matters, subs)} for r in rows]}
+        {**authorization_doc(r, now), "matter_status": _matter_status(r, definition, subs)} for r in rows]}
 
 
 # ================================================================ the proxy's side (ballot token)
@@ -232,7 +237,7 @@ async def held_by(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
             "kind_name": KIND_NAMES[r["kind"]], "valid_until": _iso(r["valid_until"]),
             "live": r["valid_until"] > now,
             "units": list(member["units"]) if member else [], "area": format_area(member["area"]) if member else None,
-            "matters": _matter_status(r, definition.matters, subs)})
+            "matters": _matter_status(r, definition, subs)})
     return {"meeting_id": principal.meeting_id, "proxy_voter_id": principal.voter_id, "owners": owners}
 
 
@@ -271,6 +276,7 @@ async def _cast_for_owner(pool: asyncpg.Pool, principal: BallotPrincipal, *, own
     definition = await casting.meeting_definition(pool, cid, mid)
     votes = casting.parse_votes(definition, votes_raw)
     matter_ids = [v.matter_id for v in votes]
+    casting.refuse_out_of_scope(definition, owner_voter_id, matter_ids)
     async with pool.acquire() as conn, conn.transaction():
         clock = await repo.meeting_clock(conn, cid, mid)
         if clock is None:

@@ -35,13 +35,17 @@ class ImportResult:
     units: int
     owners: int
     rows: int
-    total_area: int
-    total_persons: int
+    total_area: int         # milli-m², over the voting subjects (owner sets)
+    total_persons: int      # voting subjects
+    area_places: int        # decimals the register's areas are printed with (2 or 3)
+    joint_subjects: int     # voting subjects of several owners
 
     def as_dict(self) -> dict:
         return {"community_id": self.community_id, "version": self.version, "units": self.units,
-                "owners": self.owners, "rows": self.rows, "total_area": format_area(self.total_area),
-                "total_persons": self.total_persons}
+                "owners": self.owners, "rows": self.rows,
+                "total_area": format_area(self.total_area, self.area_places),
+                "total_persons": self.total_persons, "joint_subjects": self.joint_subjects,
+                "area_places": self.area_places}
 
 
 def check_register_file(data: bytes, filename: str, *, count_parking_area: bool) -> RegisterTable:
@@ -94,7 +98,8 @@ async def import_register(pool: asyncpg.Pool, *, community_id: str, data: bytes,
                                    "owners": len(table.owners),
                                    "sha256": hashlib.sha256(data).hexdigest()})
     return ImportResult(community_id, version, len(units), len(table.owners), len(table.rows),
-                        electorate.total_area, electorate.total_persons)
+                        electorate.total_area, electorate.total_persons, electorate.places,
+                        sum(1 for s in electorate.subjects.values() if len(s.owners) > 1))
 
 
 async def load_electorate(conn: asyncpg.Connection, community_id: str,
@@ -112,12 +117,20 @@ async def load_electorate(conn: asyncpg.Connection, community_id: str,
 
 
 def totals_document(community_id: str, version: int, electorate: Electorate) -> dict:
+    """Total area and persons over the voting subjects (owner sets), and per building.
+
+    A building's ``persons`` counts the subjects with a counted unit there and its
+    ``area`` their area there, so a subject holding units in two buildings is in both.
+    """
+    places = electorate.places
     return {
         "community_id": community_id,
         "register_version": version,
-        "totals": {"area": format_area(electorate.total_area), "persons": electorate.total_persons},
+        "area_places": places,
+        "totals": {"area": format_area(electorate.total_area, places), "persons": electorate.total_persons},
+        "joint_subjects": sum(1 for s in electorate.subjects.values() if len(s.owners) > 1),
         "buildings": [
-            {"building": name, "area": format_area(b.area), "persons": b.persons, "units": b.units}
+            {"building": name, "area": format_area(b.area, places), "persons": b.persons, "units": b.units}
             for name, b in sorted(electorate.by_building.items())
         ],
     }

@@ -8,8 +8,9 @@
 - :func:`publish` (closed -> published, status ``preliminary``, objection period),
   :func:`add_objection`, :func:`respond_objection`, :func:`finalize` (``final``,
   refused before the period ends or while an objection is unanswered).
-- :func:`public_result`, :func:`record_files`, :func:`receipt_proof` for the
-  public endpoints.
+- :func:`public_result` and :func:`receipt_proof` for anyone (aggregates, the signed result, the
+  receipt tree: never how a unit voted); :func:`record_files_for_reader` for the community's staff
+  and owners only (the guard is server.auth.record_access).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from server.ballot.tally import tally
 from server.ballot.weights import compute_electorate
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.record import canonical_json
-from server.record.signed import HASHED_FILES, PUBLIC_KEY_FILE, RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE, pseudonym
+from server.record.signed import HASHED_FILES, PUBLIC_KEY_FILE, RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE
 from server.repositories import clock
 from server.repositories import meetings as meetings_repo
 from server.repositories import results as repo
@@ -38,7 +39,7 @@ from server.services import audit, result_keys
 from server.services import counting as counting_service
 from server.services import proxies as proxies_service
 from server.services.effects import Effects
-from server.services.export import RecordNotFound, load_record_inputs, stored_files
+from server.services.export import RecordNotFound, load_record_inputs, stored_files, subject_pseudonym
 from server.services.export import record_files as build_record_files
 from server.settings import Settings
 
@@ -79,9 +80,11 @@ async def sign_result(pool: asyncpg.Pool, settings: Settings, community_id: str,
         files = build_record_files(inputs)
         electorate = compute_electorate(inputs.register_rows, inputs.rules.count_parking_area)
         frozen = inputs.meeting_row
-        if (electorate.total_area, electorate.total_persons) != (frozen["total_area"], frozen["total_persons"]):
+        if (electorate.total_area, electorate.total_persons, electorate.places) != (
+                frozen["total_area"], frozen["total_persons"], frozen["area_places"]):
             # The register version is append-only, so this means a bug, not a user error.
             raise RuntimeError(f"{community_id}/{meeting_id}: register totals differ from the frozen totals")
+        # evote-result/2: each matter's electorate and invalid figures, areas with the register's places.
         result = tally(meeting_id, inputs.rules, inputs.matters, electorate, inputs.submissions)
         # The record's recount (what auditors reproduce) must equal the live counting service's.
         if result != await counting_service.compute_result(conn, community_id, meeting_id):
@@ -91,7 +94,7 @@ async def sign_result(pool: asyncpg.Pool, settings: Settings, community_id: str,
         # Paper and proxy details (proxies.csv, paper.csv; none for an all-electronic meeting) and the
         # participation split by channel: server/services/proxies.py, docs/paper-and-proxy.md.
         extension, channels = await proxies_service.record_extension(
-            conn, community_id, meeting_id, lambda owner_id: pseudonym(pseudonym_key, owner_id),
+            conn, community_id, meeting_id, lambda voter_id: subject_pseudonym(pseudonym_key, voter_id),
             rules=inputs.rules, submissions=inputs.submissions,
             areas={v: s.area for v, s in electorate.subjects.items()})
         files.update(extension)
@@ -294,10 +297,16 @@ async def public_result(pool: asyncpg.Pool, community_id: str, meeting_id: str) 
     }
 
 
-async def public_record_files(pool: asyncpg.Pool, community_id: str, meeting_id: str) -> dict[str, bytes]:
-    async with pool.acquire() as conn:
+async def record_files_for_reader(pool: asyncpg.Pool, community_id: str, meeting_id: str, *,
+                                  actor: str) -> dict[str, bytes]:
+    """The published record with how each unit voted, for a reader the caller has authorised
+    (server.auth.record_access: the community's staff and owners); each read is audited."""
+    async with pool.acquire() as conn, conn.transaction():
         await _public_row(conn, community_id, meeting_id)
-        return await stored_files(conn, community_id, meeting_id)
+        files = await stored_files(conn, community_id, meeting_id)
+        await audit.append(conn, community_id=community_id, actor=actor, action="record.read",
+                           detail={"meeting_id": meeting_id})
+    return files
 
 
 async def export_files(pool: asyncpg.Pool, community_id: str, meeting_id: str) -> dict[str, bytes]:

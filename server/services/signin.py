@@ -3,8 +3,9 @@
 Rules (docs/owner-signin.md):
 - unknown or revoked code → 404 ``code_invalid``;
 - the first redemption, and any from another device, needs the last 4 characters of
-  the phone or ID number on record (the voting subject's owner row in the meeting's
-  frozen register version); the same device (same ``device_id``) or the WeChat user
+  the phone or ID number on record of the code's holder: the voting subject's
+  representative (for joint owners, the one they chose; for a sole owner, that owner),
+  in the meeting's frozen register version; the same device (same ``device_id``) or the WeChat user
   bound to the code may sign in again without it;
 - every identity check is counted before it is made, in one atomic UPDATE of the code's
   row, so parallel guesses from any worker count; after ``MAX_FAILED_ATTEMPTS`` the
@@ -22,6 +23,7 @@ from server.auth.ballot import issue_ballot_token
 from server.auth.tokens import TokenKeys
 from server.ballot import codes as codes_core
 from server.ballot.masking import mask_name
+from server.ballot.weights import SUBJECT_SEPARATOR
 from server.errors import ApiError, Conflict, NotFound, Unauthorized
 from server.repositories import clock
 from server.repositories import codes as codes_repo
@@ -101,8 +103,9 @@ async def _check_identity(pool: asyncpg.Pool, digest: bytes, row: asyncpg.Record
             if state is None or state["revoked_at"] is not None:
                 raise CodeInvalid("该二维码已作废（已补发新码），请使用新的二维码")
             raise _locked(state["locked_until"])
+        # The code of a voting subject is held by its representative: check their digits.
         owner = await codes_repo.owner_identity(conn, row["community_id"], row["register_version"],
-                                                row["voter_id"])
+                                                row["representative"])
     ok = owner is not None and codes_core.identity_matches(last4, phone=owner["phone"],
                                                            id_number=owner["id_number"])
     if ok:
@@ -119,12 +122,13 @@ async def _check_identity(pool: asyncpg.Pool, digest: bytes, row: asyncpg.Record
 
 
 async def voter_summary(conn: asyncpg.Connection, community_id: str, meeting_id: str, voter_id: str) -> dict:
+    """The voting subject signed in: its representative's masked name, first building and counted units."""
     voters = await codes_repo.voters_for_sheets(conn, community_id, meeting_id, [voter_id])
     if not voters:
-        return {"voter_id": voter_id, "name": "", "building": "", "units": []}
+        return {"voter_id": voter_id, "name": "", "building": "", "units": [], "joint": False}
     v = voters[0]
     return {"voter_id": voter_id, "name": mask_name(v["name"]), "building": v["building"],
-            "units": list(v["units"])}
+            "units": list(v["units"]), "joint": SUBJECT_SEPARATOR in voter_id}
 
 
 async def redeem(pool: asyncpg.Pool, keys: TokenKeys, request: RedeemRequest, *, margin_s: int,

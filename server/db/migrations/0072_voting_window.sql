@@ -7,12 +7,15 @@
 ALTER TABLE meeting DROP CONSTRAINT meeting_state_check;
 ALTER TABLE meeting ADD CONSTRAINT meeting_state_check
     CHECK (state IN ('draft', 'noticed', 'open', 'closed', 'published', 'voided'));
--- A draft voided before its notice has no frozen register or totals.
+-- A draft voided before its notice has no frozen register, totals or area places (0003, 0070).
 ALTER TABLE meeting DROP CONSTRAINT meeting_check1;
 ALTER TABLE meeting ADD CONSTRAINT meeting_frozen_at_notice
     CHECK (state = 'draft' OR (state = 'voided' AND noticed_at IS NULL)
            OR (register_version IS NOT NULL AND total_area IS NOT NULL
                AND total_persons IS NOT NULL AND noticed_at IS NOT NULL));
+ALTER TABLE meeting DROP CONSTRAINT meeting_area_places_frozen;
+ALTER TABLE meeting ADD CONSTRAINT meeting_area_places_frozen
+    CHECK (state = 'draft' OR (state = 'voided' AND noticed_at IS NULL) OR area_places IS NOT NULL);
 
 ALTER TABLE meeting
     -- How many extensions the meeting's rules allow (0: none) and how many days all of them may

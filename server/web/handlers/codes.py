@@ -61,7 +61,8 @@ async def reissue(request: web.Request) -> web.Response:
     png = await asyncio.to_thread(qr_png, code.url)
     return json_response({
         "voter_id": code.voter_id, "building": code.building, "units": list(code.units),
-        "masked_name": code.masked_name, "serial": code.serial, "code": code.code, "url": code.url,
+        "masked_name": code.masked_name, "representative": code.representative, "serial": code.serial,
+        "code": code.code, "url": code.url,
         "qr_svg": qr_svg(code.url), "qr_png_base64": base64.b64encode(png).decode("ascii"),
     }, status=201, headers={"Cache-Control": "no-store"})
 

@@ -2,7 +2,9 @@
 
 Visibility: organisers of the community (district_admin, street_admin,
 prep_group, committee) see live results; everyone else (auditors, owners, the
-public) sees turnout only, unless the meeting has ``show_live_results``.
+public) sees turnout only, unless the meeting has ``show_live_results``.  An owner's
+stream leaves out the matters scoped to buildings where the owner holds no counted
+unit; staff and the public see every matter, with its scope.
 
 Endpoints:
 
@@ -217,13 +219,15 @@ async def ballot_ws(request: web.Request) -> web.StreamResponse:
         await ws.send_str(json.dumps({"type": "error", **exc.envelope()["error"]}, ensure_ascii=False))
         await ws.close(code=4000 + exc.status, message=exc.code.encode()[:100])
         return ws
-    return await _ws_stream(request, ws, live, organiser=False, last_event_id=last_event_id)
+    return await _ws_stream(request, ws, live, organiser=False, last_event_id=last_event_id,
+                            voter_id=principal.voter_id)
 
 
 async def _ws_stream(request: web.Request, ws: web.WebSocketResponse, live: LiveMeeting, *,
-                     organiser: bool, last_event_id: str | None) -> web.WebSocketResponse:
+                     organiser: bool, last_event_id: str | None, voter_id: str | None = None) -> web.WebSocketResponse:
+    """Stream ``live`` over ``ws``; an owner's (``voter_id``) shows only the matters they may vote on."""
     hub = _hub(request)
-    watcher: Watcher = hub.new_watcher(organiser=organiser, on_drop=_abort_transport(request))
+    watcher: Watcher = hub.new_watcher(organiser=organiser, on_drop=_abort_transport(request), voter_id=voter_id)
     await live.attach(watcher, last_event_id)
 
     async def read_until_closed() -> None:

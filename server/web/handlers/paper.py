@@ -10,7 +10,7 @@ from server.auth.staff import WRITER_ROLES, require_staff
 from server.errors import ValidationFailed
 from server.printing.paper_ballots import ballots_pdf
 from server.services import paper as paper_service
-from server.web.handlers.common import effects, field, json_response, pool, read_json, settings
+from server.web.handlers.common import effects, field, int_path, json_response, pool, read_json, settings
 
 _BASE = "/api/admin/communities/{community_id}/meetings/{meeting_id}/paper"
 MAX_VOTERS = 2000
@@ -32,7 +32,8 @@ async def print_ballots(request: web.Request) -> web.Response:
     job = await paper_service.paper_ballots(
         pool(request), community_id=community_id, meeting_id=meeting_id, actor=principal.actor,
         public_url=settings(request).public_url, voter_ids=voter_ids, building=building)
-    body = await asyncio.to_thread(ballots_pdf, job.title, job.documents, job.codes, closes_at=job.closes_at)
+    body = await asyncio.to_thread(ballots_pdf, job.title, job.documents, job.codes, closes_at=job.closes_at,
+                                   rules=job.rules, matters_for=job.documents_for)
     return web.Response(body=body, content_type="application/pdf", headers={
         "Content-Disposition": "attachment; filename=\"paper-ballots.pdf\"; "
                                f"filename*=UTF-8''{quote(meeting_id + '-paper-ballots.pdf')}",
@@ -62,10 +63,7 @@ async def list_sheets(request: web.Request) -> web.Response:
 async def resolve(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
-    try:
-        paper_id = int(request.match_info["paper_id"])
-    except ValueError:
-        raise ValidationFailed("纸质选票编号应为数字", fields={"paper_id": "数字"}) from None
+    paper_id = int_path(request, "paper_id", "paper_not_found", "找不到该纸质选票")
     data = await read_json(request)
     result = await paper_service.resolve(
         pool(request), effects(request), principal, community_id=community_id, meeting_id=meeting_id,

@@ -8,7 +8,7 @@ from server.auth.staff import WRITER_ROLES, require_staff
 from server.errors import ValidationFailed
 from server.services import casting
 from server.services import proxies as proxies_service
-from server.web.handlers.common import effects, field, json_response, pool, read_json, settings
+from server.web.handlers.common import effects, field, int_path, json_response, pool, read_json, settings
 
 _BASE = "/api/admin/communities/{community_id}/meetings/{meeting_id}/proxies"
 
@@ -39,10 +39,7 @@ async def register(request: web.Request) -> web.Response:
 async def revoke(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
-    try:
-        authorization_id = int(request.match_info["authorization_id"])
-    except ValueError:
-        raise ValidationFailed("委托编号应为数字", fields={"authorization_id": "数字"}) from None
+    authorization_id = int_path(request, "authorization_id", "authorization_not_found", "找不到该委托")
     data = await read_json(request) if request.can_read_body else {}
     return json_response(await proxies_service.revoke_authorization(
         pool(request), community_id=community_id, meeting_id=meeting_id, actor=principal.actor,

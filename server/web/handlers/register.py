@@ -71,25 +71,40 @@ async def versions(request: web.Request) -> web.Response:
     return json_response({"versions": [dict(r) for r in rows]})
 
 
+def _masked_owner(owner_id: str, owner) -> dict:
+    return {"owner_id": owner_id, "name": mask_name(owner["name"]) if owner else "",
+            "phone": mask_phone(owner["phone"]) if owner else "",
+            "id_number": mask_id_number(owner["id_number"]) if owner else "",
+            "recognised_by_possession": bool(owner and owner["recognised_by_possession"])}
+
+
 async def subjects(request: web.Request) -> web.Response:
-    """Voting subjects with their weights; names, phones and ID numbers masked."""
+    """Voting subjects (owner sets) with their weights and owners; names, phones and ID numbers masked.
+
+    ``owner_id`` is the subject id (its owners' ids joined with "+"); the name, phone and ID
+    number shown at the top level are the representative's, who casts the subject's ballot.
+    """
     community_id = request.match_info["community_id"]
     await require_staff(request, community_id=community_id)
     async with pool(request).acquire() as conn:
         version, electorate = await register_service.load_electorate(conn, community_id, _version_param(request))
         owners = {r["owner_id"]: r for r in await register_repo.owners(conn, community_id, version)}
+    places = electorate.places
     listed = []
     for subject in electorate.subjects.values():
-        owner = owners.get(subject.owner_id)
+        representative = _masked_owner(subject.representative, owners.get(subject.representative))
         listed.append({
-            "owner_id": subject.owner_id, "area": format_area(subject.area), "persons": 1,
-            "units": list(subject.units), "buildings": list(subject.buildings),
-            "name": mask_name(owner["name"]) if owner else "",
-            "phone": mask_phone(owner["phone"]) if owner else "",
-            "id_number": mask_id_number(owner["id_number"]) if owner else "",
-            "recognised_by_possession": bool(owner and owner["recognised_by_possession"]),
+            "owner_id": subject.id, "subject_id": subject.id, "area": format_area(subject.area, places),
+            "persons": 1, "units": list(subject.units), "buildings": list(subject.buildings),
+            "building_areas": {b: format_area(a, places) for b, a in zip(subject.buildings, subject.building_areas)},
+            "representative": subject.representative,
+            "name": representative["name"], "phone": representative["phone"],
+            "id_number": representative["id_number"],
+            "recognised_by_possession": representative["recognised_by_possession"],
+            "owners": [_masked_owner(owner_id, owners.get(owner_id)) for owner_id in subject.owners],
         })
-    return json_response({"community_id": community_id, "register_version": version, "subjects": listed})
+    return json_response({"community_id": community_id, "register_version": version, "area_places": places,
+                          "subjects": listed})
 
 
 def setup(app: web.Application) -> None:

@@ -1,4 +1,5 @@
-"""Results: publication and objections (staff), and the public record, keys, proofs and results page."""
+"""Results: publication and objections (staff); the public result, keys, proofs and results page; and
+the unit-level record, for the community's staff and owners only (server.auth.record_access)."""
 from __future__ import annotations
 
 import html
@@ -7,19 +8,18 @@ import re
 from datetime import datetime
 from pathlib import Path
 
-import jwt
 from aiohttp import web
 
-from server.auth.ballot import ensure_session_live, read_ballot_token
+from server.auth.ballot import ensure_session_live, has_ballot_bearer, read_ballot_token
+from server.auth.record_access import require_record_reader
 from server.auth.staff import WRITER_ROLES, require_staff
-from server.auth.tokens import BALLOT_TYP
 from server.ballot.rules import THRESHOLD_DESCRIPTIONS
 from server.errors import Forbidden, NotFound, missing_field
 from server.record.signed import zip_bytes
 from server.services import result_keys, voting_window
 from server.services import results as results_service
 from server.services.meeting_input import beijing_time
-from server.web.handlers.common import field, json_response, pool, read_json, settings
+from server.web.handlers.common import field, int_path, json_response, pool, read_json, settings
 
 RESULTS_STATIC = Path(__file__).resolve().parent.parent / "static" / "results"
 _BASE = "/api/admin/communities/{community_id}/meetings/{meeting_id}"
@@ -63,7 +63,7 @@ async def add_objection(request: web.Request) -> web.Response:
     text = field(data, "text", str, max_length=2000).strip()
     if not text:
         raise missing_field("text", label="异议内容")
-    if request.headers.get("Authorization", "").startswith("Bearer ") and _is_ballot_token(request):
+    if has_ballot_bearer(request):
         principal = read_ballot_token(request)
         if (principal.community_id, principal.meeting_id) != (community_id, meeting_id):
             raise Forbidden("该选票凭证不属于这次会议", code="ballot_wrong_meeting")
@@ -79,25 +79,15 @@ async def add_objection(request: web.Request) -> web.Response:
     return json_response(doc, status=201)
 
 
-def _is_ballot_token(request: web.Request) -> bool:
-    try:
-        header = jwt.get_unverified_header(request.headers["Authorization"][7:].strip())
-    except jwt.PyJWTError:
-        return False
-    return header.get("typ") == BALLOT_TYP
-
-
 async def respond_objection(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
-    raw_id = request.match_info["objection_id"]
-    if not raw_id.isdigit():
-        raise NotFound("找不到该异议", code="objection_not_found")
+    objection_id = int_path(request, "objection_id", "objection_not_found", "找不到该异议")
     data = await read_json(request)
     response = field(data, "response", str, max_length=2000).strip()
     if not response:
         raise missing_field("response", label="答复内容")
-    doc = await results_service.respond_objection(pool(request), community_id, meeting_id, int(raw_id),
+    doc = await results_service.respond_objection(pool(request), community_id, meeting_id, objection_id,
                                                   actor=principal.actor, response=response)
     return json_response(doc)
 
@@ -118,7 +108,7 @@ async def rotate_key(request: web.Request) -> web.Response:
     return json_response(doc, status=201)
 
 
-# ---------------------------------------------------------------- public (no login)
+# ---------------------------------------------------------------- public (no login): never how a unit voted
 
 async def _refuse_if_voided(request: web.Request, community_id: str, meeting_id: str) -> None:
     """A voided meeting has no result: 404 ``meeting_voided`` with when and why (published as such)."""
@@ -134,12 +124,18 @@ async def public_result(request: web.Request) -> web.Response:
     return json_response(await results_service.public_result(pool(request), community_id, meeting_id))
 
 
-async def public_record(request: web.Request) -> web.Response:
+# ---------------------------------------------------------------- the unit-level record: staff and owners
+
+async def record_archive(request: web.Request) -> web.Response:
+    """record.zip: who is asking is checked first (401/403), then whether it is published (404)."""
     community_id, meeting_id = _ids(request)
-    files = await results_service.public_record_files(pool(request), community_id, meeting_id)
+    reader = await require_record_reader(request, community_id)
+    files = await results_service.record_files_for_reader(pool(request), community_id, meeting_id,
+                                                          actor=reader.actor)
     folder = f"{community_id}-{meeting_id}"
     return web.Response(body=zip_bytes(folder, files), content_type="application/zip",
-                        headers={"Content-Disposition": f'attachment; filename="{folder}.zip"'})
+                        headers={"Content-Disposition": f'attachment; filename="{folder}.zip"',
+                                 "Cache-Control": "private, no-store", "Referrer-Policy": "no-referrer"})
 
 
 async def receipt_proof(request: web.Request) -> web.Response:
@@ -213,12 +209,15 @@ def render_page(doc: dict, base_url: str) -> str:
         "final": f"最终结果（{e((doc['finalized_at'] or '')[:10])} 确定）。",
     }.get(doc["status"], "")
     record_url = f"/api/public/meetings/{e(cid)}/{e(mid)}/record.zip"
+    # The signed hashes of every file: anyone given the record by an owner can check it.
+    file_hashes = "".join(f"<li>{e(name)}：<code>{e(digest)}</code></li>"
+                          for name, digest in sorted(signed["payload"].get("files", {}).items()))
     template = (RESULTS_STATIC / "page.html").read_text(encoding="utf-8")
     values = {
         "title": e(meeting["meeting"]["title"]), "community": e(meeting["community"]["name"]),
         "status": e(doc["status_name"]), "status_line": status_line,
         "totals": _fig(result["totals"]), "matters": "".join(sections), "objections": objections,
-        "record_url": record_url, "key_id": e(doc["key_id"]),
+        "record_url": record_url, "file_hashes": file_hashes, "key_id": e(doc["key_id"]),
         "public_key": e(signed["public_key"]), "root": e(doc["receipts_root"]),
         "count": str(doc["receipt_count"]), "cid": e(cid), "mid": e(mid),
         # Script content is raw text (no entity decoding): JSON with "<" escaped cannot close the tag.
@@ -264,7 +263,7 @@ def setup(app: web.Application) -> None:
     app.router.add_post(_BASE + "/finalize", finalize)
     app.router.add_post("/api/admin/communities/{community_id}/keys/rotate", rotate_key)
     app.router.add_get(_PUBLIC + "/result", public_result)
-    app.router.add_get(_PUBLIC + "/record.zip", public_record)
+    app.router.add_get(_PUBLIC + "/record.zip", record_archive)
     app.router.add_get(_PUBLIC + "/receipts/{receipt}/proof", receipt_proof)
     app.router.add_get("/api/public/communities/{community_id}/keys", public_keys)
     app.router.add_get("/r/{community_id}/{meeting_id}", results_page)

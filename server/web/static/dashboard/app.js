@@ -15,6 +15,7 @@
 
   var STATE_NAMES = { draft: "草稿", noticed: "已公告，未开始投票", open: "投票中", closed: "投票已结束", published: "结果已公布",
                       voided: "会议已作废" };
+  var VOTING_STATES = { draft: true, noticed: true, open: true };
 
   // Legal times in Beijing time (UTC+8 all year), whatever the browser's time zone.
   function beijingTime(iso) {
@@ -22,6 +23,12 @@
     function two(n) { return ("0" + n).slice(-2); }
     return d.getUTCFullYear() + "-" + two(d.getUTCMonth() + 1) + "-" + two(d.getUTCDate()) + " " +
       two(d.getUTCHours()) + ":" + two(d.getUTCMinutes()) + "（北京时间）";
+  }
+
+  // Voting is over (closed, published, voided): the page says so instead of "live".
+  function ended(doc) {
+    if (!doc) return false;
+    return doc.voting_ended != null ? !!doc.voting_ended : !VOTING_STATES[doc.state];
   }
 
   function $(id) { return document.getElementById(id); }
@@ -43,6 +50,12 @@
       node.appendChild(typeof child === "string" ? document.createTextNode(child) : child);
     }
     return node;
+  }
+
+  // The stream delivers: "live" while voting goes on, "ended" once it is over.
+  function setReceiving() {
+    if (ended(lastDoc)) setConnection("ended", "投票已结束");
+    else setConnection("live", "实时更新中");
   }
 
   function setConnection(state, text) {
@@ -107,20 +120,21 @@
     if (source) source.close();
     setConnection("wait", "正在连接…");
     source = new EventSource(base + "/stream?access_token=" + encodeURIComponent(token));
-    source.onopen = function () { setConnection("live", "实时更新中"); };
+    source.onopen = setReceiving;
     var onData = function (ev) {
-      setConnection("live", "实时更新中");
       try { render(JSON.parse(ev.data)); } catch (e) { console.error(e); }
+      setReceiving();
     };
     source.addEventListener("snapshot", onData);
     source.addEventListener("update", onData);
     source.onerror = function () {
+      var over = ended(lastDoc) ? "投票已结束；" : "";
       if (source.readyState === EventSource.CLOSED) {
         // The server refused the stream (e.g. the login expired): check again shortly.
-        setConnection("off", "连接已断开，正在重试…");
+        setConnection("off", over + "连接已断开，正在重试…");
         setTimeout(start, 3000);
       } else {
-        setConnection("wait", "连接中断，正在重连…");
+        setConnection("wait", over + "连接中断，正在重连…");
       }
     };
   }
@@ -152,14 +166,21 @@
     return { passed: "ok", elected: "ok", failed: "bad", no_quorum: "warn" }[outcome] || "warn";
   }
 
+  function electorateText(m) {
+    var who = m.scope_text ? m.scope_text + "的业主" : "全体业主";
+    return "表决范围：" + who + "，共 " + m.electorate.persons + " 户 / " + m.electorate.area + " m²";
+  }
+
   function matterCard(m, doc) {
-    var provisional = doc.state === "open" || doc.state === "noticed";
-    var card = el("article", { cls: "matter", "data-matter": m.id });
+    var provisional = !ended(doc);
+    var card = el("article", { cls: "matter" + (m.scope_text ? " scoped" : ""), "data-matter": m.id });
     var head = el("div", { cls: "matter-head" },
-      el("h3", { text: m.id + "　" + m.title }),
+      el("h3", null, m.id + "　" + m.title,
+        m.scope_text ? el("span", { cls: "scope", "data-testid": "scope-" + m.id, text: m.scope_text }) : null),
       m.status_text ? el("span", { cls: "badge " + statusClass(m.outcome), "data-testid": "status-" + m.id,
         text: (provisional ? "目前：" : "") + m.status_text }) : null);
     card.appendChild(head);
+    card.appendChild(el("p", { cls: "muted", "data-testid": "electorate-" + m.id, text: electorateText(m) }));
     card.appendChild(el("p", { cls: "muted", text: "参与：" + m.participating.persons + " 户 / " + m.participating.area +
       " m²（" + m.participating_share.persons + "% / " + m.participating_share.area + "%）" +
       (m.quorum_met ? "，已达 2/3" : "，" + m.quorum_shortfall.text) }));
@@ -170,8 +191,9 @@
         bar(m.yes_share.persons, thresholdPct, m.yes.persons + " 户，占参与 " + m.yes_share.persons + "%")));
       card.appendChild(el("div", { cls: "axis" }, el("span", { text: "赞成（面积）" }),
         bar(m.yes_share.area, thresholdPct, m.yes.area + " m²，占参与 " + m.yes_share.area + "%")));
-      card.appendChild(el("p", { cls: "figures", text: "赞成 " + m.yes.persons + " 户 · 反对 " + m.no.persons +
-        " 户 · 弃权 " + m.abstain.persons + " 户；通过需" + m.threshold_text + "（面积和人数）" }));
+      card.appendChild(el("p", { cls: "figures", "data-testid": "figures-" + m.id, text: "赞成 " + m.yes.persons +
+        " 户 · 反对 " + m.no.persons + " 户 · 弃权 " + m.abstain.persons + " 户 · 无效票 " + m.invalid.persons +
+        " 户（" + m.invalid.area + " m²）；通过需" + m.threshold_text + "（面积和人数）" }));
       card.appendChild(el("p", { cls: m.yes_shortfall.new_voters.met ? "need met" : "need", "data-testid": "need-" + m.id,
         text: m.yes_shortfall.new_voters.text }));
       if (m.yes_shortfall.converts) card.appendChild(el("p", { cls: "muted", text: m.yes_shortfall.converts.text }));
@@ -192,7 +214,9 @@
     table.appendChild(body);
     card.appendChild(el("p", { cls: "figures", text: "应选 " + m.seats + " 人，候补 " + m.alternates_count +
       " 人；每位候选人需获" + m.threshold_text + "（面积和人数）" + (m.standing_provisional ? "。参与未达 2/3，名次仅供参考" : "") }));
-    card.appendChild(table);
+    card.appendChild(el("p", { cls: "figures", "data-testid": "figures-" + m.id, text: "无效票 " + m.invalid.persons +
+      " 户（" + m.invalid.area + " m²），其中所选人数超过应选人数 " + m.spoiled.persons + " 户" }));
+    card.appendChild(el("div", { cls: "table-wrap" }, table));
     return card;
   }
 
@@ -200,20 +224,24 @@
     lastDoc = doc;
     $("board").hidden = false;
     $("login").hidden = true;
-    $("title").textContent = doc.title + " — 实时看板";
-    document.title = doc.title + " — 实时看板";
+    var heading = doc.title + (ended(doc) ? " — 表决看板" : " — 实时看板");
+    $("title").textContent = heading;
+    document.title = heading;
     $("meeting-state").textContent = STATE_NAMES[doc.state] || doc.state;
     // an extension notice moves closes_at: the next update shows the new close
     $("closes-at").textContent = doc.closes_at ? "投票截止 " + beijingTime(doc.closes_at) : "";
     $("updated-at").textContent = "更新于 " + new Date(doc.generated_at).toLocaleTimeString("zh-CN");
 
     var t = doc.turnout, totals = doc.totals, line = doc.quorum_line;
-    setGauge("gauge-area", t.share.area, 3 * parseFloat(t.area) >= 2 * parseFloat(totals.area) - 1e-9,
+    // Each axis is met when nothing is missing on it (the server compares exact integers).
+    var areaMet = parseFloat(t.shortfall.area) === 0, personsMet = t.shortfall.persons === 0;
+    var missed = ended(doc) ? "差 " : "还差 ";
+    setGauge("gauge-area", t.share.area, areaMet,
       t.area + " / " + totals.area + " m²（2/3 线 " + line.area + "）",
-      t.shortfall.area === "0.00" ? "面积已达 2/3" : "面积还差 " + t.shortfall.area + " m²");
-    setGauge("gauge-persons", t.share.persons, 3 * t.persons >= 2 * totals.persons,
+      areaMet ? "面积已达 2/3" : "面积" + missed + t.shortfall.area + " m²");
+    setGauge("gauge-persons", t.share.persons, personsMet,
       t.persons + " / " + totals.persons + " 户（2/3 线 " + line.persons + "）",
-      t.shortfall.persons === 0 ? "人数已达 2/3" : "人数还差 " + t.shortfall.persons + " 户");
+      personsMet ? "人数已达 2/3" : "人数" + missed + t.shortfall.persons + " 户");
     $("turnout-persons").textContent = String(t.persons);
     $("turnout-area").textContent = t.area;
     $("turnout-need").textContent = t.shortfall.text;
@@ -222,9 +250,11 @@
       ch.paper.persons + " 户（" + ch.paper.area + " m²）" +
       (ch.proxy ? "，代理投票 " + ch.proxy.persons + " 户（" + ch.proxy.area + " m²）" : "");
 
+    var over = ended(doc);
     $("results-note").textContent = doc.view === "results"
-      ? (doc.state === "open" ? "以下为投票中的即时结果，以投票结束后的正式计票为准" : "")
-      : "本会议投票期间不公开表决结果，仅显示参与情况";
+      ? (over ? "投票已结束，以下为计票结果" : doc.state === "open" ? "以下为投票中的即时结果，以投票结束后的正式计票为准" : "")
+      : (over ? "投票已结束，表决结果以正式公告为准" : "本会议投票期间不公开表决结果，仅显示参与情况");
+    renderOutcome(doc, over);
     var matters = $("matters");
     matters.replaceChildren.apply(matters, doc.matters.map(function (m) { return matterCard(m, doc); }));
 
@@ -235,12 +265,28 @@
     var rows = doc.buildings.map(function (b) {
       var share = axis === "area" ? b.share.area : b.share.persons;
       return el("div", { cls: "building", "data-building": b.building },
-        el("span", { cls: "bname", text: b.building + " 栋" }),
+        el("span", { cls: "bname", text: b.label || b.building + " 栋" }),
         bar(share, 66.67, b.voted.persons + "/" + b.totals.persons + " 户，" + b.voted.area + "/" + b.totals.area + " m²"),
         el("span", { cls: "bleft", text: "未参与 " + b.remaining.persons + " 户 / " + b.remaining.area + " m²" }));
     });
     var box = $("buildings");
     box.replaceChildren.apply(box, rows);
+  }
+
+  // Once voting is over: a banner with every matter's outcome (organisers), or where to find it.
+  function renderOutcome(doc, over) {
+    var box = $("outcome");
+    box.hidden = !over;
+    if (!over) { box.replaceChildren(); return; }
+    var items = doc.matters.filter(function (m) { return m.status_text; }).map(function (m) {
+      return el("li", { "data-testid": "outcome-" + m.id },
+        el("span", { text: m.id + "　" + m.title + (m.scope_text ? "（" + m.scope_text + "）" : "") + "：" }),
+        el("strong", { cls: "outcome-" + statusClass(m.outcome), text: m.status_text }));
+    });
+    var list = el("ul");
+    items.forEach(function (item) { list.appendChild(item); });
+    box.replaceChildren(el("h2", { text: "投票已结束" + (doc.state === "published" ? "，结果已公布" : "") }),
+      items.length ? list : el("p", { text: "表决结果以正式公告为准" }));
   }
 
   window.evoteDashboard = { last: function () { return lastDoc; } };

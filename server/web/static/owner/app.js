@@ -150,9 +150,17 @@
       if (state.meeting.state !== "open") {
         var words = state.meeting.state === "noticed" ? "投票尚未开始" : "投票已经结束";
         var when = state.meeting.opens_at ? "，开始时间：" + new Date(state.meeting.opens_at).toLocaleString("zh-CN") : "";
+        var over = state.meeting.state !== "noticed";
         return show(el("div", { class: "card" }, el("h2", { text: words }),
-          el("p", { class: "hint", text: state.meeting.state === "noticed" ? "请在投票开始后再打开本页" + when + "。" : "" })));
+          el("p", { class: "hint", text: over ? "表决结果公布后，可在结果公告页查看，并凭选票码下载完整表决记录。"
+                                               : "请在投票开始后再打开本页" + when + "。" }),
+          over ? el("a", { class: "button-link", id: "results-link", rel: "noreferrer",
+                           href: resultsPath(state.meeting.community_id, state.meeting.meeting_id) + "#code=" +
+                                 encodeURIComponent(code), text: "查看表决结果公告" }) : null));
       }
+      if (!state.meeting.matters.length) return show(el("div", { class: "card", id: "no-matters" },
+        el("h2", { text: "本次会议没有需要您表决的事项" }),
+        el("p", { class: "hint", text: "本次表决的事项只由部分楼栋的业主表决，您不在表决范围内。" })));
       if (todo().length === 0) return showReceipts(null, true);
       ballotForm();
     }).catch(function (err) {
@@ -200,6 +208,7 @@
     var cards = matters.map(function (m, i) {
       var card = el("section", { class: "card matter", "data-matter": m.matter_id },
         el("h2", { text: "第 " + (i + 1) + " 项：" + m.title }),
+        m.scope ? el("p", { class: "scope", text: "本项仅由 " + m.scope.buildings.join("、") + " 楼栋的业主表决" }) : null,
         m.description ? el("p", { class: "hint", text: m.description }) : null);
       if (m.kind === "resolution") {
         var row = el("div", { class: "choices", role: "group", "aria-label": m.title });
@@ -279,9 +288,50 @@
     });
     state.idempotencyKey = state.idempotencyKey || randomId();
     show(el("div", { class: "card" }, el("h2", { text: "第三步：核对后提交" }),
-          el("p", { class: "hint", text: "提交后不能修改。请核对您的选择：" }), list),
+          el("p", { class: "hint", text: (state.meeting.allow_revision ? "投票截止前可以重新提交修改。"
+                                                                       : "提交后不能修改。") + "请核对您的选择：" }), list),
+         rulesNote(),
+         privacyNote(),
          el("button", { class: "primary", id: "submit-votes", text: "确认提交", onclick: submit }),
          el("button", { text: "返回修改", onclick: function () { ballotForm(); } }));
+  }
+
+  // Who will be able to see how this unit voted: said before the owner submits.
+  function privacyNote() {
+    return el("div", { class: "card privacy", id: "privacy-note" },
+      el("h3", { text: "谁能看到您家的表决情况" }),
+      el("p", { text: "本小区业主、业主大会筹备组/业委会工作人员和审计人员可以查阅每户的表决情况；" +
+                      "其他人只能看到汇总结果。" }));
+  }
+
+  // Links for an owner once the meeting is over: the results page (the code goes in the #fragment,
+  // which is not sent to the server) and the full record, which this code may download.
+  function resultsPath(cid, mid) { return "/r/" + encodeURIComponent(cid) + "/" + encodeURIComponent(mid); }
+  function recordCard(cid, mid) {
+    var record = "/api/public/meetings/" + encodeURIComponent(cid) + "/" + encodeURIComponent(mid) +
+      "/record.zip?code=" + encodeURIComponent(code);
+    return el("div", { class: "card", id: "record-card" },
+      el("h3", { text: "表决结果已公布" }),
+      el("p", { class: "hint", text: "您可以查看结果公告，并凭本选票码下载完整表决记录。记录中有每户的表决情况，" +
+                                     "只供本小区业主、工作人员和审计人员查阅，请勿随意转发。" }),
+      el("a", { class: "button-link", id: "results-link", rel: "noreferrer",
+                href: resultsPath(cid, mid) + "#code=" + encodeURIComponent(code), text: "查看表决结果公告" }),
+      el("a", { class: "button-link", id: "record-download", rel: "noreferrer", download: "",
+                href: record, text: "下载完整表决记录（.zip）" }));
+  }
+
+  // The meeting's rules that decide which ballot counts and what a blank one means, stated before
+  // the owner submits: the same sentences as on the printed paper ballots (rules.statements of
+  // GET /api/ballot/meeting, made by server/services/rule_statements.py).
+  function rulesNote() {
+    var statements = (state.meeting.rules && state.meeting.rules.statements) || [];
+    if (!statements.length) return null;
+    var list = el("dl", {});
+    statements.forEach(function (r) {
+      list.appendChild(el("dt", { text: r.title, "data-rule": r.key }));
+      list.appendChild(el("dd", { text: r.text, "data-rule": r.key }));
+    });
+    return el("div", { class: "card rules", id: "rules-note" }, el("h3", { text: "本次表决的规则" }), list);
   }
 
   function submit() {
@@ -359,6 +409,7 @@
       return resp.json();
     }).then(function (published) {
       if (!published) return;
+      app.appendChild(recordCard(kept.cid, kept.mid));
       // The root the committee signed, not merely the one the server reports beside the proof.
       var root = published.signed.payload.receipts.root;
       kept.receipts.forEach(function (r, i) {
