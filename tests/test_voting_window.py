@@ -4,6 +4,7 @@ extension with the closes."""
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
@@ -15,7 +16,10 @@ from server import appkeys
 from server.ballot.receipts import format_cast_at
 from server.devtools.fixtures import end_voting_now
 from server.errors import ApiError, ValidationFailed
+from server.record import read_bundle
+from server.record.writer import write_directory
 from server.services import meetings as meetings_service
+from server.services import results as results_service
 from server.services import scheduler, voting_window
 from server.services.effects import Effects
 from server.services.meeting_input import beijing_time, check_extension_limits
@@ -65,20 +69,6 @@ class Events:
 
     def of(self, kind: str) -> list[dict]:
         return [event for _, _, event in self.seen if event.get("type") == kind]
-
-
-async def _sole_owners(db_pool, make_community, units: int = 12) -> tuple[str, list]:
-    """A community whose register has no jointly owned unit and whole square metres (this file is about
-    the voting window, not owner sets or areas)."""
-    from server.devtools.demo_data import generate_register_rows, register_csv
-    from server.services import register as register_service
-
-    community_id = await make_community()
-    rows = [dict(r, area=r["area"].split(".")[0] + ".00")
-            for r in generate_register_rows(units, seed=3, co_owned_share=0.0)]
-    await register_service.import_register(db_pool, community_id=community_id, data=register_csv(rows),
-                                           filename="test.csv", actor="test")
-    return community_id, rows
 
 
 async def _wait_for_state(client, m, state: str, timeout: float = 20.0) -> dict:
@@ -253,11 +243,9 @@ async def test_void_from_draft_and_noticed_but_not_after_the_close(client, db_po
 
 # ---------------------------------------------------------------- extensions
 
-async def test_extensions_within_and_over_the_limits(client, db_pool, staff_headers, imported_community,
-                                                     make_community):
-    m = await open_meeting(db_pool, client, staff_headers, imported_community, matters=RESOLUTION_ONLY,
-                           community=await _sole_owners(db_pool, make_community), max_extensions=2,
-                           max_extension_days=3)
+async def test_extensions_within_and_over_the_limits(client, db_pool, staff_headers, imported_community):
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12, matters=RESOLUTION_ONLY,
+                           max_extensions=2, max_extension_days=3)
     assert (m.document["max_extensions"], m.document["max_extension_days"]) == (2, 3)
     assert m.document["extensions"] == []
     original = _when(m.document["closes_at"])
@@ -317,10 +305,9 @@ async def test_extensions_within_and_over_the_limits(client, db_pool, staff_head
 
 
 async def test_the_dashboard_follows_an_extension_to_the_new_close(client, db_pool, staff_headers,
-                                                                   imported_community, make_community):
-    m = await open_meeting(db_pool, client, staff_headers, imported_community, matters=RESOLUTION_ONLY,
-                           community=await _sole_owners(db_pool, make_community), max_extensions=1,
-                           max_extension_days=1)
+                                                                   imported_community):
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12, matters=RESOLUTION_ONLY,
+                           max_extensions=1, max_extension_days=1)
     new_close = _when(m.document["closes_at"]) + timedelta(hours=6)
     live = await client.app[appkeys.LIVE].meeting(m.community_id, m.meeting_id, fresh=True)
     resp = await client.post(f"{m.base}/extensions", headers=m.headers,
@@ -557,7 +544,7 @@ async def test_the_guarded_updates_alone_never_both_win(client, db_pool, staff_h
 # ---------------------------------------------------------------- the record
 
 async def test_the_record_carries_the_window_and_the_extensions(client, db_pool, staff_headers, imported_community,
-                                                                make_community, monkeypatch):
+                                                                monkeypatch, tmp_path):
     from server.services import export
 
     calls: list[dict] = []
@@ -568,9 +555,8 @@ async def test_the_record_carries_the_window_and_the_extensions(client, db_pool,
         return real(*args, **kwargs)
 
     monkeypatch.setattr(export, "meeting_document", recording)
-    m = await open_meeting(db_pool, client, staff_headers, imported_community, matters=RESOLUTION_ONLY,
-                           community=await _sole_owners(db_pool, make_community), max_extensions=1,
-                           max_extension_days=2)
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=12, matters=RESOLUTION_ONLY,
+                           max_extensions=1, max_extension_days=2)
     original = _when(m.document["closes_at"])
     resp = await client.post(f"{m.base}/extensions", headers=m.headers, json={
         "closes_at": (original + timedelta(days=1)).isoformat(), "reason": "节假日顺延"})
@@ -589,6 +575,12 @@ async def test_the_record_carries_the_window_and_the_extensions(client, db_pool,
     public = await (await client.get(f"/api/public/meetings/{m.community_id}/{m.meeting_id}/result")).json()
     meeting = public["signed"]["payload"]["meeting"]
     assert meeting["window"] == window and meeting["extensions"] == extensions
+    # meeting.json of the signed record holds them too, and the record reads back
+    files = await results_service.export_files(db_pool, m.community_id, m.meeting_id)
+    recorded = json.loads(files["meeting.json"])["meeting"]
+    assert recorded["window"] == window and recorded["extensions"] == extensions
+    write_directory(tmp_path / "record", files)
+    assert read_bundle(tmp_path / "record").meeting["meeting"]["extensions"] == extensions
 
 
 # ---------------------------------------------------------------- the demo
