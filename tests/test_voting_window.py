@@ -103,6 +103,25 @@ def test_extension_limits_are_both_set_or_both_zero():
         assert caught.value.code == "bad_extension_limits", bad
 
 
+async def test_extension_limits_are_set_on_the_draft(client, staff_headers, make_community):
+    community_id = await make_community()
+    headers = await staff_headers("district_admin")
+    base = f"/api/admin/communities/{community_id}/meetings"
+    body = meeting_body(matters=RESOLUTION_ONLY, max_extensions=1, max_extension_days=7)
+    resp = await client.post(base, json=body, headers=headers)
+    assert resp.status == 201
+    doc = await resp.json()
+    assert (doc["max_extensions"], doc["max_extension_days"], doc["extensions"]) == (1, 7, [])
+    assert (doc["voided_at"], doc["void_reason"]) == (None, None)
+    one = f"{base}/{body['meeting_id']}"
+    resp = await client.patch(one, headers=headers, json={"max_extensions": 2})
+    assert resp.status == 200 and (await resp.json())["max_extensions"] == 2
+    error = await _error(await client.patch(one, headers=headers, json={"max_extension_days": 0}), 422)
+    assert error["code"] == "bad_extension_limits"
+    bad = meeting_body(matters=RESOLUTION_ONLY, max_extensions=3)
+    assert (await _error(await client.post(base, json=bad, headers=headers), 422))["code"] == "bad_extension_limits"
+
+
 # ---------------------------------------------------------------- no early close
 
 async def test_closing_before_the_noticed_close_is_refused_naming_it_in_beijing_time(
