@@ -54,7 +54,7 @@ def last4_digest(key: bytes, kind: str, community_id: str, owner_id: str, four: 
         raise ValueError(f"unknown identity kind {kind!r}")
     message = b"\x00".join((_CONTEXT, kind.encode(), community_id.encode(), owner_id.encode(),
                             four.upper().encode()))
-    return hmac.new(key, message, hashlib.sha256).digest()
+    return hmac.digest(key, message, "sha256")
 
 
 def _digest_of(key: bytes, kind: str, community_id: str, owner_id: str, number: str) -> bytes | None:
