@@ -141,9 +141,10 @@ async def mark_redeemed(conn: asyncpg.Connection, digest: bytes, *, device: byte
 
 async def owner_identity(conn: asyncpg.Connection, community_id: str, version: int,
                          owner_id: str) -> asyncpg.Record | None:
-    """One owner's name, phone and ID number in a register version (a subject's representative at sign-in)."""
+    """What sign-in checks of one owner in a register version (a subject's representative): the keyed
+    hashes of the last four of their phone and ID number and the key that made them."""
     return await conn.fetchrow(
-        """SELECT owner_id, name, phone, id_number FROM owner
+        """SELECT owner_id, name, phone_hmac, id_hmac, identity_key_id FROM owner
             WHERE community_id = $1 AND version = $2 AND owner_id = $3""", community_id, version, owner_id)
 
 
