@@ -387,9 +387,10 @@ async def owner_meeting(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
                   "invalid_ballot": rules.invalid_ballot, "statements": rule_statements(rules)},
         "show_live_results": meeting["show_live_results"],
         "totals": None if meeting["total_area"] is None else
-        {"area": format_area(meeting["total_area"]), "persons": meeting["total_persons"]},
+        {"area": format_area(meeting["total_area"], meeting["area_places"]), "persons": meeting["total_persons"]},
         "voter": None if me is None else
-        {"voter_id": me["voter_id"], "area": format_area(me["area"]), "units": list(me["units"])},
+        {"voter_id": me["voter_id"], "area": format_area(me["area"], meeting["area_places"] or 2),
+         "units": list(me["units"])},
         "matters": definition.documents_for(principal.voter_id),   # only the matters in the owner's scope
     }
 
