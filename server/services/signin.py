@@ -5,7 +5,8 @@ Rules (docs/owner-signin.md):
 - the first redemption, and any from another device, needs the last 4 characters of
   the phone or ID number on record of the code's holder: the voting subject's
   representative (for joint owners, the one they chose; for a sole owner, that owner),
-  in the meeting's frozen register version; the same device (same ``device_id``) or the WeChat user
+  in the meeting's frozen register version, or the new owner once the subject changed hands
+  during the meeting (server/services/transfers.py); the same device (same ``device_id``) or the WeChat user
   bound to the code may sign in again without it;
 - every identity check is counted before it is made, in one atomic UPDATE of the code's
   row, so parallel guesses from any worker count; after ``MAX_FAILED_ATTEMPTS`` the
@@ -103,9 +104,10 @@ async def _check_identity(pool: asyncpg.Pool, digest: bytes, row: asyncpg.Record
             if state is None or state["revoked_at"] is not None:
                 raise CodeInvalid("该二维码已作废（已补发新码），请使用新的二维码")
             raise _locked(state["locked_until"])
-        # The code of a voting subject is held by its representative: check their digits.
-        owner = await codes_repo.owner_identity(conn, row["community_id"], row["register_version"],
-                                                row["representative"])
+        # The code of a voting subject is held by its representative (or, once the subject changed
+        # hands during the meeting, by its new owner): check their digits.
+        owner = await codes_repo.holder_identity(conn, row["community_id"], row["meeting_id"], row["voter_id"],
+                                                 row["register_version"], row["representative"])
     ok = owner is not None and codes_core.identity_matches(last4, phone=owner["phone"],
                                                            id_number=owner["id_number"])
     if ok:
