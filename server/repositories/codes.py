@@ -17,19 +17,35 @@ async def get_meeting(conn: asyncpg.Connection, community_id: str, meeting_id: s
              FROM meeting WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)
 
 
+# The latest transfer of the subject ``e`` during its meeting, with its new owner (who then holds the
+# subject's code instead of the representative: docs/meetings.md "Transfers during voting").
+_LATEST_TRANSFER = """
+    SELECT t.transfer_id, n.name, n.phone, n.id_number
+      FROM subject_transfer t
+      LEFT JOIN transfer_new_owner n ON n.community_id = t.community_id AND n.meeting_id = t.meeting_id
+                                    AND n.transfer_id = t.transfer_id
+     WHERE t.community_id = e.community_id AND t.meeting_id = e.meeting_id AND t.voter_id = e.voter_id
+     ORDER BY t.transfer_id DESC LIMIT 1"""
+
+
 async def voters_for_sheets(conn: asyncpg.Connection, community_id: str, meeting_id: str,
                             voter_ids: list[str] | None = None) -> list[asyncpg.Record]:
-    """Every voting subject of the meeting: its representative and their name, first building, counted units.
+    """Every voting subject of the meeting: its representative, the code holder's name, first building,
+    counted units.
 
-    The code of a subject is held by its representative (the owner who casts its ballot);
-    names come from the frozen register version.  Order: building, then first unit.
+    The code of a subject is held by its representative (the owner who casts its ballot), named
+    from the frozen register version; once the subject changed hands during the meeting, by the
+    new owner of its latest transfer (``new_owner``).  Order: building, then first unit.
     """
     return await conn.fetch(
-        """SELECT e.voter_id, e.representative, e.building, e.units, coalesce(o.name, '') AS name
+        f"""SELECT e.voter_id, e.representative, e.building, e.units,
+                   CASE WHEN h.transfer_id IS NULL THEN coalesce(o.name, '') ELSE coalesce(h.name, '') END AS name,
+                   h.transfer_id IS NOT NULL AS new_owner
              FROM electorate e
              JOIN meeting m ON m.community_id = e.community_id AND m.meeting_id = e.meeting_id
              LEFT JOIN owner o ON o.community_id = e.community_id AND o.version = m.register_version
                               AND o.owner_id = e.representative
+             LEFT JOIN LATERAL ({_LATEST_TRANSFER}) h ON true
             WHERE e.community_id = $1 AND e.meeting_id = $2
               AND ($3::text[] IS NULL OR e.voter_id = any($3::text[]))
             ORDER BY e.building, e.units[1], e.voter_id""",
@@ -146,6 +162,21 @@ async def owner_identity(conn: asyncpg.Connection, community_id: str, version: i
     return await conn.fetchrow(
         """SELECT owner_id, name, phone_hmac, id_hmac, identity_key_id FROM owner
             WHERE community_id = $1 AND version = $2 AND owner_id = $3""", community_id, version, owner_id)
+
+
+async def holder_identity(conn: asyncpg.Connection, community_id: str, meeting_id: str, voter_id: str,
+                          version: int, representative: str) -> asyncpg.Record | None:
+    """The name, phone and ID number of whoever holds a subject's code: the new owner of its latest
+    transfer during the meeting, else its representative in the frozen register version
+    (:func:`owner_identity`).  None when there is no record to check against."""
+    return await conn.fetchrow(
+        f"""WITH e AS (SELECT $1::text AS community_id, $2::text AS meeting_id, $3::text AS voter_id),
+                 h AS (SELECT x.* FROM e CROSS JOIN LATERAL ({_LATEST_TRANSFER}) x)
+            SELECT 'new_owner' AS holder, h.name, h.phone, h.id_number FROM h WHERE h.name IS NOT NULL
+            UNION ALL
+            SELECT 'register', o.name, o.phone, o.id_number FROM owner o
+             WHERE o.community_id = $1 AND o.version = $4 AND o.owner_id = $5 AND NOT EXISTS (SELECT 1 FROM h)""",
+        community_id, meeting_id, voter_id, version, representative)
 
 
 async def code_status(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> list[asyncpg.Record]:

@@ -40,6 +40,7 @@ from server.repositories import casting as casting_repo
 from server.repositories import meetings as repo
 from server.services import counting
 from server.services import meetings as meetings_service
+from server.services import transfers
 from server.services.effects import Effects
 from server.services.rule_statements import rule_statements
 
@@ -364,6 +365,11 @@ async def _cast(pool: asyncpg.Pool, definition: MeetingDefinition, principal: Ba
                                code="concurrent_submission") from None
         except asyncpg.ForeignKeyViolationError:
             raise Unauthorized("您不在本次会议的表决名单中", code="not_in_electorate") from None
+        except asyncpg.CheckViolationError as exc:
+            # a vote that stands from before the subject changed hands (server/services/transfers.py)
+            if (refusal := transfers.vote_refusal(exc)) is None:
+                raise
+            raise refusal from None
 
 
 # ---------------------------------------------------------------- owner reads

@@ -5,7 +5,8 @@ Rules (docs/owner-signin.md):
 - the first redemption, and any from another device, needs the last 4 characters of
   the phone or ID number on record of the code's holder: the voting subject's
   representative (for joint owners, the one they chose; for a sole owner, that owner),
-  in the meeting's frozen register version; the same device (same ``device_id``) or the WeChat user
+  in the meeting's frozen register version, or the new owner once the subject changed hands
+  during the meeting (server/services/transfers.py); the same device (same ``device_id``) or the WeChat user
   bound to the code may sign in again without it;
 - the register keeps no number in clear: the typed four characters are hashed with the identity
   key (server.services.personal_data) and compared in constant time with the stored hashes; a
@@ -109,9 +110,10 @@ async def _check_identity(pool: asyncpg.Pool, keys: IdentityKeys, digest: bytes,
         raise ApiError("请输入 4 位数字（身份证最后一位可以是 X）", code="validation_failed", status=422,
                        fields={"last4": "4 位数字或字母"})
     async with pool.acquire() as conn:
-        # The code of a voting subject is held by its representative: check their digits.
-        owner = await codes_repo.owner_identity(conn, row["community_id"], row["register_version"],
-                                                row["representative"])
+        # The code of a voting subject is held by its representative (or, once the subject changed
+        # hands during the meeting, by its new owner): check their digits.
+        owner = await codes_repo.holder_identity(conn, row["community_id"], row["meeting_id"], row["voter_id"],
+                                                 row["register_version"], row["representative"])
         if owner is not None and owner["identity_key_id"] not in (None, keys.key_id):
             # Hashed under another identity key: nobody's digits can match; not the owner's fault.
             log.error("identity hashes of community %s register version %s were made with key %s, not the "
