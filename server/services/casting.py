@@ -38,9 +38,8 @@ from server.ballot.tally import CHOICES, Rules
 from server.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from server.repositories import casting as casting_repo
 from server.repositories import meetings as repo
-from server.services import counting
+from server.services import counting, transfers
 from server.services import meetings as meetings_service
-from server.services import transfers
 from server.services.effects import Effects
 from server.services.rule_statements import rule_statements
 
