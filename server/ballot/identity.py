@@ -30,6 +30,11 @@ KINDS = (PHONE, ID_NUMBER)
 DIGEST_SIZE = 32
 NONCE_SIZE = 12
 _CONTEXT = b"evote identity last4 v1"
+# A transfer's new owner (docs/meetings.md "Transfers during voting") is in no register version:
+# their numbers are hashed under the owner id ``transfer:<transfer_id>`` (a register owner id
+# has no ':', so no register owner shares it) and their phone sealed under register version 0.
+TRANSFER_OWNER_PREFIX = "transfer:"
+TRANSFER_VERSION = 0
 
 
 @dataclass(frozen=True)
@@ -55,6 +60,11 @@ def last4_digest(key: bytes, kind: str, community_id: str, owner_id: str, four: 
     message = b"\x00".join((_CONTEXT, kind.encode(), community_id.encode(), owner_id.encode(),
                             four.upper().encode()))
     return hmac.digest(key, message, "sha256")
+
+
+def transfer_owner_id(transfer_id: int) -> str:
+    """The owner id a transfer's new owner is hashed and sealed under: ``transfer:<transfer_id>``."""
+    return f"{TRANSFER_OWNER_PREFIX}{transfer_id}"
 
 
 def _digest_of(key: bytes, kind: str, community_id: str, owner_id: str, number: str) -> bytes | None:

@@ -10,17 +10,23 @@ from datetime import datetime
 import asyncpg
 
 CLEAR_CHECK = "owner_identity_not_in_clear"
+NEW_OWNER_CLEAR_CHECK = "transfer_new_owner_identity_not_in_clear"
+# table -> the constraint keeping its phone and id_number columns empty
+CLEAR_CHECKS = {"owner": CLEAR_CHECK, "transfer_new_owner": NEW_OWNER_CLEAR_CHECK}
 # A meeting's decision: the state it ended in, and when it got there (its last state change).
 DECIDED_STATES = ("closed", "published", "voided")
 
 
 # ---------------------------------------------------------------- converting clear numbers
 
-async def clear_check_validated(conn: asyncpg.Connection) -> bool:
-    """Whether the database already guarantees that no owner row holds a clear number."""
-    return bool(await conn.fetchval(
-        """SELECT convalidated FROM pg_constraint
-            WHERE conname = $1 AND conrelid = 'owner'::regclass""", CLEAR_CHECK))
+async def clear_checks_validated(conn: asyncpg.Connection) -> bool:
+    """Whether the database already guarantees that no owner or new-owner row holds a clear number."""
+    validated = await conn.fetchval(
+        """SELECT count(*) FROM pg_constraint c
+             JOIN unnest($1::text[], $2::text[]) AS k(tablename, conname)
+               ON c.conname = k.conname AND c.conrelid = k.tablename::regclass
+            WHERE c.convalidated""", list(CLEAR_CHECKS), list(CLEAR_CHECKS.values()))
+    return validated == len(CLEAR_CHECKS)
 
 
 async def owners_in_clear(conn: asyncpg.Connection) -> list[asyncpg.Record]:
@@ -52,13 +58,46 @@ async def store_protected(conn: asyncpg.Connection, records: list[tuple]) -> Non
         *[list(c) for c in columns])
 
 
-async def validate_clear_check(conn: asyncpg.Connection) -> None:
-    await conn.execute(f"ALTER TABLE owner VALIDATE CONSTRAINT {CLEAR_CHECK}")
+async def new_owners_in_clear(conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    """Every transfer's new owner still holding a phone or ID number in clear (stored before 0075), locked."""
+    return await conn.fetch(
+        """SELECT community_id, meeting_id, transfer_id, phone, id_number FROM transfer_new_owner
+            WHERE phone <> '' OR id_number <> ''
+            ORDER BY community_id, meeting_id, transfer_id FOR UPDATE""")
+
+
+async def store_new_owners_protected(conn: asyncpg.Connection, records: list[tuple]) -> None:
+    """:func:`store_protected` for transfers' new owners.
+
+    records: (community_id, meeting_id, transfer_id, phone_hmac, id_hmac, identity_key_id, phone_masked,
+    id_masked, phone_enc).
+    """
+    if not records:
+        return
+    columns = list(zip(*records, strict=True))
+    await conn.execute(
+        """UPDATE transfer_new_owner n SET phone = '', id_number = '', phone_hmac = r.phone_hmac,
+                  id_hmac = r.id_hmac, identity_key_id = r.identity_key_id, phone_masked = r.phone_masked,
+                  id_masked = r.id_masked, phone_enc = r.phone_enc
+             FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bytea[], $5::bytea[], $6::text[], $7::text[],
+                         $8::text[], $9::bytea[])
+                  AS r(community_id, meeting_id, transfer_id, phone_hmac, id_hmac, identity_key_id, phone_masked,
+                       id_masked, phone_enc)
+            WHERE n.community_id = r.community_id AND n.meeting_id = r.meeting_id
+              AND n.transfer_id = r.transfer_id""",
+        *[list(c) for c in columns])
+
+
+async def validate_clear_checks(conn: asyncpg.Connection) -> None:
+    for table, constraint in CLEAR_CHECKS.items():
+        await conn.execute(f"ALTER TABLE {table} VALIDATE CONSTRAINT {constraint}")
 
 
 async def identity_key_ids(conn: asyncpg.Connection) -> list[str]:
-    """The identity keys the stored hashes were made with."""
-    rows = await conn.fetch("SELECT DISTINCT identity_key_id FROM owner WHERE identity_key_id IS NOT NULL")
+    """The identity keys the stored hashes were made with (register owners and transfers' new owners)."""
+    rows = await conn.fetch(
+        """SELECT identity_key_id FROM owner WHERE identity_key_id IS NOT NULL
+           UNION SELECT identity_key_id FROM transfer_new_owner WHERE identity_key_id IS NOT NULL""")
     return sorted(r["identity_key_id"] for r in rows)
 
 
@@ -120,14 +159,17 @@ async def purgeable_register_versions(conn: asyncpg.Connection, before: datetime
 
 
 async def meeting_personal_counts(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> asyncpg.Record:
-    """What a meeting's purge removes: codes (with sign-in attempts and WeChat openids) and sessions."""
+    """What a meeting's purge removes: codes (with sign-in attempts and WeChat openids), sessions, and the
+    personal data of the new owners of its transfers during voting."""
     return await conn.fetchrow(
         """SELECT (SELECT count(*) FROM ballot_code WHERE community_id = $1 AND meeting_id = $2) AS codes,
                   (SELECT count(*) FROM ballot_code WHERE community_id = $1 AND meeting_id = $2
                       AND wechat_openid IS NOT NULL) AS wechat_openids,
                   (SELECT count(*) FROM ballot_code WHERE community_id = $1 AND meeting_id = $2
                       AND (failed_attempts > 0 OR locked_until IS NOT NULL)) AS signin_attempts,
-                  (SELECT count(*) FROM ballot_session WHERE community_id = $1 AND meeting_id = $2) AS sessions""",
+                  (SELECT count(*) FROM ballot_session WHERE community_id = $1 AND meeting_id = $2) AS sessions,
+                  (SELECT count(*) FROM transfer_new_owner WHERE community_id = $1 AND meeting_id = $2)
+                      AS new_owners""",
         community_id, meeting_id)
 
 
@@ -145,6 +187,25 @@ async def purge_meeting(conn: asyncpg.Connection, community_id: str, meeting_id:
     await conn.execute(
         """INSERT INTO personal_data_purge (community_id, meeting_id, purged_by, before)
            VALUES ($1, $2, $3, $4)""", community_id, meeting_id, actor, before_date)
+
+
+async def new_owner_names(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> list[asyncpg.Record]:
+    """The new owners of a meeting's transfers during voting, locked."""
+    return await conn.fetch(
+        """SELECT transfer_id, name FROM transfer_new_owner WHERE community_id = $1 AND meeting_id = $2
+            ORDER BY transfer_id FOR UPDATE""", community_id, meeting_id)
+
+
+async def purge_new_owners(conn: asyncpg.Connection, community_id: str, meeting_id: str,
+                           masked_names: list[tuple[int, str]]) -> None:
+    """Mask the names of a meeting's transfers' new owners and blank their numbers' hashes, masked forms
+    and encrypted phones (the transfers themselves stay)."""
+    await conn.execute(
+        """UPDATE transfer_new_owner n SET name = r.name, phone = '', id_number = '', phone_hmac = NULL,
+                  id_hmac = NULL, identity_key_id = NULL, phone_masked = '', id_masked = '', phone_enc = NULL
+             FROM unnest($3::bigint[], $4::text[]) AS r(transfer_id, name)
+            WHERE n.community_id = $1 AND n.meeting_id = $2 AND n.transfer_id = r.transfer_id""",
+        community_id, meeting_id, [t for t, _ in masked_names], [n for _, n in masked_names])
 
 
 async def owner_names(conn: asyncpg.Connection, community_id: str, version: int) -> list[asyncpg.Record]:

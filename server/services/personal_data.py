@@ -58,6 +58,17 @@ class IdentityKeys:
         return identity.protect_identity(self.hmac_key, self.phone_aead, community_id=community_id,
                                          version=version, owner_id=owner_id, phone=phone, id_number=id_number)
 
+    def protect_new_owner(self, *, community_id: str, transfer_id: int, phone: str,
+                          id_number: str) -> ProtectedIdentity:
+        """:meth:`protect` for the new owner of a transfer during voting (owner id ``transfer:<id>``,
+        register version 0: :func:`server.ballot.identity.transfer_owner_id`)."""
+        return self.protect(community_id=community_id, version=identity.TRANSFER_VERSION,
+                            owner_id=identity.transfer_owner_id(transfer_id), phone=phone, id_number=id_number)
+
+    def key_id_for(self, protected: ProtectedIdentity) -> str | None:
+        """The key id stored with ``protected``: None when it holds no hash (no number on record)."""
+        return self.key_id if protected.phone_hmac is not None or protected.id_hmac is not None else None
+
 
 def _derive(master_key: str, info: bytes) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(master_key.encode("utf-8"))
@@ -131,36 +142,45 @@ def owner_records(keys: IdentityKeys, community_id: str, version: int, owners) -
 
 
 async def protect_stored_identities(conn: asyncpg.Connection, settings: Settings) -> int:
-    """The data step of migration 0073: convert every owner row still holding a clear number.
+    """The data step of migrations 0073 and 0075: convert every row still holding a clear number.
 
     Runs after the migrations (``evote migrate``, every command's database, the server's start),
     in one transaction: hashes, masks and (with a master key) encrypts the numbers of every
-    register version, blanks the clear columns and validates the constraint that keeps them
-    blank.  Once that constraint is valid this is a single catalogue lookup.  Returns the rows
-    converted.
+    register version's owners and of every transfer's new owner, blanks the clear columns and
+    validates the constraints that keep them blank.  Once those are valid this is a single
+    catalogue lookup.  Returns the rows converted (owners and new owners).
     """
-    if await repo.clear_check_validated(conn):
+    if await repo.clear_checks_validated(conn):
         return 0
     async with conn.transaction():
         await locks.xact_lock(conn, "personal-data", "protect")
-        if await repo.clear_check_validated(conn):   # another worker did it meanwhile
+        if await repo.clear_checks_validated(conn):   # another worker did it meanwhile
             return 0
         rows = await repo.owners_in_clear(conn)
-        if rows:
+        new_owners = await repo.new_owners_in_clear(conn)
+        if rows or new_owners:
             keys = await load_identity_keys(settings)
             records = []
             for r in rows:
                 p = keys.protect(community_id=r["community_id"], version=r["version"], owner_id=r["owner_id"],
                                  phone=r["phone"], id_number=r["id_number"])
-                named = p.phone_hmac is not None or p.id_hmac is not None
                 records.append((r["community_id"], r["version"], r["owner_id"], p.phone_hmac, p.id_hmac,
-                                keys.key_id if named else None, p.phone_masked, p.id_masked, p.phone_enc))
+                                keys.key_id_for(p), p.phone_masked, p.id_masked, p.phone_enc))
             await repo.store_protected(conn, records)
-        await repo.validate_clear_check(conn)
-    if rows:
-        log.info("personal data: %d owner rows converted to keyed hashes and masked forms (%s)", len(rows),
+            new_records = []
+            for r in new_owners:
+                p = keys.protect_new_owner(community_id=r["community_id"], transfer_id=r["transfer_id"],
+                                           phone=r["phone"], id_number=r["id_number"])
+                new_records.append((r["community_id"], r["meeting_id"], r["transfer_id"], p.phone_hmac, p.id_hmac,
+                                    keys.key_id_for(p), p.phone_masked, p.id_masked, p.phone_enc))
+            await repo.store_new_owners_protected(conn, new_records)
+        await repo.validate_clear_checks(conn)
+    converted = len(rows) + len(new_owners)
+    if converted:
+        log.info("personal data: %d owner and %d transfer new-owner rows converted to keyed hashes and masked "
+                 "forms (%s)", len(rows), len(new_owners),
                  "full phones encrypted" if settings.master_key else "no master key: full phones not kept")
-    return len(rows)
+    return converted
 
 
 async def notification_phone(conn: asyncpg.Connection, settings: Settings, *, community_id: str, version: int,
