@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from server.ballot import identity
 from server.repositories import locks
 
 
@@ -20,7 +21,7 @@ async def get_meeting(conn: asyncpg.Connection, community_id: str, meeting_id: s
 # The latest transfer of the subject ``e`` during its meeting, with its new owner (who then holds the
 # subject's code instead of the representative: docs/meetings.md "Transfers during voting").
 _LATEST_TRANSFER = """
-    SELECT t.transfer_id, n.name, n.phone, n.id_number
+    SELECT t.transfer_id, n.name, n.phone_hmac, n.id_hmac, n.identity_key_id
       FROM subject_transfer t
       LEFT JOIN transfer_new_owner n ON n.community_id = t.community_id AND n.meeting_id = t.meeting_id
                                     AND n.transfer_id = t.transfer_id
@@ -166,17 +167,24 @@ async def owner_identity(conn: asyncpg.Connection, community_id: str, version: i
 
 async def holder_identity(conn: asyncpg.Connection, community_id: str, meeting_id: str, voter_id: str,
                           version: int, representative: str) -> asyncpg.Record | None:
-    """The name, phone and ID number of whoever holds a subject's code: the new owner of its latest
-    transfer during the meeting, else its representative in the frozen register version
-    (:func:`owner_identity`).  None when there is no record to check against."""
+    """What sign-in checks of whoever holds a subject's code, as :func:`owner_identity` gives it for a
+    register owner: ``holder`` ('new_owner' or 'register'), ``owner_id`` (the id the hashes are bound
+    to), ``name``, ``phone_hmac``, ``id_hmac``, ``identity_key_id``.
+
+    The holder is the new owner of the subject's latest transfer during the meeting, whose hashes are
+    bound to the owner id ``transfer:<transfer_id>`` (server.ballot.identity.transfer_owner_id), else
+    its representative in the frozen register version.  None when there is no record to check against.
+    """
     return await conn.fetchrow(
         f"""WITH e AS (SELECT $1::text AS community_id, $2::text AS meeting_id, $3::text AS voter_id),
                  h AS (SELECT x.* FROM e CROSS JOIN LATERAL ({_LATEST_TRANSFER}) x)
-            SELECT 'new_owner' AS holder, h.name, h.phone, h.id_number FROM h WHERE h.name IS NOT NULL
+            SELECT 'new_owner' AS holder, $6::text || h.transfer_id::text AS owner_id, h.name, h.phone_hmac,
+                   h.id_hmac, h.identity_key_id
+              FROM h WHERE h.name IS NOT NULL
             UNION ALL
-            SELECT 'register', o.name, o.phone, o.id_number FROM owner o
+            SELECT 'register', o.owner_id, o.name, o.phone_hmac, o.id_hmac, o.identity_key_id FROM owner o
              WHERE o.community_id = $1 AND o.version = $4 AND o.owner_id = $5 AND NOT EXISTS (SELECT 1 FROM h)""",
-        community_id, meeting_id, voter_id, version, representative)
+        community_id, meeting_id, voter_id, version, representative, identity.TRANSFER_OWNER_PREFIX)
 
 
 async def code_status(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> list[asyncpg.Record]:

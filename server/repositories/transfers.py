@@ -8,6 +8,8 @@ from datetime import date
 
 import asyncpg
 
+from server.ballot.identity import ProtectedIdentity
+
 TRANSFER_COLUMNS = """t.transfer_id, t.voter_id, t.units, t.evidence_kind, t.evidence_reference, t.evidence_date,
        t.note, t.voted_matters, t.open_matters, t.revoked_serials, t.sessions_revoked, t.proxies_revoked,
        t.code_serial, t.recorded_by, t.recorded_at"""
@@ -106,22 +108,30 @@ async def insert_transfer(conn: asyncpg.Connection, community_id: str, meeting_i
 
 
 async def store_new_owner(conn: asyncpg.Connection, community_id: str, meeting_id: str, transfer_id: int, *,
-                          name: str, phone: str, id_number: str) -> None:
-    """The new owner's identity, in the columns and forms the register's owner table holds an owner's.
+                          name: str, protected: ProtectedIdentity, identity_key_id: str | None) -> None:
+    """The new owner's identity, in the columns and forms the register's owner table holds an owner's:
+    the name, the keyed hashes of the last four, the masked forms and (with a master key) the sealed
+    phone, made by ``IdentityKeys.protect_new_owner`` (server/services/personal_data.py).  Never a
+    number in clear (constraint ``transfer_new_owner_identity_not_in_clear``).
 
     The one place a transfer stores personal data: a change in how the register keeps an owner's
     identity is made here too.
     """
     await conn.execute(
-        """INSERT INTO transfer_new_owner (community_id, meeting_id, transfer_id, name, phone, id_number)
-           VALUES ($1, $2, $3, $4, $5, $6)""", community_id, meeting_id, transfer_id, name, phone, id_number)
+        """INSERT INTO transfer_new_owner (community_id, meeting_id, transfer_id, name, phone_hmac, id_hmac,
+                                           identity_key_id, phone_masked, id_masked, phone_enc)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)""",
+        community_id, meeting_id, transfer_id, name, protected.phone_hmac, protected.id_hmac, identity_key_id,
+        protected.phone_masked, protected.id_masked, protected.phone_enc)
 
 
 async def list_transfers(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> list[asyncpg.Record]:
-    """Every transfer of the meeting, oldest first, with the new owner's identity (for masking)."""
+    """Every transfer of the meeting, oldest first, with the new owner's name and the masked forms of
+    their numbers (the numbers are not stored)."""
     return await conn.fetch(
         f"""SELECT {TRANSFER_COLUMNS}, coalesce(n.name, '') AS new_owner_name,
-                   coalesce(n.phone, '') AS new_owner_phone, coalesce(n.id_number, '') AS new_owner_id_number
+                   coalesce(n.phone_masked, '') AS new_owner_phone_masked,
+                   coalesce(n.id_masked, '') AS new_owner_id_masked
               FROM subject_transfer t
               LEFT JOIN transfer_new_owner n ON n.community_id = t.community_id AND n.meeting_id = t.meeting_id
                                             AND n.transfer_id = t.transfer_id

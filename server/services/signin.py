@@ -8,9 +8,11 @@ Rules (docs/owner-signin.md):
   in the meeting's frozen register version, or the new owner once the subject changed hands
   during the meeting (server/services/transfers.py); the same device (same ``device_id``) or the WeChat user
   bound to the code may sign in again without it;
-- the register keeps no number in clear: the typed four characters are hashed with the identity
-  key (server.services.personal_data) and compared in constant time with the stored hashes; a
-  row hashed under another key (the master key was changed) is a server fault, not a wrong guess;
+- neither the register nor a transfer keeps a number in clear: the typed four characters are
+  hashed with the identity key (server.services.personal_data), bound to the holder's owner id
+  (a new owner's is ``transfer:<transfer_id>``), and compared in constant time with the stored
+  hashes; a row hashed under another key (the master key was changed) is a server fault, not a
+  wrong guess;
 - every identity check is counted before it is made, in one atomic UPDATE of the code's
   row, so parallel guesses from any worker count; after ``MAX_FAILED_ATTEMPTS`` the
   code is locked for ``LOCK_SECONDS`` (429 ``code_locked``);
@@ -116,9 +118,10 @@ async def _check_identity(pool: asyncpg.Pool, keys: IdentityKeys, digest: bytes,
                                                  row["register_version"], row["representative"])
         if owner is not None and owner["identity_key_id"] not in (None, keys.key_id):
             # Hashed under another identity key: nobody's digits can match; not the owner's fault.
-            log.error("identity hashes of community %s register version %s were made with key %s, not the "
-                      "configured %s (EVOTE_MASTER_KEY changed?)", row["community_id"], row["register_version"],
-                      owner["identity_key_id"], keys.key_id)
+            log.error("identity hashes of the code holder (%s) of community %s meeting %s (register version %s) "
+                      "were made with key %s, not the configured %s (EVOTE_MASTER_KEY changed?)", owner["holder"],
+                      row["community_id"], row["meeting_id"], row["register_version"], owner["identity_key_id"],
+                      keys.key_id)
             raise IdentityCheckUnavailable()
         reserved = await codes_repo.reserve_attempt(conn, digest, max_failed=codes_core.MAX_FAILED_ATTEMPTS,
                                                     lock_seconds=codes_core.LOCK_SECONDS)

@@ -14,7 +14,9 @@ meeting.  The rule is applied per matter:
 
 The old code is revoked with every ballot session of the subject, and the written authorizations
 the subject gave or holds, in one transaction with the transfer, its evidence, the new owner's
-identity, the new code and the audit entry.  Only a whole subject changes hands during voting: a
+identity, the new code and the audit entry.  The new owner's numbers are kept as the register
+keeps an owner's (docs/privacy.md): keyed hashes of the last four bound to the owner id
+``transfer:<transfer_id>``, masked forms, and the full phone only encrypted under a master key.  Only a whole subject changes hands during voting: a
 transfer naming part of its units is refused (the register is updated after the meeting).
 """
 from __future__ import annotations
@@ -25,15 +27,16 @@ from typing import Any
 
 import asyncpg
 
-from server.ballot.masking import mask_id_number, mask_name, mask_phone
+from server.ballot.masking import mask_name
 from server.ballot.register_table import valid_id_number, valid_phone
 from server.errors import ApiError, Conflict, NotFound, ValidationFailed, missing_field
 from server.repositories import codes as codes_repo
 from server.repositories import paper as paper_repo
 from server.repositories import transfers as repo
-from server.services import audit
+from server.services import audit, personal_data
 from server.services import codes as codes_service
 from server.services.codes import IssuedCode
+from server.settings import Settings, load_settings
 
 # Codes are in use from the notice (the electorate is frozen) until voting ends.
 TRANSFER_STATES = ("noticed", "open")
@@ -52,8 +55,9 @@ class PartialTransferRefused(Conflict):
 
 @dataclass(frozen=True)
 class NewOwner:
-    """The new owner's identity, in the forms the register import keeps an owner's
-    (server.ballot.register_table: the phone as given, the ID number upper-cased)."""
+    """The new owner's identity as given (server.ballot.register_table's forms: the phone as given,
+    the ID number upper-cased).  Its numbers are never stored or answered as they are: see
+    :func:`record_transfer`."""
 
     name: str
     phone: str
@@ -177,13 +181,19 @@ def vote_refusal(exc: asyncpg.CheckViolationError) -> ApiError | None:
 
 # ---------------------------------------------------------------- documents (no I/O)
 
-def transfer_doc(row: asyncpg.Record | dict, new_owner: NewOwner | None = None) -> dict:
-    """A transfer for staff: the new owner's identity masked, as everywhere outside the register."""
-    owner = new_owner or NewOwner(row["new_owner_name"], row["new_owner_phone"], row["new_owner_id_number"])
+def new_owner_doc(name: str, phone_masked: str, id_masked: str) -> dict:
+    """The new owner for staff: the name masked, the numbers' stored masked forms ('' when none)."""
+    return {"name": mask_name(name), "phone": phone_masked, "id_number": id_masked}
+
+
+def transfer_doc(row: asyncpg.Record | dict, new_owner: dict | None = None) -> dict:
+    """A transfer for staff: the new owner's identity masked (:func:`new_owner_doc`), as everywhere
+    outside the register; ``new_owner`` defaults to the one listed with ``row``."""
+    owner = new_owner or new_owner_doc(row["new_owner_name"], row["new_owner_phone_masked"],
+                                       row["new_owner_id_masked"])
     return {
         "transfer_id": row["transfer_id"], "voter_id": row["voter_id"], "units": list(row["units"]),
-        "new_owner": {"name": mask_name(owner.name), "phone": mask_phone(owner.phone),
-                      "id_number": mask_id_number(owner.id_number)},
+        "new_owner": owner,
         "evidence": {"kind": row["evidence_kind"], "kind_name": EVIDENCE_KINDS[row["evidence_kind"]],
                      "reference": row["evidence_reference"], "date": row["evidence_date"].isoformat()},
         "note": row["note"],
@@ -254,9 +264,26 @@ async def _subject(conn: asyncpg.Connection, community_id: str, meeting_id: str,
     return found
 
 
+def audit_detail(meeting_id: str, doc: dict, owner: NewOwner) -> dict:
+    """The ``subject.transfer`` audit entry: the transfer's facts and the new owner's masked name and which
+    numbers are on record.  No number, not even masked: the audit trail outlives ``evote purge``, and a
+    masked form shows the last four that sign-in asks for."""
+    return {"meeting_id": meeting_id, **{k: doc[k] for k in (
+        "transfer_id", "voter_id", "units", "evidence", "voted_matters", "open_matters", "revoked_serials",
+        "sessions_revoked", "proxies_revoked", "code_serial")},
+        "new_owner": {"name": doc["new_owner"]["name"], "phone": bool(owner.phone),
+                      "id_number": bool(owner.id_number)}}
+
+
 async def record_transfer(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str,
-                          public_url: str, request: TransferRequest) -> TransferResult:
-    """Record a whole voting subject changing hands; everything in one transaction (see the module)."""
+                          public_url: str, request: TransferRequest, settings: Settings | None = None
+                          ) -> TransferResult:
+    """Record a whole voting subject changing hands; everything in one transaction (see the module).
+
+    ``settings`` names the identity keys the new owner's numbers are hashed (and their phone sealed)
+    with; None reads them from the environment, as the server does.
+    """
+    keys = await personal_data.load_identity_keys(settings or load_settings())
     async with pool.acquire() as conn, conn.transaction():
         meeting = await repo.meeting_clock(conn, community_id, meeting_id)
         if meeting is None:
@@ -291,8 +318,10 @@ async def record_transfer(pool: asyncpg.Pool, *, community_id: str, meeting_id: 
             revoked_serials=[r["serial"] for r in revoked], sessions_revoked=sessions, proxies_revoked=proxies,
             code_serial=serial, recorded_by=actor)
         owner = request.new_owner
+        protected = keys.protect_new_owner(community_id=community_id, transfer_id=row["transfer_id"],
+                                           phone=owner.phone, id_number=owner.id_number)
         await repo.store_new_owner(conn, community_id, meeting_id, row["transfer_id"], name=owner.name,
-                                   phone=owner.phone, id_number=owner.id_number)
+                                   protected=protected, identity_key_id=keys.key_id_for(protected))
         code = None
         if left:
             # after the new owner is stored: the code is issued in their name
@@ -300,12 +329,9 @@ async def record_transfer(pool: asyncpg.Pool, *, community_id: str, meeting_id: 
                                                         voter_id=voter_id, actor=actor, public_url=public_url)
             if code.serial != serial:   # cannot happen under the codes lock; never record a wrong serial
                 raise RuntimeError(f"transfer of {voter_id}: code serial {code.serial}, expected {serial}")
-        doc = transfer_doc(row, owner)
+        doc = transfer_doc(row, new_owner_doc(owner.name, protected.phone_masked, protected.id_masked))
         await audit.append(conn, community_id=community_id, actor=actor, action="subject.transfer",
-                           detail={"meeting_id": meeting_id, **{k: doc[k] for k in (
-                               "transfer_id", "voter_id", "units", "new_owner", "evidence", "voted_matters",
-                               "open_matters", "revoked_serials", "sessions_revoked", "proxies_revoked",
-                               "code_serial")}})
+                           detail=audit_detail(meeting_id, doc, owner))
     return TransferResult(meeting["title"], doc, code)
 
 

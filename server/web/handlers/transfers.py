@@ -39,7 +39,7 @@ async def record(request: web.Request) -> web.Response:
     sheet = field(data, "sheet", bool, required=False, default=True)
     result = await transfers_service.record_transfer(
         pool(request), community_id=community_id, meeting_id=meeting_id, actor=principal.actor,
-        public_url=settings(request).public_url, request=transfer)
+        public_url=settings(request).public_url, request=transfer, settings=settings(request))
     doc = result.transfer
     code = None
     if result.code is not None:
