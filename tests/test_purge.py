@@ -93,7 +93,8 @@ async def test_purge_removes_personal_data_and_keeps_the_signed_record(client, d
     dry = await purge.purge_personal_data(db_pool, before=before, actor="test", dry_run=True, community_id=cid)
     totals = dry["totals"]
     assert totals == {"meetings": 1, "register_versions": 1, "owners": len(names), "codes": personal["codes"],
-                      "sessions": personal["sessions"], "wechat_openids": 1, "signin_attempts": 1}
+                      "sessions": personal["sessions"], "wechat_openids": 1, "signin_attempts": 1,
+                      "new_owners": 0}
     assert dry["communities"][0]["meetings"][0]["meeting_id"] == m.meeting_id
     async with db_pool.acquire() as conn:
         assert await _personal(conn, cid) == personal      # a dry run changes nothing ...

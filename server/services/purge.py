@@ -6,8 +6,10 @@ The unit of a purge is the meeting, not the community, so an active community's 
   change happened before the date: its ballot codes (with the sign-in attempt counts, the
   remembered devices and the WeChat openids bound to them) and its ballot sessions are deleted,
   and its result's pseudonym key (which links the record's pseudonyms back to owner ids) is
-  blanked.  The signed result, its signature, the record files, the receipts and the audit chain
-  are kept: they name voters by pseudonym only.
+  blanked; the new owners of its transfers during voting keep their masked name only (their
+  numbers' hashes, masked forms and encrypted phones are removed; the transfers stay).  The
+  signed result, its signature, the record files, the receipts and the audit chain are kept:
+  they name voters by pseudonym only.
 - a **register version** is purged once it was imported before the date, every meeting that froze
   it is purged (decided before the date), and it cannot be frozen again: a newer version exists,
   or the community has no meeting still to decide.  Its owners' names are masked (张**), their
@@ -34,6 +36,9 @@ RETENTION_YEARS = 5
 # Dates are China's calendar days: "before 2021-06-01" means before 2021-06-01 00:00 UTC+8.
 CN_TZ = timezone(timedelta(hours=8))
 AUDIT_ACTION = "personal_data.purge"
+# What a meeting's purge counts: its codes, sessions, bound WeChat users, codes with sign-in attempts,
+# and the new owners of its transfers during voting.
+MEETING_COUNTS = ("codes", "sessions", "wechat_openids", "signin_attempts", "new_owners")
 
 
 class BadPurgeDate(ValueError):
@@ -80,7 +85,7 @@ class CommunityPurge:
     def counts(self) -> dict[str, int]:
         totals = {"meetings": len(self.meetings), "register_versions": len(self.register_versions),
                   "owners": sum(v["owners"] for v in self.register_versions)}
-        for name in ("codes", "sessions", "wechat_openids", "signin_attempts"):
+        for name in MEETING_COUNTS:
             totals[name] = sum(m[name] for m in self.meetings)
         return totals
 
@@ -97,7 +102,7 @@ async def _plan(conn: asyncpg.Connection, before: date, community_id: str | None
         counts = await repo.meeting_personal_counts(conn, m["community_id"], m["meeting_id"])
         plans.setdefault(m["community_id"], CommunityPurge(m["community_id"])).meetings.append({
             "meeting_id": m["meeting_id"], "state": m["state"], "decided_at": m["decided_at"],
-            **{k: int(counts[k]) for k in ("codes", "sessions", "wechat_openids", "signin_attempts")}})
+            **{k: int(counts[k]) for k in MEETING_COUNTS}})
     for v in await repo.purgeable_register_versions(conn, moment, community_id):
         plans.setdefault(v["community_id"], CommunityPurge(v["community_id"])).register_versions.append(
             {"version": v["version"], "owners": int(v["owners"])})
@@ -118,7 +123,8 @@ async def purge_personal_data(pool: asyncpg.Pool, *, before: date, actor: str, d
     """Purge (or, with ``dry_run``, count) the personal data of everything decided before ``before``.
 
     Returns ``{"before", "dry_run", "totals", "communities": [...]}`` with the counts of meetings,
-    codes, sessions, WeChat openids, codes with sign-in attempts, register versions and owners.
+    codes, sessions, WeChat openids, codes with sign-in attempts, transfers' new owners, register
+    versions and owners.
     """
     async with pool.acquire() as conn:
         planned = await _plan(conn, before, community_id)
@@ -140,6 +146,9 @@ async def _purge_community(conn: asyncpg.Connection, plan: CommunityPurge, *, be
     cid = plan.community_id
     for m in plan.meetings:
         await repo.purge_meeting(conn, cid, m["meeting_id"], actor=actor, before_date=before)
+        new_owners = await repo.new_owner_names(conn, cid, m["meeting_id"])
+        await repo.purge_new_owners(conn, cid, m["meeting_id"],
+                                    [(r["transfer_id"], mask_name(r["name"])) for r in new_owners])
     for v in plan.register_versions:
         names = await repo.owner_names(conn, cid, v["version"])
         await repo.purge_register_version(conn, cid, v["version"],
