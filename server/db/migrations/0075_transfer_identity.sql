@@ -17,7 +17,9 @@
 -- as the owner table's, which then validates transfer_new_owner_identity_not_in_clear: phone and
 -- id_number stay as always-empty columns.
 --
--- Purge (evote purge): a purged meeting's new owners keep their masked name only.
+-- Purge (evote purge): a purged meeting's new owners keep their masked name only; the codes it
+-- deletes may be named by a transfer (code_serial), whose foreign key becomes a check made when
+-- the transfer is recorded (end of this file).
 
 ALTER TABLE transfer_new_owner
     ADD COLUMN phone_hmac      bytea CHECK (phone_hmac IS NULL OR length(phone_hmac) = 32),
@@ -43,3 +45,32 @@ COMMENT ON COLUMN transfer_new_owner.id_hmac IS
 COMMENT ON COLUMN transfer_new_owner.identity_key_id IS 'id of the identity key that made phone_hmac and id_hmac';
 COMMENT ON COLUMN transfer_new_owner.phone_enc IS
     'full phone, AES-256-GCM under EVOTE_MASTER_KEY (version 0, owner id transfer:<transfer_id>); NULL without a master key';
+
+-- subject_transfer.code_serial named the new owner's code by a foreign key to ballot_code, so
+-- `evote purge`, which deletes a decided meeting's codes, failed on any meeting with a transfer
+-- that issued one.  The transfer (append-only) keeps the serial as history; the check that the
+-- code was issued in the same transaction stays, as a deferred constraint trigger run when the
+-- transfer is recorded only.
+DO $$
+DECLARE
+    fk text;
+BEGIN
+    SELECT conname INTO STRICT fk FROM pg_constraint
+     WHERE conrelid = 'subject_transfer'::regclass AND confrelid = 'ballot_code'::regclass AND contype = 'f';
+    EXECUTE format('ALTER TABLE subject_transfer DROP CONSTRAINT %I', fk);
+END $$;
+
+CREATE FUNCTION subject_transfer_code_issued() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF NEW.code_serial IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM ballot_code b
+             WHERE b.community_id = NEW.community_id AND b.meeting_id = NEW.meeting_id
+               AND b.voter_id = NEW.voter_id AND b.serial = NEW.code_serial) THEN
+        RAISE EXCEPTION 'transfer % of voting subject % names code serial %, which was not issued',
+            NEW.transfer_id, NEW.voter_id, NEW.code_serial
+            USING ERRCODE = '23503', CONSTRAINT = 'subject_transfer_code_issued';
+    END IF;
+    RETURN NULL;
+END $$;
+CREATE CONSTRAINT TRIGGER subject_transfer_code_issued AFTER INSERT ON subject_transfer
+    DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION subject_transfer_code_issued();
