@@ -13,8 +13,10 @@ import asyncpg
 import jwt
 import pytest
 
+from server.ballot import identity
 from server.repositories import casting as casting_repo
-from server.services import casting, counting
+from server.services import casting, counting, personal_data, purge
+from server.services import transfers as transfers_service
 from tests.helpers_codes import issue_codes
 from tests.helpers_meetings import cast, noticed_meeting, open_meeting
 from tests.helpers_paper import clerks, double_entry
@@ -54,6 +56,24 @@ async def result_of(db_pool, m) -> dict:
     return {matter["id"]: matter for matter in result["matters"]}
 
 
+async def new_owner_row(db_pool, m, transfer_id: int) -> asyncpg.Record:
+    async with db_pool.acquire() as conn:
+        return await conn.fetchrow(
+            """SELECT name, phone, id_number, phone_hmac, id_hmac, identity_key_id, phone_masked, id_masked, phone_enc
+                 FROM transfer_new_owner WHERE community_id = $1 AND meeting_id = $2 AND transfer_id = $3""",
+            m.community_id, m.meeting_id, transfer_id)
+
+
+async def clear_anywhere(db_pool, values) -> list[str]:
+    """Every table (any column, as text) holding one of ``values``."""
+    async with db_pool.acquire() as conn:
+        tables = [r["table_name"] for r in await conn.fetch(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            " AND table_type = 'BASE TABLE'")]
+        return [f"{t}: {v}" for t in tables for v in values
+                if await conn.fetchval(f'SELECT count(*) FROM "{t}" x WHERE x::text LIKE $1', f"%{v}%")]
+
+
 async def live_serials(db_pool, m, voter_id: str) -> list[int]:
     async with db_pool.acquire() as conn:
         rows = await conn.fetch("SELECT serial FROM ballot_code WHERE community_id = $1 AND meeting_id = $2 "
@@ -62,7 +82,7 @@ async def live_serials(db_pool, m, voter_id: str) -> list[int]:
 
 
 async def test_a_whole_subject_changing_hands_before_voting_gets_a_new_code_for_the_new_owner(
-        client, db_pool, staff_headers, make_community):
+        client, db_pool, settings, staff_headers, make_community):
     m = await joint_meeting(client, db_pool, staff_headers, make_community)
     codes = await issue_codes(db_pool, m.community_id, m.meeting_id)
     status, body = await redeem(client, codes["A+B"].code, PHONES["A"][-4:])
@@ -126,7 +146,18 @@ async def test_a_whole_subject_changing_hands_before_voting_gets_a_new_code_for_
                                       m.community_id, authorization_id)
     assert entry["actor"].startswith("staff:") and '"A+B"' in entry["detail"]
     assert NEW_OWNER["phone"] not in entry["detail"] and "赵六" not in entry["detail"]
+    # (not even the masked numbers: the audit trail outlives a purge, and they show the last four)
+    assert "4444" not in entry["detail"] and "4321" not in entry["detail"] and '"赵*"' in entry["detail"]
     assert revoked
+    # kept like a register owner: hashes bound to transfer:<id>, masked forms, no full number (no master key)
+    row = await new_owner_row(db_pool, m, doc["transfer_id"])
+    assert (row["name"], row["phone"], row["id_number"], row["phone_enc"]) == ("赵六", "", "", None)
+    assert (row["phone_masked"], row["id_masked"]) == ("136****4444", "3505**********4321")
+    assert row["identity_key_id"] is not None and row["phone_hmac"] != row["id_hmac"]
+    assert bytes(row["phone_hmac"]) == identity.last4_digest(
+        personal_data.identity_keys(settings).hmac_key, identity.PHONE,
+        m.community_id, f"transfer:{doc['transfer_id']}", "4444")
+    assert await clear_anywhere(db_pool, (NEW_OWNER["phone"], NEW_OWNER["id_number"])) == []
 
     # a lost code is reissued to the new owner, who signs in with their digits
     resp = await client.post(f"{m.base}/codes/A+B/reissue", json={"reason": "遗失"}, headers=m.headers)
@@ -333,6 +364,21 @@ async def test_the_database_takes_only_whole_subjects_while_voting(client, db_po
     assert caught.value.constraint_name == "subject_transfer_whole_subject"
 
 
+async def test_the_database_takes_a_transfer_only_with_the_code_it_names(client, db_pool, staff_headers,
+                                                                         make_community):
+    m = await joint_meeting(client, db_pool, staff_headers, make_community)
+    async with db_pool.acquire() as conn:
+        with pytest.raises(asyncpg.ForeignKeyViolationError) as caught:
+            async with conn.transaction():
+                await conn.execute(
+                    """INSERT INTO subject_transfer (community_id, meeting_id, voter_id, units, evidence_kind,
+                                                     evidence_reference, evidence_date, voted_matters, open_matters,
+                                                     code_serial, recorded_by)
+                       VALUES ($1, $2, 'A+B', '{1-101,2-201}', 'sale_contract', 'x', '2026-01-01', '{}', '{M1}',
+                               7, 't')""", m.community_id, m.meeting_id)
+    assert caught.value.constraint_name == "subject_transfer_code_issued"
+
+
 async def test_who_may_record_transfers_and_when(client, db_pool, staff_headers, make_community):
     m = await joint_meeting(client, db_pool, staff_headers, make_community, state="noticed")
     auditor = await staff_headers("auditor", communities=[m.community_id])
@@ -387,3 +433,96 @@ async def test_a_second_transfer_hands_the_code_to_the_latest_owner(client, db_p
     assert status == 200 and body["voter"]["name"] == "钱*"
     resp = await client.get(f"{m.base}/transfers", headers=m.headers)
     assert [t["new_owner"]["name"] for t in (await resp.json())["transfers"]] == ["赵*", "钱*"]
+
+
+async def test_with_a_master_key_the_new_owners_phone_is_sealed_and_another_key_cannot_check(
+        client, db_pool, settings, staff_headers, make_community):
+    m = await joint_meeting(client, db_pool, staff_headers, make_community)
+    keyed = settings.replace(master_key="transfer master key")
+    result = await transfers_service.record_transfer(
+        db_pool, community_id=m.community_id, meeting_id=m.meeting_id, actor="test", public_url="http://evote.test",
+        request=transfers_service.parse_request(transfer_body()), settings=keyed)
+    transfer_id = result.transfer["transfer_id"]
+    assert result.transfer["new_owner"] == {"name": "赵*", "phone": "136****4444", "id_number": "3505**********4321"}
+    keys = personal_data.identity_keys(keyed)
+    row = await new_owner_row(db_pool, m, transfer_id)
+    assert row["identity_key_id"] == keys.key_id and row["phone"] == row["id_number"] == ""
+    owner_id = identity.transfer_owner_id(transfer_id)
+    assert owner_id == f"transfer:{transfer_id}"
+    assert identity.open_phone(keys.phone_aead, m.community_id, identity.TRANSFER_VERSION, owner_id,
+                               bytes(row["phone_enc"])) == NEW_OWNER["phone"]
+    for typed in ("4444", "4321"):
+        assert identity.identity_matches_digests(keys.hmac_key, typed, community_id=m.community_id,
+                                                 owner_id=owner_id, phone_hmac=row["phone_hmac"],
+                                                 id_hmac=row["id_hmac"])
+    assert await clear_anywhere(db_pool, (NEW_OWNER["phone"], NEW_OWNER["id_number"])) == []
+    # The app runs without that master key: it cannot check the new owner's digits, says so (503), and
+    # does not count the attempt against them.
+    assert result.code is not None
+    status, body = await redeem(client, result.code.code, "4444")
+    assert (status, body["error"]["code"]) == (503, "identity_check_unavailable")
+    async with db_pool.acquire() as conn:
+        assert await conn.fetchval("SELECT failed_attempts FROM ballot_code WHERE community_id = $1 AND "
+                                   "meeting_id = $2 AND voter_id = 'A+B' AND serial = $3",
+                                   m.community_id, m.meeting_id, result.code.serial) == 0
+
+
+async def test_a_new_owner_stored_in_clear_is_converted_by_the_start_up_step(client, db_pool, settings,
+                                                                             staff_headers, make_community):
+    m = await joint_meeting(client, db_pool, staff_headers, make_community)
+    status, doc = await record(client, m, transfer_body())
+    assert status == 201, doc
+    where = "WHERE community_id = $1 AND meeting_id = $2 AND transfer_id = $3"
+    ids = (m.community_id, m.meeting_id, doc["transfer_id"])
+    async with db_pool.acquire() as conn:
+        # once the start-up step ran (the app's start), the database refuses a number in clear
+        with pytest.raises(asyncpg.CheckViolationError, match="transfer_new_owner_identity_not_in_clear"):
+            await conn.execute(f"UPDATE transfer_new_owner SET phone = '13600004444' {where}", *ids)
+        async with conn.transaction():
+            # a row as migration 0074 stored it, its constraint as 0075 leaves it before the step
+            await conn.execute("ALTER TABLE transfer_new_owner DROP CONSTRAINT transfer_new_owner_identity_not_in_clear")
+            await conn.execute(
+                f"""UPDATE transfer_new_owner SET phone = $4, id_number = $5, phone_hmac = NULL, id_hmac = NULL,
+                           identity_key_id = NULL, phone_masked = '', id_masked = '' {where}""",
+                *ids, NEW_OWNER["phone"], NEW_OWNER["id_number"])
+            await conn.execute("ALTER TABLE transfer_new_owner ADD CONSTRAINT transfer_new_owner_identity_not_in_clear"
+                               " CHECK (phone = '' AND id_number = '') NOT VALID")
+            assert await personal_data.protect_stored_identities(conn, settings) == 1
+            assert await conn.fetchval("SELECT convalidated FROM pg_constraint "
+                                       "WHERE conname = 'transfer_new_owner_identity_not_in_clear'")
+        assert await personal_data.protect_stored_identities(conn, settings) == 0
+    row = await new_owner_row(db_pool, m, doc["transfer_id"])
+    assert (row["phone"], row["id_number"], row["phone_masked"], row["id_masked"]) == (
+        "", "", "136****4444", "3505**********4321")
+    assert await clear_anywhere(db_pool, (NEW_OWNER["phone"], NEW_OWNER["id_number"])) == []
+    status, body = await redeem(client, doc["code"]["code"], "4321")
+    assert status == 200, body
+
+
+async def test_purge_leaves_the_new_owner_a_masked_name_only(client, db_pool, staff_headers, make_community):
+    m = await joint_meeting(client, db_pool, staff_headers, make_community)
+    status, doc = await record(client, m, transfer_body())
+    assert status == 201, doc
+    resp = await client.post(f"{m.base}/close", headers=m.headers)
+    assert resp.status == 200, await resp.text()
+    async with db_pool.acquire() as conn:
+        for _ in range(100):    # the close hook signs the result just after the close
+            if await conn.fetchval("SELECT count(*) FROM meeting_result WHERE community_id = $1", m.community_id):
+                break
+            await asyncio.sleep(0.05)
+        await conn.execute("UPDATE meeting_transition SET at = at - interval '6 years' WHERE community_id = $1",
+                           m.community_id)
+    before = purge.parse_before(None, purge.today_cn(datetime.now(UTC)))
+    dry = await purge.purge_personal_data(db_pool, before=before, actor="test", dry_run=True,
+                                          community_id=m.community_id)
+    assert (dry["totals"]["meetings"], dry["totals"]["new_owners"]) == (1, 1)
+    assert (await new_owner_row(db_pool, m, doc["transfer_id"]))["phone_hmac"] is not None
+    done = await purge.purge_personal_data(db_pool, before=before, actor="test", community_id=m.community_id)
+    assert done["totals"] == dry["totals"]
+    row = await new_owner_row(db_pool, m, doc["transfer_id"])
+    assert tuple(row) == ("赵*", "", "", None, None, None, "", "", None)
+    # the transfer itself stays
+    resp = await client.get(f"{m.base}/transfers", headers=m.headers)
+    listed = (await resp.json())["transfers"]
+    assert [(t["voter_id"], t["new_owner"]) for t in listed] == [
+        ("A+B", {"name": "赵*", "phone": "", "id_number": ""})]
