@@ -2,6 +2,7 @@
 under a master key; nothing in clear in any answer, file, log line or database row after an import."""
 from __future__ import annotations
 
+import base64
 import io
 import logging
 import os
@@ -30,7 +31,10 @@ LINES = (
     f"1-102,1,dwelling,90,registry,owner,C,1,王五,{PHONE_C},",
     f"2-201,2,dwelling,100,registry,owner,D,1,赵六,,{ID_D}",
 )
-CLEAR = ("13987654321", PHONE_A, "35050219800101555X", ID_A, PHONE_C, ID_D)
+# A transfer's new owner (of C's subject, during voting): written as the staff member types them.
+NEW_OWNER = {"name": "钱七", "phone": "136 0000 4444", "id_number": "35050219900101432x"}
+CLEAR = ("13987654321", PHONE_A, "35050219800101555X", ID_A, PHONE_C, ID_D,
+         "13600004444", NEW_OWNER["phone"], "35050219900101432X", NEW_OWNER["id_number"])
 
 
 def _csv(lines=LINES) -> bytes:
@@ -163,6 +167,28 @@ async def test_no_answer_file_log_line_or_row_holds_a_full_number(client, db_poo
     resp = await client.post("/api/ballot/redeem", json={"code": codes["C"].code, "last4": "4321"})
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "identity_mismatch"
 
+    # C's subject changes hands during voting: its new owner is kept like a register owner and signs in
+    # with their last four (the ID number's x in either case); the answer, its code sheet and the listing
+    # show masked forms only.
+    resp = await client.post(f"{m.base}/transfers", headers=m.headers, json={
+        "voter_id": "C", "new_owner": NEW_OWNER, "sheet": True,
+        "evidence": {"kind": "sale_contract", "reference": "买卖合同 2026-017", "date": "2026-03-01"}})
+    assert resp.status == 201, await resp.text()
+    transfer = await resp.json()
+    assert transfer["new_owner"] == {"name": "钱*", "phone": "136****4444", "id_number": "3505**********432X"}
+    answers.append(await resp.text())
+    pdf = pdfium.PdfDocument(base64.b64decode(transfer["code"]["sheet_pdf_base64"]))
+    sheet_text = "\n".join(pdf[i].get_textpage().get_text_range() for i in range(len(pdf)))
+    assert "钱*" in sheet_text
+    answers += [sheet_text, await (await client.get(f"{m.base}/transfers", headers=m.headers)).text()]
+    for last4, device in (("4444", "new-owner-1"), ("432x", "new-owner-2"), ("432X", "new-owner-3")):
+        resp = await client.post("/api/ballot/redeem", json={"code": transfer["code"]["code"], "last4": last4,
+                                                              "device_id": device})
+        assert resp.status == 200, await resp.text()
+        answers.append(await resp.text())
+    resp = await client.post("/api/ballot/redeem", json={"code": transfer["code"]["code"], "last4": "1234"})
+    assert resp.status == 403 and (await resp.json())["error"]["code"] == "identity_mismatch"
+
     for i, text in enumerate(answers):
         _no_clear(text, f"answer {i}")
     assert caplog.records, "the app logged nothing: the log check would prove nothing"
@@ -170,11 +196,18 @@ async def test_no_answer_file_log_line_or_row_holds_a_full_number(client, db_poo
         _no_clear(record.getMessage() + repr(getattr(record, "__dict__", {})), f"log {record.name}")
     assert await _search_database(db_pool, CLEAR) == []
     assert await _search_database(db_pool, ["张三丰"]) == ["owner: 张三丰"]   # the search does find what is there
+    assert await _search_database(db_pool, ["钱七"]) == ["transfer_new_owner: 钱七"]   # ... in transfer tables too
+    assert await _search_database(db_pool, ["买卖合同 2026-017"]) == ["audit_log: 买卖合同 2026-017",
+                                                                  "subject_transfer: 买卖合同 2026-017"]
     async with db_pool.acquire() as conn:
         rows = await conn.fetch("SELECT owner_id, phone, id_number, phone_enc, identity_key_id FROM owner"
                                 " WHERE community_id = $1 ORDER BY owner_id", community_id)
     assert all(r["phone"] == r["id_number"] == "" and r["phone_enc"] is None for r in rows)
     assert [r["identity_key_id"] is not None for r in rows] == [True, False, True, True]
+    async with db_pool.acquire() as conn:
+        new_owner = await conn.fetchrow("SELECT phone, id_number, phone_enc, identity_key_id, phone_masked, id_masked"
+                                        " FROM transfer_new_owner WHERE community_id = $1", community_id)
+    assert tuple(new_owner) == ("", "", None, rows[0]["identity_key_id"], "136****4444", "3505**********432X")
 
 
 async def test_with_a_master_key_the_phone_is_kept_encrypted_and_another_key_cannot_check(
@@ -213,6 +246,8 @@ async def test_the_database_refuses_a_number_in_clear(client, db_pool, make_comm
                                            actor="test")
     async with db_pool.acquire() as conn:
         assert await conn.fetchval("SELECT convalidated FROM pg_constraint WHERE conname = 'owner_identity_not_in_clear'")
+        assert await conn.fetchval("SELECT convalidated FROM pg_constraint"
+                                   " WHERE conname = 'transfer_new_owner_identity_not_in_clear'")
         with pytest.raises(Exception, match="owner_identity_not_in_clear"):
             await conn.execute("UPDATE owner SET phone = '13800000000' WHERE community_id = $1 AND owner_id = 'A'",
                                community_id)
