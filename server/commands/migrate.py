@@ -16,7 +16,8 @@ def main(args) -> int:
         settings = settings_from_env()
         async with database(settings, apply_migrations=False) as pool, pool.acquire() as conn:
             applied = await migrate(conn)
-            # Migration 0073's data step: numbers stored in clear become keyed hashes and masked forms.
+            # Migrations 0073/0075's data step: numbers stored in clear (owners, transfers' new owners)
+            # become keyed hashes and masked forms.
             converted = await personal_data.protect_stored_identities(conn, settings)
         print(f"applied {len(applied)} migration(s)" + (": " + ", ".join(applied) if applied else ""))
         if converted:
