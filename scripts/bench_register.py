@@ -48,7 +48,7 @@ async def run(units: int) -> dict:
         data = register_csv(rows)
         t1 = time.perf_counter()
         result = await register_service.import_register(pool, community_id="bench", data=data,
-                                                        filename="bench.csv", actor="bench")
+                                                        filename="bench.csv", actor="bench", settings=settings)
         t2 = time.perf_counter()
         totals = await register_service.register_totals(pool, "bench")
         t3 = time.perf_counter()

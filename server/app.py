@@ -18,6 +18,7 @@ from server.live.broker import broker_ctx
 from server.live.events import publish_meeting_event
 from server.live.hub import live_ctx
 from server.services import formation as formation_service
+from server.services import personal_data
 from server.services import results as results_service
 from server.services.effects import Effects
 from server.services.scheduler import scheduler_ctx
@@ -37,6 +38,7 @@ async def database_ctx(app: web.Application):
     async with pool.acquire() as conn:
         await ping(conn)
         await migrate(conn)
+        await personal_data.protect_stored_identities(conn, settings)
     app[appkeys.DB_POOL] = pool
     log.info("database ready (%s)", "embedded" if embedded else "external")
     yield

@@ -54,7 +54,8 @@ class Settings:
     wechat_base_url: str = "https://api.weixin.qq.com"
     wechat_appid: str = ""
     wechat_secret: str = field(default="", repr=False)
-    # Secret that encrypts private keys at rest; empty means a key file under data_dir.
+    # Secret that encrypts private keys and owners' phones at rest and keys the hashes of the digits owners
+    # sign in with; empty means key files under data_dir and no full phone kept (docs/privacy.md).
     master_key: str = field(default="", repr=False)
     # The Ed25519 key that signs staff and ballot tokens; default {data_dir}/keys/token_key.pem.
     token_key_file: Path | None = None

@@ -84,6 +84,21 @@ def data_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("evote-data")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _settings_environment(data_dir):
+    """Code that reads its settings from the environment (a register import given no settings) uses the
+    app's data directory, hence its identity key (data_dir/keys/identity_hmac.key, no master key)."""
+    saved = {name: os.environ.get(name) for name in ("EVOTE_DATA_DIR", "EVOTE_MASTER_KEY")}
+    os.environ["EVOTE_DATA_DIR"] = str(data_dir)
+    os.environ.pop("EVOTE_MASTER_KEY", None)
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
+
 @pytest.fixture
 def settings(database_url, redis_url, data_dir):
     return load_settings(
@@ -155,16 +170,18 @@ async def make_community(db_pool):
 
 
 @pytest_asyncio.fixture
-async def imported_community(db_pool, make_community):
+async def imported_community(db_pool, make_community, settings):
     """A community with a generated register imported; returns (community_id, register rows)."""
     from server.devtools.demo_data import generate_register_rows, register_csv
     from server.services import register as register_service
+    from tests.helpers_register import remember_register
 
     async def make(units: int = 60, *, seed: int = 7, count_parking_area: bool = False):
         community_id = await make_community(count_parking_area=count_parking_area)
         rows = generate_register_rows(units, seed=seed)
         await register_service.import_register(db_pool, community_id=community_id, data=register_csv(rows),
-                                               filename="test.csv", actor="test")
+                                               filename="test.csv", actor="test", settings=settings)
+        remember_register(community_id, register_csv(rows))
         return community_id, rows
 
     return make

@@ -8,6 +8,7 @@ from server.devtools.demo_data import register_csv
 from server.services import register as register_service
 from tests.helpers_live import insert_submission
 from tests.helpers_meetings import backdate_notice, ballot_token, cast, close_now
+from tests.helpers_register import remember_register
 
 NAMES = ["王芳", "李强", "张敏", "刘洋", "陈静", "杨磊", "黄丽", "赵军", "周涛", "吴霞", "郑斌", "孙梅"]
 
@@ -26,6 +27,7 @@ async def community_with_areas(db_pool, make_community, areas: list[str], *, pre
             for n, area in enumerate(areas, start=1)]
     await register_service.import_register(db_pool, community_id=community_id, data=register_csv(rows),
                                            filename="elections.csv", actor="test")
+    remember_register(community_id, register_csv(rows))
     return community_id, [owner_id(n) for n in range(1, len(areas) + 1)]
 
 

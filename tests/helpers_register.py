@@ -7,6 +7,9 @@ both, so they are ONE voting subject ``A+B`` of 80.50 + 100.25 m² in two buildi
 """
 from __future__ import annotations
 
+import csv
+import io
+
 from server.services import register as register_service
 
 HEADER = "unit_id,building,kind,area,area_source,holder,owner_id,representative,owner_name,phone,id_number\n"
@@ -33,6 +36,23 @@ THREE_DECIMAL_LINES = (
 PHONES = {"A": "13800001111", "B": "13900002222", "C": "13700003333"}
 
 
+# Owners' names and numbers as the tests imported them, by (community_id, owner_id): the database keeps
+# only keyed hashes and masked forms, so a test that signs in reads the digits to type from here.
+IMPORTED_OWNERS: dict[tuple[str, str], dict[str, str]] = {}
+
+
+def remember_register(community_id: str, data: bytes) -> None:
+    """Note the owners of a register CSV imported into ``community_id`` (the latest import wins)."""
+    seen: dict[str, dict[str, str]] = {}
+    for row in csv.DictReader(io.StringIO(data.decode("utf-8-sig"))):
+        owner = seen.setdefault(row["owner_id"], {"owner_id": row["owner_id"], "name": "", "phone": "",
+                                                  "id_number": ""})
+        for key, column in (("name", "owner_name"), ("phone", "phone"), ("id_number", "id_number")):
+            owner[key] = owner[key] or (row.get(column) or "")
+    for owner_id, owner in seen.items():
+        IMPORTED_OWNERS[(community_id, owner_id)] = owner
+
+
 def register_bytes(lines=JOINT_LINES) -> bytes:
     return (HEADER + "".join(line + "\n" for line in lines)).encode()
 
@@ -41,8 +61,10 @@ async def import_lines(db_pool, make_community, lines=JOINT_LINES) -> tuple[str,
     """A new community with the register ``lines`` imported; returns (community_id, [])
     (the ``community`` argument of tests.helpers_meetings.noticed_meeting / open_meeting)."""
     community_id = await make_community()
-    await register_service.import_register(db_pool, community_id=community_id, data=register_bytes(lines),
+    data = register_bytes(lines)
+    await register_service.import_register(db_pool, community_id=community_id, data=data,
                                            filename="joint.csv", actor="test")
+    remember_register(community_id, data)
     return community_id, []
 
 

@@ -40,9 +40,10 @@ async def import_register_timed(bench: Bench, units: int) -> float:
     community_id = "bench-import"
     await create_community(bench.pool, community_id, "导入测试小区")
     data = register_csv(generate_register_rows(units, seed=1))
+    settings = bench.effects.settings.replace(data_dir=bench.data_dir)
     t0 = time.perf_counter()
     result = await register_service.import_register(bench.pool, community_id=community_id, data=data,
-                                                    filename="bench.csv", actor=ACTOR)
+                                                    filename="bench.csv", actor=ACTOR, settings=settings)
     seconds = time.perf_counter() - t0
     if result.units != units:
         bench.failures.append(f"import: {result.units} units imported of {units}")

@@ -162,7 +162,8 @@ async def create_open_meeting(bench: Bench, community_id: str, meeting_id: str, 
     pool = bench.pool
     await create_community(pool, community_id, "基准测试小区")
     imported = await register_service.import_register(pool, community_id=community_id, data=register_csv(rows),
-                                                      filename="bench.csv", actor=ACTOR)
+                                                      filename="bench.csv", actor=ACTOR,
+                                                      settings=bench.effects.settings.replace(data_dir=bench.data_dir))
     opens_at = datetime.now(UTC) + timedelta(days=15, hours=1)
     await meetings_service.create_meeting(pool, community_id=community_id, actor=ACTOR, data={
         "meeting_id": meeting_id, "title": "基准测试业主大会", "matters": MATTERS, "rules": {},

@@ -69,7 +69,10 @@ def valid_last4(text: str) -> bool:
 
 
 def identity_matches(given: str, *, phone: str, id_number: str) -> bool:
-    """Whether ``given`` is the last 4 of the phone or of the ID number on record.
+    """Whether ``given`` is the last 4 of the phone or of the ID number, given in clear.
+
+    The rule sign-in applies; the register keeps no number in clear, so the server checks
+    the stored keyed hashes with :func:`server.ballot.identity.identity_matches_digests`.
 
     Both are compared in constant time (no early exit), and an empty record never
     matches: an owner without a phone or ID number on record cannot sign in this way.

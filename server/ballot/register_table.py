@@ -23,6 +23,16 @@ _PHONE = re.compile(r"\+?[0-9][0-9 \-]{5,19}")
 _ID_NUMBER = re.compile(r"[0-9]{17}[0-9Xx]|[A-Za-z0-9()（）]{6,20}")
 
 
+def valid_phone(text: str) -> bool:
+    """A phone number as the register accepts one (an owner's details given elsewhere are checked alike)."""
+    return bool(_PHONE.fullmatch(text))
+
+
+def valid_id_number(text: str) -> bool:
+    """An ID number as the register accepts one."""
+    return bool(_ID_NUMBER.fullmatch(text))
+
+
 @dataclass(frozen=True)
 class RowProblem:
     line: int | None        # line (CSV) or row (xlsx) of the file; None: the whole file

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 import asyncpg
 
 from server.db.pool import create_pool, migrate, resolve_database_url
+from server.services import personal_data
 from server.settings import Settings, SettingsError, load_settings
 
 
@@ -31,6 +32,7 @@ async def database(settings: Settings, *, apply_migrations: bool = True):
         if apply_migrations:
             async with pool.acquire() as conn:
                 await migrate(conn)
+                await personal_data.protect_stored_identities(conn, settings)
         yield pool
     finally:
         await pool.close()

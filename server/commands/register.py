@@ -33,10 +33,12 @@ def import_main(args) -> int:
         return 2
 
     async def go() -> int:
-        async with database(settings_from_env()) as pool:
+        settings = settings_from_env()
+        async with database(settings) as pool:
             try:
                 result = await register_service.import_register(
-                    pool, community_id=args.community, data=data, filename=args.file.name, actor="cli")
+                    pool, community_id=args.community, data=data, filename=args.file.name, actor="cli",
+                    settings=settings)
             except register_service.RegisterRejected as exc:
                 for p in exc.problems:
                     line = p.line if p.line is not None else "-"

@@ -1,4 +1,4 @@
-"""`evote simulate --units N --turnout P --out DIR [--seed S]`: a whole meeting end to end.
+"""`evote simulate --units N --turnout P --out DIR [--seed S] [--invalid-ballot RULE]`: a whole meeting end to end.
 
 The simulation itself is server/devtools/simulate.py; this command checks the arguments and prints
 the report.
@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from server.commands._runtime import run, settings_from_env
-from server.devtools.simulate import SimulationFailed, run_simulation
+from server.devtools.simulate import INVALID_BALLOT_RULES, SimulationFailed, run_simulation
 from server.logging_setup import setup_logging
 from server.record.verify import VerifyFailed
 
@@ -24,6 +24,8 @@ def register(sub) -> None:
     parser.add_argument("--turnout", type=float, required=True, metavar="P", help="share of owners voting, 0–1")
     parser.add_argument("--out", required=True, metavar="DIR", help="directory for the exported record")
     parser.add_argument("--seed", type=int, default=2026, metavar="S")
+    parser.add_argument("--invalid-ballot", choices=INVALID_BALLOT_RULES, default="abstain",
+                        help="the meeting's rule for blank or unclear ballots: abstain (default) or not_counted")
     parser.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     parser.set_defaults(func=main)
 
@@ -46,7 +48,7 @@ def main(args) -> int:
         progress = (lambda _: None) if args.quiet else (lambda line: print(f"  {line}", file=sys.stderr))
         try:
             report = await run_simulation(settings, units=args.units, turnout=args.turnout, out=out,
-                                          seed=args.seed, progress=progress)
+                                          seed=args.seed, invalid_ballot=args.invalid_ballot, progress=progress)
         except (SimulationFailed, VerifyFailed) as exc:   # the record does not verify: a failure too
             print(f"evote simulate: FAILED: {exc}", file=sys.stderr)
             return 1

@@ -53,7 +53,7 @@ async def prepare_demo(pool: asyncpg.Pool, settings: Settings) -> dict:
     if version is None:
         rows = generate_register_rows(DEMO_UNITS, seed=2026, buildings=8)
         await register_service.import_register(pool, community_id=DEMO_COMMUNITY, data=register_csv(rows),
-                                               filename="demo-register.csv", actor="demo")
+                                               filename="demo-register.csv", actor="demo", settings=settings)
     password = secrets.token_urlsafe(9)
     async with pool.acquire() as conn:
         existing = await staff_repo.get_staff_by_username(conn, DEMO_ADMIN)

@@ -79,8 +79,9 @@ def _block(pdf: _Sheet, x: float, y: float, code, meeting_title: str) -> None:
     pdf.set_font(_FONT, size=12)
     pdf.multi_cell(tw, 6, f"房号：{_units_text(code.units)}", align="L")
     pdf.set_x(tx)
-    # A subject of joint owners has one code, held by the representative they chose.
-    label = "共有人代表" if getattr(code, "joint", False) else "业主"
+    # A subject of joint owners has one code, held by the representative they chose; a subject that
+    # changed hands during the meeting, by its new owner.
+    label = "新业主" if getattr(code, "new_owner", False) else "共有人代表" if getattr(code, "joint", False) else "业主"
     pdf.multi_cell(tw, 6, f"{label}：{code.masked_name or '—'}", align="L")
     pdf.set_x(tx)
     pdf.set_font(_FONT, size=9)

@@ -7,11 +7,13 @@ import asyncpg
 
 # One statement: lock the meeting row FOR SHARE (a close waits for votes in flight), read the
 # server's receive time, check the token's session, and find this voter's earlier submissions for
-# the matters and for the idempotency key.
+# the matters and for the idempotency key.  The session row is held FOR SHARE too: revoking it
+# (a voting subject changing hands, repositories/transfers.py) waits for this vote to commit, and a
+# vote checked while it is being revoked sees the outcome.
 _PRECHECK = """
 SELECT m.state, m.opens_at, m.closes_at, clock_timestamp() AS now,
        (SELECT b.revoked_at IS NULL FROM ballot_session b
-         WHERE b.community_id = $1 AND b.meeting_id = $2 AND b.jti = $3) AS session_live,
+         WHERE b.community_id = $1 AND b.meeting_id = $2 AND b.jti = $3 FOR SHARE) AS session_live,
        ARRAY(SELECT s.matter_id FROM submission s
               WHERE s.community_id = $1 AND s.meeting_id = $2 AND s.voter_id = $4
                 AND s.matter_id = any($5::text[]) AND s.channel = 'electronic') AS voted,

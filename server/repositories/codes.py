@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from server.ballot import identity
 from server.repositories import locks
 
 
@@ -17,19 +18,35 @@ async def get_meeting(conn: asyncpg.Connection, community_id: str, meeting_id: s
              FROM meeting WHERE community_id = $1 AND meeting_id = $2""", community_id, meeting_id)
 
 
+# The latest transfer of the subject ``e`` during its meeting, with its new owner (who then holds the
+# subject's code instead of the representative: docs/meetings.md "Transfers during voting").
+_LATEST_TRANSFER = """
+    SELECT t.transfer_id, n.name, n.phone_hmac, n.id_hmac, n.identity_key_id
+      FROM subject_transfer t
+      LEFT JOIN transfer_new_owner n ON n.community_id = t.community_id AND n.meeting_id = t.meeting_id
+                                    AND n.transfer_id = t.transfer_id
+     WHERE t.community_id = e.community_id AND t.meeting_id = e.meeting_id AND t.voter_id = e.voter_id
+     ORDER BY t.transfer_id DESC LIMIT 1"""
+
+
 async def voters_for_sheets(conn: asyncpg.Connection, community_id: str, meeting_id: str,
                             voter_ids: list[str] | None = None) -> list[asyncpg.Record]:
-    """Every voting subject of the meeting: its representative and their name, first building, counted units.
+    """Every voting subject of the meeting: its representative, the code holder's name, first building,
+    counted units.
 
-    The code of a subject is held by its representative (the owner who casts its ballot);
-    names come from the frozen register version.  Order: building, then first unit.
+    The code of a subject is held by its representative (the owner who casts its ballot), named
+    from the frozen register version; once the subject changed hands during the meeting, by the
+    new owner of its latest transfer (``new_owner``).  Order: building, then first unit.
     """
     return await conn.fetch(
-        """SELECT e.voter_id, e.representative, e.building, e.units, coalesce(o.name, '') AS name
+        f"""SELECT e.voter_id, e.representative, e.building, e.units,
+                   CASE WHEN h.transfer_id IS NULL THEN coalesce(o.name, '') ELSE coalesce(h.name, '') END AS name,
+                   h.transfer_id IS NOT NULL AS new_owner
              FROM electorate e
              JOIN meeting m ON m.community_id = e.community_id AND m.meeting_id = e.meeting_id
              LEFT JOIN owner o ON o.community_id = e.community_id AND o.version = m.register_version
                               AND o.owner_id = e.representative
+             LEFT JOIN LATERAL ({_LATEST_TRANSFER}) h ON true
             WHERE e.community_id = $1 AND e.meeting_id = $2
               AND ($3::text[] IS NULL OR e.voter_id = any($3::text[]))
             ORDER BY e.building, e.units[1], e.voter_id""",
@@ -141,10 +158,33 @@ async def mark_redeemed(conn: asyncpg.Connection, digest: bytes, *, device: byte
 
 async def owner_identity(conn: asyncpg.Connection, community_id: str, version: int,
                          owner_id: str) -> asyncpg.Record | None:
-    """One owner's name, phone and ID number in a register version (a subject's representative at sign-in)."""
+    """What sign-in checks of one owner in a register version (a subject's representative): the keyed
+    hashes of the last four of their phone and ID number and the key that made them."""
     return await conn.fetchrow(
-        """SELECT owner_id, name, phone, id_number FROM owner
+        """SELECT owner_id, name, phone_hmac, id_hmac, identity_key_id FROM owner
             WHERE community_id = $1 AND version = $2 AND owner_id = $3""", community_id, version, owner_id)
+
+
+async def holder_identity(conn: asyncpg.Connection, community_id: str, meeting_id: str, voter_id: str,
+                          version: int, representative: str) -> asyncpg.Record | None:
+    """What sign-in checks of whoever holds a subject's code, as :func:`owner_identity` gives it for a
+    register owner: ``holder`` ('new_owner' or 'register'), ``owner_id`` (the id the hashes are bound
+    to), ``name``, ``phone_hmac``, ``id_hmac``, ``identity_key_id``.
+
+    The holder is the new owner of the subject's latest transfer during the meeting, whose hashes are
+    bound to the owner id ``transfer:<transfer_id>`` (server.ballot.identity.transfer_owner_id), else
+    its representative in the frozen register version.  None when there is no record to check against.
+    """
+    return await conn.fetchrow(
+        f"""WITH e AS (SELECT $1::text AS community_id, $2::text AS meeting_id, $3::text AS voter_id),
+                 h AS (SELECT x.* FROM e CROSS JOIN LATERAL ({_LATEST_TRANSFER}) x)
+            SELECT 'new_owner' AS holder, $6::text || h.transfer_id::text AS owner_id, h.name, h.phone_hmac,
+                   h.id_hmac, h.identity_key_id
+              FROM h WHERE h.name IS NOT NULL
+            UNION ALL
+            SELECT 'register', o.owner_id, o.name, o.phone_hmac, o.id_hmac, o.identity_key_id FROM owner o
+             WHERE o.community_id = $1 AND o.version = $4 AND o.owner_id = $5 AND NOT EXISTS (SELECT 1 FROM h)""",
+        community_id, meeting_id, voter_id, version, representative, identity.TRANSFER_OWNER_PREFIX)
 
 
 async def code_status(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> list[asyncpg.Record]:

@@ -27,12 +27,14 @@ async def insert_units(conn: asyncpg.Connection, records: list[tuple]) -> None:
         columns=["community_id", "version", "unit_id", "building", "kind", "area", "area_source", "holder"])
 
 
+# What an import stores of an owner: never a phone or ID number in clear (server.services.personal_data).
+OWNER_COLUMNS = ("community_id", "version", "owner_id", "name", "phone_hmac", "id_hmac", "identity_key_id",
+                 "phone_masked", "id_masked", "phone_enc", "recognised_by_possession", "possession_evidence")
+
+
 async def insert_owners(conn: asyncpg.Connection, records: list[tuple]) -> None:
-    """Bulk-insert the version's owners (COPY)."""
-    await conn.copy_records_to_table(
-        "owner", records=records,
-        columns=["community_id", "version", "owner_id", "name", "phone", "id_number",
-                 "recognised_by_possession", "possession_evidence"])
+    """Bulk-insert the version's owners (COPY; records in the order of ``OWNER_COLUMNS``)."""
+    await conn.copy_records_to_table("owner", records=records, columns=list(OWNER_COLUMNS))
 
 
 async def insert_ownership(conn: asyncpg.Connection, records: list[tuple]) -> None:
@@ -75,11 +77,12 @@ async def register_rows(conn: asyncpg.Connection, community_id: str, version: in
 
 async def owners(conn: asyncpg.Connection, community_id: str, version: int,
                  owner_ids: list[str] | None = None) -> list[asyncpg.Record]:
+    """Owners of a register version with the masked forms of their numbers (the numbers are not stored)."""
     if owner_ids is None:
         return await conn.fetch(
-            """SELECT owner_id, name, phone, id_number, recognised_by_possession, possession_evidence
+            """SELECT owner_id, name, phone_masked, id_masked, recognised_by_possession, possession_evidence
                  FROM owner WHERE community_id = $1 AND version = $2 ORDER BY owner_id""", community_id, version)
     return await conn.fetch(
-        """SELECT owner_id, name, phone, id_number, recognised_by_possession, possession_evidence
+        """SELECT owner_id, name, phone_masked, id_masked, recognised_by_possession, possession_evidence
              FROM owner WHERE community_id = $1 AND version = $2 AND owner_id = any($3::text[])
             ORDER BY owner_id""", community_id, version, owner_ids)

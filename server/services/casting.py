@@ -39,7 +39,7 @@ from server.errors import Conflict, NotFound, Unauthorized, ValidationFailed
 from server.repositories import casting as casting_repo
 from server.repositories import meetings as repo
 from server.repositories import window as window_repo
-from server.services import counting
+from server.services import counting, transfers
 from server.services import meetings as meetings_service
 from server.services.effects import Effects
 from server.services.rule_statements import rule_statements
@@ -367,6 +367,11 @@ async def _cast(pool: asyncpg.Pool, definition: MeetingDefinition, principal: Ba
                                code="concurrent_submission") from None
         except asyncpg.ForeignKeyViolationError:
             raise Unauthorized("您不在本次会议的表决名单中", code="not_in_electorate") from None
+        except asyncpg.CheckViolationError as exc:
+            # a vote that stands from before the subject changed hands (server/services/transfers.py)
+            if (refusal := transfers.vote_refusal(exc)) is None:
+                raise
+            raise refusal from None
 
 
 # ---------------------------------------------------------------- owner reads
@@ -396,9 +401,10 @@ async def owner_meeting(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
                   "invalid_ballot": rules.invalid_ballot, "statements": rule_statements(rules)},
         "show_live_results": meeting["show_live_results"],
         "totals": None if meeting["total_area"] is None else
-        {"area": format_area(meeting["total_area"]), "persons": meeting["total_persons"]},
+        {"area": format_area(meeting["total_area"], meeting["area_places"]), "persons": meeting["total_persons"]},
         "voter": None if me is None else
-        {"voter_id": me["voter_id"], "area": format_area(me["area"]), "units": list(me["units"])},
+        {"voter_id": me["voter_id"], "area": format_area(me["area"], meeting["area_places"] or 2),
+         "units": list(me["units"])},
         "matters": definition.documents_for(principal.voter_id),   # only the matters in the owner's scope
     }
 

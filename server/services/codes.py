@@ -32,6 +32,7 @@ class IssuedCode:
     code: str      # plaintext: shown once, never stored
     url: str
     representative: str = ""      # owner id of the representative
+    new_owner: bool = False       # held by the new owner of a subject that changed hands during the meeting
 
     @property
     def joint(self) -> bool:
@@ -78,7 +79,8 @@ def _new_codes(voters, community_id: str, meeting_id: str, serials: dict[str, in
         code = generate_code()
         serial = serials.get(v["voter_id"], 0) + 1
         issued.append(IssuedCode(v["voter_id"], v["building"], tuple(v["units"]), mask_name(v["name"]),
-                                 serial, code, code_url(public_url, code), v["representative"]))
+                                 serial, code, code_url(public_url, code), v["representative"],
+                                 bool(v["new_owner"])))
         records.append((community_id, meeting_id, v["voter_id"], serial, code_hash(code), actor))
     return issued, records
 
@@ -122,21 +124,30 @@ async def reissue_code(pool: asyncpg.Pool, *, community_id: str, meeting_id: str
     async with pool.acquire() as conn, conn.transaction():
         await codes_repo.lock_meeting_codes(conn, community_id, meeting_id)
         meeting = await _meeting_for_codes(conn, community_id, meeting_id)
-        voters = await codes_repo.voters_for_sheets(conn, community_id, meeting_id, [voter_id])
-        if not voters:
+        if not await codes_repo.voters_for_sheets(conn, community_id, meeting_id, [voter_id]):
             raise NotFound("该业主不在本次会议的表决名单中", code="voter_not_found")
         revoked = await codes_repo.revoke_live_codes(conn, community_id, meeting_id, [voter_id])
         sessions = await codes_repo.revoke_sessions_of_codes(
             conn, community_id, meeting_id, [(r["voter_id"], r["serial"]) for r in revoked])
-        serials = await codes_repo.max_serials(conn, community_id, meeting_id)
-        issued, records = _new_codes(voters, community_id, meeting_id, serials, public_url, actor)
-        await codes_repo.insert_codes(conn, records)
+        issued = await new_subject_code(conn, community_id=community_id, meeting_id=meeting_id, voter_id=voter_id,
+                                        actor=actor, public_url=public_url)
         await audit.append(conn, community_id=community_id, actor=actor, action="codes.reissue",
                            detail={"meeting_id": meeting_id, "voter_id": voter_id,
                                    "revoked_serials": [r["serial"] for r in revoked],
-                                   "serial": issued[0].serial, "sessions_revoked": sessions,
+                                   "serial": issued.serial, "sessions_revoked": sessions,
                                    "reason": reason[:200]})
-    return meeting["title"], issued[0]
+    return meeting["title"], issued
+
+
+async def new_subject_code(conn: asyncpg.Connection, *, community_id: str, meeting_id: str, voter_id: str,
+                           actor: str, public_url: str) -> IssuedCode:
+    """A new code for one voting subject with no live code left (the caller revoked it, under
+    :func:`codes_repo.lock_meeting_codes`), held by whoever holds the subject's code now."""
+    voters = await codes_repo.voters_for_sheets(conn, community_id, meeting_id, [voter_id])
+    serials = await codes_repo.max_serials(conn, community_id, meeting_id)
+    issued, records = _new_codes(voters, community_id, meeting_id, serials, public_url, actor)
+    await codes_repo.insert_codes(conn, records)
+    return issued[0]
 
 
 async def code_status(pool: asyncpg.Pool, *, community_id: str, meeting_id: str) -> dict:

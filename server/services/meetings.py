@@ -30,6 +30,7 @@ from server.repositories import clock
 from server.repositories import communities as community_repo
 from server.repositories import elections as election_repo
 from server.repositories import meetings as repo
+from server.repositories import personal_data as personal_data_repo
 from server.repositories import register as register_repo
 from server.repositories import window as window_repo
 from server.services import audit
@@ -406,6 +407,8 @@ async def _publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: 
         version = await register_repo.latest_version(conn, community_id)
         if version is None:
             raise Conflict("该小区还没有导入业主登记册，不能发布通知", code="register_missing")
+        if await personal_data_repo.purged_version(conn, community_id, version):
+            raise Conflict("该登记册的个人信息已按保存期限清除，请先导入新的业主登记册", code="register_purged")
         rows = await register_repo.register_rows(conn, community_id, version)
         try:
             electorate = compute_electorate(rows, meeting["rules"]["count_parking_area"])

@@ -43,7 +43,7 @@ from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.repositories import codes as codes_repo
 from server.repositories import meetings as meetings_repo
 from server.repositories import paper as repo
-from server.services import audit, casting
+from server.services import audit, casting, transfers
 from server.services import codes as codes_service
 from server.services.effects import Effects
 from server.services.rule_statements import rule_statements
@@ -172,6 +172,11 @@ async def _count_sheet(conn: asyncpg.Connection, definition: casting.MeetingDefi
                                           rows=rows, choices=choices)
     except asyncpg.UniqueViolationError:
         raise Conflict("该业主已有计入的纸质选票，本次会议不允许改票", code="paper_already_counted") from None
+    except asyncpg.CheckViolationError as exc:
+        # a vote that stands from before the subject changed hands (server/services/transfers.py)
+        if (refusal := transfers.vote_refusal(exc)) is None:
+            raise
+        raise refusal from None
     await repo.link_paper_submissions(conn, community_id, meeting_id, paper_id, [r[0] for r in rows])
     return receipts
 

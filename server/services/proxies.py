@@ -229,6 +229,7 @@ async def held_by(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
         members = {r["owner_voter_id"]: await meetings_repo.electorate_member(
             conn, principal.community_id, principal.meeting_id, r["owner_voter_id"]) for r in rows}
         now = await clock.now(conn)
+        places = await meetings_repo.area_places(conn, principal.community_id, principal.meeting_id) or 2
     owners = []
     for r in rows:
         member = members[r["owner_voter_id"]]
@@ -236,7 +237,7 @@ async def held_by(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
             "owner_voter_id": r["owner_voter_id"], "authorization_id": r["authorization_id"], "kind": r["kind"],
             "kind_name": KIND_NAMES[r["kind"]], "valid_until": _iso(r["valid_until"]),
             "live": r["valid_until"] > now,
-            "units": list(member["units"]) if member else [], "area": format_area(member["area"]) if member else None,
+            "units": list(member["units"]) if member else [], "area": format_area(member["area"], places) if member else None,
             "matters": _matter_status(r, definition, subs)})
     return {"meeting_id": principal.meeting_id, "proxy_voter_id": principal.voter_id, "owners": owners}
 

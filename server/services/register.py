@@ -13,8 +13,9 @@ from server.ballot.weights import Electorate, compute_electorate
 from server.errors import NotFound, ValidationFailed
 from server.repositories import communities as community_repo
 from server.repositories import register as register_repo
-from server.services import audit
+from server.services import audit, personal_data
 from server.services.register_files import RegisterFileError, read_table
+from server.settings import Settings, load_settings
 
 
 class RegisterRejected(ValidationFailed):
@@ -61,7 +62,14 @@ def check_register_file(data: bytes, filename: str, *, count_parking_area: bool)
 
 
 async def import_register(pool: asyncpg.Pool, *, community_id: str, data: bytes, filename: str,
-                          actor: str) -> ImportResult:
+                          actor: str, settings: Settings | None = None) -> ImportResult:
+    """Check and store a register file as the community's next version, all or nothing.
+
+    Owners' phone and ID numbers are not stored: only the keyed hashes of their last four
+    characters, their masked forms and, with a master key, the encrypted phone
+    (server.services.personal_data).  ``settings`` names the keys; None reads them from the
+    environment (``EVOTE_*``), as the server and commands do.
+    """
     async with pool.acquire() as conn:
         community = await community_repo.get_community(conn, community_id)
     if community is None:
@@ -71,6 +79,7 @@ async def import_register(pool: asyncpg.Pool, *, community_id: str, data: bytes,
                                     count_parking_area=community["count_parking_area"])
     electorate = compute_electorate(table.rows, community["count_parking_area"])
     units = {row.unit_id: row for row in table.rows}
+    keys = await personal_data.load_identity_keys(settings or load_settings())
     async with pool.acquire() as conn, conn.transaction():
         # One import at a time per community, so versions are gap-free and ordered.
         await community_repo.lock_community(conn, community_id)
@@ -82,10 +91,10 @@ async def import_register(pool: asyncpg.Pool, *, community_id: str, data: bytes,
         await register_repo.insert_units(conn, [
             (community_id, version, u.unit_id, u.building, u.kind, u.area, u.area_source, u.holder)
             for u in units.values()])
-        await register_repo.insert_owners(conn, [
-            (community_id, version, o.owner_id, o.name, o.phone, o.id_number,
-             bool(o.possession_evidence), o.possession_evidence)
-            for o in table.owners.values()])
+        # Hashing (and encrypting) 50,000 owners' numbers: off the event loop too.
+        owner_rows = await asyncio.to_thread(personal_data.owner_records, keys, community_id, version,
+                                             list(table.owners.values()))
+        await register_repo.insert_owners(conn, owner_rows)
         # Fresh statistics before the ownership rows are checked against units and owners,
         # and again before commit runs the deferred representative check: otherwise the
         # per-row checks plan for empty tables and turn quadratic.

@@ -5,8 +5,14 @@ Rules (docs/owner-signin.md):
 - the first redemption, and any from another device, needs the last 4 characters of
   the phone or ID number on record of the code's holder: the voting subject's
   representative (for joint owners, the one they chose; for a sole owner, that owner),
-  in the meeting's frozen register version; the same device (same ``device_id``) or the WeChat user
+  in the meeting's frozen register version, or the new owner once the subject changed hands
+  during the meeting (server/services/transfers.py); the same device (same ``device_id``) or the WeChat user
   bound to the code may sign in again without it;
+- neither the register nor a transfer keeps a number in clear: the typed four characters are
+  hashed with the identity key (server.services.personal_data), bound to the holder's owner id
+  (a new owner's is ``transfer:<transfer_id>``), and compared in constant time with the stored
+  hashes; a row hashed under another key (the master key was changed) is a server fault, not a
+  wrong guess;
 - every identity check is counted before it is made, in one atomic UPDATE of the code's
   row, so parallel guesses from any worker count; after ``MAX_FAILED_ATTEMPTS`` the
   code is locked for ``LOCK_SECONDS`` (429 ``code_locked``);
@@ -14,6 +20,7 @@ Rules (docs/owner-signin.md):
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -22,17 +29,21 @@ import asyncpg
 from server.auth.ballot import issue_ballot_token
 from server.auth.tokens import TokenKeys
 from server.ballot import codes as codes_core
+from server.ballot import identity
 from server.ballot.masking import mask_name
 from server.ballot.weights import SUBJECT_SEPARATOR
 from server.errors import ApiError, Conflict, NotFound, Unauthorized
 from server.repositories import clock
 from server.repositories import codes as codes_repo
 from server.services import audit, voting_window
+from server.services.personal_data import IdentityKeys, load_identity_keys
+from server.settings import Settings, load_settings
 
 SIGNIN_STATES = ("noticed", "open")
 # A token for a meeting with no close time set yet lasts this long (refresh by signing in again).
 DEFAULT_TOKEN_TTL = timedelta(hours=24)
 _CN_TZ = timezone(timedelta(hours=8))
+log = logging.getLogger("evote.signin")
 
 
 class CodeInvalid(NotFound):
@@ -41,6 +52,10 @@ class CodeInvalid(NotFound):
 
 class CodeLocked(ApiError):
     status, code, message = 429, "code_locked", "尝试次数过多，请稍后再试"
+
+
+class IdentityCheckUnavailable(ApiError):
+    status, code, message = 503, "identity_check_unavailable", "暂时无法核对身份，请联系业委会/筹备组"
 
 
 @dataclass(frozen=True)
@@ -89,13 +104,25 @@ def needs_identity_check(row: asyncpg.Record, device: bytes | None, openid: str 
     return not (openid is not None and row["wechat_openid"] is not None and row["wechat_openid"] == openid)
 
 
-async def _check_identity(pool: asyncpg.Pool, digest: bytes, row: asyncpg.Record, last4: str | None) -> None:
+async def _check_identity(pool: asyncpg.Pool, keys: IdentityKeys, digest: bytes, row: asyncpg.Record,
+                          last4: str | None) -> None:
     if last4 is None or last4 == "":
         raise Unauthorized("请输入登记的手机号或身份证号的后四位", code="identity_required")
     if not codes_core.valid_last4(last4):
         raise ApiError("请输入 4 位数字（身份证最后一位可以是 X）", code="validation_failed", status=422,
                        fields={"last4": "4 位数字或字母"})
     async with pool.acquire() as conn:
+        # The code of a voting subject is held by its representative (or, once the subject changed
+        # hands during the meeting, by its new owner): check their digits.
+        owner = await codes_repo.holder_identity(conn, row["community_id"], row["meeting_id"], row["voter_id"],
+                                                 row["register_version"], row["representative"])
+        if owner is not None and owner["identity_key_id"] not in (None, keys.key_id):
+            # Hashed under another identity key: nobody's digits can match; not the owner's fault.
+            log.error("identity hashes of the code holder (%s) of community %s meeting %s (register version %s) "
+                      "were made with key %s, not the configured %s (EVOTE_MASTER_KEY changed?)", owner["holder"],
+                      row["community_id"], row["meeting_id"], row["register_version"], owner["identity_key_id"],
+                      keys.key_id)
+            raise IdentityCheckUnavailable()
         reserved = await codes_repo.reserve_attempt(conn, digest, max_failed=codes_core.MAX_FAILED_ATTEMPTS,
                                                     lock_seconds=codes_core.LOCK_SECONDS)
         if reserved is None:
@@ -103,11 +130,9 @@ async def _check_identity(pool: asyncpg.Pool, digest: bytes, row: asyncpg.Record
             if state is None or state["revoked_at"] is not None:
                 raise CodeInvalid("该二维码已作废（已补发新码），请使用新的二维码")
             raise _locked(state["locked_until"])
-        # The code of a voting subject is held by its representative: check their digits.
-        owner = await codes_repo.owner_identity(conn, row["community_id"], row["register_version"],
-                                                row["representative"])
-    ok = owner is not None and codes_core.identity_matches(last4, phone=owner["phone"],
-                                                           id_number=owner["id_number"])
+    ok = owner is not None and identity.identity_matches_digests(
+        keys.hmac_key, last4, community_id=row["community_id"], owner_id=owner["owner_id"],
+        phone_hmac=owner["phone_hmac"], id_hmac=owner["id_hmac"])
     if ok:
         return
     if reserved["locked_until"] is not None:
@@ -132,8 +157,12 @@ async def voter_summary(conn: asyncpg.Connection, community_id: str, meeting_id:
 
 
 async def redeem(pool: asyncpg.Pool, keys: TokenKeys, request: RedeemRequest, *, margin_s: int,
-                 row_and_digest: tuple[bytes, asyncpg.Record] | None = None) -> dict:
-    """Check the code (and identity when needed) and sign a ballot token."""
+                 row_and_digest: tuple[bytes, asyncpg.Record] | None = None,
+                 settings: Settings | None = None) -> dict:
+    """Check the code (and identity when needed) and sign a ballot token.
+
+    ``settings`` names the identity key (None: read from the environment, as the server does).
+    """
     if row_and_digest is None:
         async with pool.acquire() as conn:
             row_and_digest = await find_code(conn, request.code)
@@ -148,7 +177,8 @@ async def redeem(pool: asyncpg.Pool, keys: TokenKeys, request: RedeemRequest, *,
     device = codes_core.device_hash(request.device_id)
     checked = needs_identity_check(row, device, request.openid)
     if checked:
-        await _check_identity(pool, digest, row, request.last4)
+        identity_keys = await load_identity_keys(settings or load_settings())
+        await _check_identity(pool, identity_keys, digest, row, request.last4)
     async with pool.acquire() as conn, conn.transaction():
         marked = await codes_repo.mark_redeemed(conn, digest, device=device, openid=request.openid)
         if marked is None:

@@ -19,6 +19,7 @@ HANDLER_MODULES = [
     "elections",
     "paper",
     "proxies",
+    "transfers",
 ]
 
 

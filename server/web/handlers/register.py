@@ -5,7 +5,7 @@ from aiohttp import BodyPartReader, web
 
 from server.auth.staff import WRITER_ROLES, require_staff
 from server.ballot.amounts import format_area
-from server.ballot.masking import mask_id_number, mask_name, mask_phone
+from server.ballot.masking import mask_name
 from server.errors import BadRequest, PayloadTooLarge, ValidationFailed
 from server.repositories import register as register_repo
 from server.services import register as register_service
@@ -43,7 +43,8 @@ async def import_register(request: web.Request) -> web.Response:
     if not data:
         raise BadRequest("上传的文件为空", code="empty_file")
     result = await register_service.import_register(pool(request), community_id=community_id, data=data,
-                                                    filename=filename, actor=principal.actor)
+                                                    filename=filename, actor=principal.actor,
+                                                    settings=settings(request))
     return json_response(result.as_dict(), status=201)
 
 
@@ -72,9 +73,10 @@ async def versions(request: web.Request) -> web.Response:
 
 
 def _masked_owner(owner_id: str, owner) -> dict:
+    """An owner as staff see them: the masked forms stored at import (the numbers are not stored)."""
     return {"owner_id": owner_id, "name": mask_name(owner["name"]) if owner else "",
-            "phone": mask_phone(owner["phone"]) if owner else "",
-            "id_number": mask_id_number(owner["id_number"]) if owner else "",
+            "phone": owner["phone_masked"] if owner else "",
+            "id_number": owner["id_masked"] if owner else "",
             "recognised_by_possession": bool(owner and owner["recognised_by_possession"])}
 
 

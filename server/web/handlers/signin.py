@@ -34,7 +34,7 @@ async def redeem(request: web.Request) -> web.Response:
     result = await signin_service.redeem(
         pool(request), request.app[appkeys.TOKEN_KEYS],
         signin_service.RedeemRequest(code=code, last4=last4, device_id=device_id, openid=openid),
-        margin_s=settings(request).ballot_token_margin_s, row_and_digest=found)
+        margin_s=settings(request).ballot_token_margin_s, row_and_digest=found, settings=settings(request))
     return json_response(result, headers={"Cache-Control": "no-store"})
 
 
