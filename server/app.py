@@ -18,10 +18,9 @@ from server.live.broker import broker_ctx
 from server.live.events import publish_meeting_event
 from server.live.hub import live_ctx
 from server.services import formation as formation_service
-from server.services import personal_data
+from server.services import personal_data, scheduler
 from server.services import results as results_service
 from server.services.effects import Effects
-from server.services.scheduler import scheduler_ctx
 from server.settings import Settings
 from server.web.middleware import error_middleware
 from server.web.routes import setup_routes
@@ -50,6 +49,33 @@ async def token_keys_ctx(app: web.Application):
     key = await asyncio.to_thread(load_or_create_private_key, settings.token_key_path)
     app[appkeys.TOKEN_KEYS] = TokenKeys(private_key=key, issuer=settings.token_issuer)
     yield
+
+
+async def _scheduler_loop(app: web.Application) -> None:
+    interval = app[appkeys.SETTINGS].scheduler_interval_s
+    while True:
+        try:
+            await scheduler.run_once(app[appkeys.DB_POOL], app[appkeys.EFFECTS])
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # a failed pass (database restart, ...) is retried next time
+            log.exception("scheduler pass failed")
+        await asyncio.sleep(interval)
+
+
+async def scheduler_ctx(app: web.Application):
+    """cleanup_ctx: start the loop after the database is ready, cancel it on shutdown."""
+    if app[appkeys.SETTINGS].scheduler_interval_s <= 0:  # disabled
+        yield
+        return
+    task = asyncio.create_task(_scheduler_loop(app), name="evote-scheduler")
+    app[appkeys.BACKGROUND_TASKS].append(task)
+    yield
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
 
 
 def build_effects(app: web.Application) -> Effects:

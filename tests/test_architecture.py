@@ -3,6 +3,7 @@
 - the pure core (server/ballot/) and the public record (server/record/) import no I/O library;
 - SQL is issued only by repositories (server/repositories/) and the database package (server/db/);
   the demo and simulation tools (server/devtools/) are exempt;
+- services and repositories do not import the web framework;
 - the top of server/ is the composition root only, and no module grows past 600 lines.
 """
 from __future__ import annotations
@@ -39,6 +40,13 @@ def _imported(tree: ast.AST) -> set[str]:
 def test_pure_packages_import_no_io_library(package):
     offenders = {str(p.relative_to(SERVER)): sorted(_imported(ast.parse(p.read_text())) & IO_LIBRARIES)
                  for p in _modules(SERVER / package)}
+    assert {k: v for k, v in offenders.items() if v} == {}
+
+
+def test_services_and_repositories_import_no_web_framework():
+    """Use cases and SQL do not know about HTTP: handlers and server/app.py do."""
+    offenders = {str(p.relative_to(SERVER)): sorted(_imported(ast.parse(p.read_text())) & {"aiohttp", "aiohttp_sse"})
+                 for package in ("services", "repositories") for p in _modules(SERVER / package)}
     assert {k: v for k, v in offenders.items() if v} == {}
 
 

@@ -10,13 +10,10 @@ that closed the meeting.
 """
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import asyncpg
-from aiohttp import web
 
-from server import appkeys
 from server.repositories import meetings as repo
 from server.services import meetings as meetings_service
 from server.services.effects import Effects
@@ -44,30 +41,3 @@ async def run_once(pool: asyncpg.Pool, effects: Effects) -> dict[str, list[tuple
         log.info("closed meeting %s/%s", community_id, meeting_id)
         await effects.meeting_closed(pool, community_id, meeting_id)
     return done
-
-
-async def _loop(app: web.Application) -> None:
-    interval = app[appkeys.SETTINGS].scheduler_interval_s
-    while True:
-        try:
-            await run_once(app[appkeys.DB_POOL], app[appkeys.EFFECTS])
-        except asyncio.CancelledError:
-            raise
-        except Exception:  # a failed pass (database restart, ...) is retried next time
-            log.exception("scheduler pass failed")
-        await asyncio.sleep(interval)
-
-
-async def scheduler_ctx(app: web.Application):
-    """cleanup_ctx: start the loop after the database is ready, cancel it on shutdown."""
-    if app[appkeys.SETTINGS].scheduler_interval_s <= 0:  # disabled
-        yield
-        return
-    task = asyncio.create_task(_loop(app), name="evote-scheduler")
-    app[appkeys.BACKGROUND_TASKS].append(task)
-    yield
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
