@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import asyncpg
 
-from server.ballot.tally import Matter, Submission
+from server.ballot.tally import Matter
 from server.ballot.weights import Electorate
 from server.errors import Conflict, NotFound
 from server.live.count import LiveCount
@@ -73,13 +73,6 @@ EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
 
 def _dumps(doc: Mapping[str, Any]) -> str:
     return json.dumps(doc, ensure_ascii=False, default=str)
-
-
-def submission_from_row(row: asyncpg.Record) -> Submission:
-    # art. 137: the server's receive time is the legal vote time.
-    return Submission(ballot_id=str(row["ballot_id"]), voter_id=row["voter_id"], matter_id=row["matter_id"],
-                      channel=row["channel"], cast_at=row["received_at"],
-                      choices=tuple(zip(row["candidate_ids"], row["choices"])))
 
 
 # --------------------------------------------------------------------------
@@ -175,7 +168,7 @@ class LiveMeeting:
         self.register_version = meeting["register_version"]
 
     def _take(self, row: asyncpg.Record) -> None:
-        submission = submission_from_row(row)
+        submission = counting.submission_from_row(row)
         # proxy = an electronic ballot cast by a proxy for the owner (docs/paper-and-proxy.md)
         label = "proxy" if row["by_proxy"] else submission.channel
         try:

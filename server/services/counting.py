@@ -108,11 +108,18 @@ async def load_electorate(conn: asyncpg.Connection, community_id: str, meeting_i
                                 where=f"{community_id}/{meeting_id}")
 
 
+def submission_from_row(row: asyncpg.Record) -> Submission:
+    """A stored submission (a row of repositories.meetings.all_submissions) for the core.
+
+    art. 137: the server's receive time is the legal vote time.
+    """
+    return Submission(ballot_id=str(row["ballot_id"]), voter_id=row["voter_id"], matter_id=row["matter_id"],
+                      channel=row["channel"], cast_at=row["received_at"],
+                      choices=tuple(zip(row["candidate_ids"], row["choices"])))
+
+
 async def load_submissions(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> list[Submission]:
-    return [Submission(ballot_id=str(r["ballot_id"]), voter_id=r["voter_id"], matter_id=r["matter_id"],
-                       channel=r["channel"], cast_at=r["received_at"],
-                       choices=tuple(zip(r["candidate_ids"], r["choices"])))
-            for r in await repo.all_submissions(conn, community_id, meeting_id)]
+    return [submission_from_row(r) for r in await repo.all_submissions(conn, community_id, meeting_id)]
 
 
 async def load_counted_inputs(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> CountingInputs:
