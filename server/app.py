@@ -22,7 +22,7 @@ from server.services import personal_data, scheduler
 from server.services import results as results_service
 from server.services.effects import Effects
 from server.settings import Settings
-from server.web.middleware import error_middleware
+from server.web.middleware import error_middleware, install_security_headers
 from server.web.routes import setup_routes
 
 log = logging.getLogger("evote.app")
@@ -106,4 +106,5 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(live_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
     setup_routes(app)
+    install_security_headers(app, public_url=settings.public_url)
     return app

@@ -7,7 +7,7 @@ import asyncpg
 
 # One statement: lock the meeting row FOR SHARE (a close waits for votes in flight), read the
 # server's receive time, check the token's session, and find this voter's earlier submissions for
-# the matters and for the idempotency key.  The session row is held FOR SHARE too: revoking it
+# the matters and for the idempotency key (with their choices, to tell a replay from a reuse).  The session row is held FOR SHARE too: revoking it
 # (a voting subject changing hands, repositories/transfers.py) waits for this vote to commit, and a
 # vote checked while it is being revoked sees the outcome.
 _PRECHECK = """
@@ -18,7 +18,11 @@ SELECT m.state, m.opens_at, m.closes_at, clock_timestamp() AS now,
               WHERE s.community_id = $1 AND s.meeting_id = $2 AND s.voter_id = $4
                 AND s.matter_id = any($5::text[]) AND s.channel = 'electronic') AS voted,
        ARRAY(SELECT s.matter_id || ' ' || s.ballot_id::text || ' ' || encode(s.receipt, 'hex') || ' '
-                    || to_char(s.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')
+                    || to_char(s.received_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"') || ' '
+                    || coalesce((SELECT json_agg(json_build_array(c.candidate_id, c.choice))::text
+                                   FROM submission_choice c
+                                  WHERE c.community_id = s.community_id AND c.meeting_id = s.meeting_id
+                                    AND c.ballot_id = s.ballot_id), '[]')
                FROM submission s
               WHERE $6::text IS NOT NULL AND s.community_id = $1 AND s.meeting_id = $2 AND s.voter_id = $4
                 AND s.idempotency_key = $6) AS previous

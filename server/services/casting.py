@@ -22,6 +22,7 @@ vote on only the matters whose scope includes them.
 """
 from __future__ import annotations
 
+import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
@@ -267,11 +268,20 @@ def replay_receipts(by_matter: dict[str, dict], votes: list[Vote]) -> CastResult
 
 
 def _replay(previous: list[str], votes: list[Vote]) -> CastResult:
+    """A retry with the same idempotency key: the earlier receipts when it asks for the same
+    choices; a 409 ``idempotency_key_reused`` when the body changed (the old vote is not replayed
+    as if it were the new one)."""
     by_matter = {}
+    earlier_choices = {}
     for item in previous:
-        matter_id, ballot_id, receipt, received_at = item.split(" ")
+        matter_id, ballot_id, receipt, received_at, choices = item.split(" ", 4)
         by_matter[matter_id] = {"matter_id": matter_id, "ballot_id": ballot_id, "receipt": receipt,
                                 "received_at": received_at}
+        earlier_choices[matter_id] = sorted((c, v) for c, v in json.loads(choices))
+    for vote in votes:
+        if vote.matter_id in earlier_choices and earlier_choices[vote.matter_id] != sorted(vote.choices):
+            raise Conflict("该提交编号已用于另一次投票，请刷新页面后重新提交", code="idempotency_key_reused",
+                           fields={"matters": sorted(by_matter)})
     return replay_receipts(by_matter, votes)
 
 

@@ -166,15 +166,18 @@ async def code_status(pool: asyncpg.Pool, *, community_id: str, meeting_id: str)
 
 
 def output_files_csv(result: IssueResult) -> list[tuple[str, bytes]]:
-    """codes.csv: every plaintext code. It is secret: whoever has it can vote for those owners."""
+    """codes.csv: every plaintext code. It is secret: whoever has it can vote for those owners.
+    Cells that a spreadsheet would run as a formula are neutralised (``spreadsheet_safe``)."""
     import csv
     import io
+
+    from server.text_checks import spreadsheet_safe
 
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)
     for code in result.codes:
-        writer.writerow(code.csv_row())
+        writer.writerow([spreadsheet_safe(cell) for cell in code.csv_row()])
     # utf-8-sig so spreadsheet programs on Windows read the Chinese correctly.
     return [("codes.csv", out.getvalue().encode("utf-8-sig"))]
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from aiohttp import web
@@ -9,28 +10,92 @@ from aiohttp import web
 from server import appkeys
 from server.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed, missing_field
 from server.services.effects import Effects
+from server.text_checks import has_forbidden_characters
+
+# Limits of every JSON body (docs/security.md): nesting depth, integers (PostgreSQL bigint).
+MAX_JSON_DEPTH = 32
+INT8_MIN, INT8_MAX = -(2 ** 63), 2 ** 63 - 1
+INT4_MIN = -(2 ** 31)
+
+
+class _OutOfRange(ValueError):
+    pass
+
+
+def _parse_int(text: str) -> int:
+    if len(text.lstrip("-")) > 19:            # before int(): a 5,000-digit number costs time and trips Python's limit
+        raise _OutOfRange(text[:20])
+    value = int(text)
+    if not INT8_MIN <= value <= INT8_MAX:
+        raise _OutOfRange(text)
+    return value
+
+
+def _parse_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _OutOfRange(text[:20])
+    return value
+
+
+def _refuse_constant(text: str) -> Any:
+    raise json.JSONDecodeError(f"{text} is not JSON", text, 0)
+
+
+def _check_tree(data: Any) -> None:
+    """Depth and characters of a parsed body, iteratively (no recursion on hostile input)."""
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            if has_forbidden_characters(node):
+                raise BadRequest("请求中含有不允许的字符（如空字符或无效的 Unicode 字符）", code="invalid_characters")
+            continue
+        if not isinstance(node, (dict, list)):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise BadRequest(f"请求内容嵌套过深（最多 {MAX_JSON_DEPTH} 层）", code="too_deep")
+        if isinstance(node, dict):
+            stack.extend((key, depth) for key in node)
+            stack.extend((value, depth + 1) for value in node.values())
+        else:
+            stack.extend((value, depth + 1) for value in node)
+
+
+def parse_json_body(body: bytes) -> Any:
+    """JSON text within the limits above: too deep → 400 too_deep, a number beyond bigint (or
+    not finite) → 422 value_out_of_range, a NUL or lone surrogate in any string → 400
+    invalid_characters, anything else not JSON → 400 invalid_json."""
+    try:
+        data = json.loads(body, parse_int=_parse_int, parse_float=_parse_float, parse_constant=_refuse_constant)
+    except RecursionError:
+        raise BadRequest(f"请求内容嵌套过深（最多 {MAX_JSON_DEPTH} 层）", code="too_deep") from None
+    except _OutOfRange:
+        raise ValidationFailed("提交的数值超出允许范围", code="value_out_of_range") from None
+    except (UnicodeDecodeError, ValueError):          # JSONDecodeError is a ValueError
+        raise BadRequest("请求内容不是有效的 JSON", code="invalid_json") from None
+    _check_tree(data)
+    return data
 
 
 async def read_json(request: web.Request) -> dict:
-    """The request body as a JSON object; a clear 4xx otherwise."""
+    """The request body as a JSON object; a clear 4xx otherwise (limits: ``parse_json_body``)."""
     try:
         body = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge() from None
     if not body:
         raise BadRequest("请求内容为空", code="empty_body")
-    try:
-        data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise BadRequest("请求内容不是有效的 JSON", code="invalid_json") from None
+    data = parse_json_body(body)
     if not isinstance(data, dict):
         raise BadRequest("请求内容必须是 JSON 对象", code="invalid_json")
     return data
 
 
 def field(data: dict, name: str, kind: type | tuple, *, required: bool = True, default: Any = None,
-          max_length: int | None = None) -> Any:
-    """One typed field of a JSON body, with a Chinese message naming it when wrong."""
+          max_length: int | None = None, min_value: int = INT4_MIN, max_value: int = 2 ** 31 - 1) -> Any:
+    """One typed field of a JSON body, with a Chinese message naming it when wrong; an integer
+    must lie within [min_value, max_value] (by default a PostgreSQL integer column's range)."""
     if name not in data or data[name] is None:
         if required:
             raise missing_field(name)
@@ -38,6 +103,9 @@ def field(data: dict, name: str, kind: type | tuple, *, required: bool = True, d
     value = data[name]
     if (kind is int and isinstance(value, bool)) or not isinstance(value, kind):
         raise ValidationFailed(f"字段 {name} 类型不正确", fields={name: "类型不正确"})
+    if isinstance(value, int) and not isinstance(value, bool) and not min_value <= value <= max_value:
+        raise ValidationFailed(f"字段 {name} 超出允许范围", code="value_out_of_range",
+                               fields={name: f"{min_value}–{max_value}"})
     if max_length is not None and isinstance(value, (str, list)) and len(value) > max_length:
         raise ValidationFailed(f"字段 {name} 过长", fields={name: f"最多 {max_length}"})
     return value
