@@ -102,7 +102,7 @@ async def test_a_whole_subject_changing_hands_before_voting_gets_a_new_code_for_
         "A+B", ["1-101", "2-201"], [], ["M1"])
     assert not doc["votes_stand"] and doc["revoked_serials"] == [1] and doc["sessions_revoked"] == 1
     assert doc["proxies_revoked"] == [authorization_id] and doc["code_serial"] == 2
-    assert doc["new_owner"] == {"name": "赵*", "phone": "136****4444", "id_number": "3505**********4321"}
+    assert doc["new_owner"] == {"name": "赵*", "phone": "136********", "id_number": "350***************"}
     assert doc["evidence"]["kind_name"] == "不动产权证书" and "新业主凭新码投票" in doc["message"]
     code = doc["code"]
     assert (code["voter_id"], code["serial"], code["masked_name"], code["units"]) == ("A+B", 2, "赵*",
@@ -152,7 +152,7 @@ async def test_a_whole_subject_changing_hands_before_voting_gets_a_new_code_for_
     # kept like a register owner: hashes bound to transfer:<id>, masked forms, no full number (no master key)
     row = await new_owner_row(db_pool, m, doc["transfer_id"])
     assert (row["name"], row["phone"], row["id_number"], row["phone_enc"]) == ("赵六", "", "", None)
-    assert (row["phone_masked"], row["id_masked"]) == ("136****4444", "3505**********4321")
+    assert (row["phone_masked"], row["id_masked"]) == ("136********", "350***************")
     assert row["identity_key_id"] is not None and row["phone_hmac"] != row["id_hmac"]
     assert bytes(row["phone_hmac"]) == identity.last4_digest(
         personal_data.identity_keys(settings).hmac_key, identity.PHONE,
@@ -443,7 +443,7 @@ async def test_with_a_master_key_the_new_owners_phone_is_sealed_and_another_key_
         db_pool, community_id=m.community_id, meeting_id=m.meeting_id, actor="test", public_url="http://evote.test",
         request=transfers_service.parse_request(transfer_body()), settings=keyed)
     transfer_id = result.transfer["transfer_id"]
-    assert result.transfer["new_owner"] == {"name": "赵*", "phone": "136****4444", "id_number": "3505**********4321"}
+    assert result.transfer["new_owner"] == {"name": "赵*", "phone": "136********", "id_number": "350***************"}
     keys = personal_data.identity_keys(keyed)
     row = await new_owner_row(db_pool, m, transfer_id)
     assert row["identity_key_id"] == keys.key_id and row["phone"] == row["id_number"] == ""
@@ -493,7 +493,7 @@ async def test_a_new_owner_stored_in_clear_is_converted_by_the_start_up_step(cli
         assert await personal_data.protect_stored_identities(conn, settings) == 0
     row = await new_owner_row(db_pool, m, doc["transfer_id"])
     assert (row["phone"], row["id_number"], row["phone_masked"], row["id_masked"]) == (
-        "", "", "136****4444", "3505**********4321")
+        "", "", "136********", "350***************")
     assert await clear_anywhere(db_pool, (NEW_OWNER["phone"], NEW_OWNER["id_number"])) == []
     status, body = await redeem(client, doc["code"]["code"], "4321")
     assert status == 200, body

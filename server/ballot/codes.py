@@ -6,7 +6,8 @@ WeChat's ``scene`` charset, is URL-safe (no escaping in ``/b/{code}``), and cann
 be misread (no 0/O, 1/I/L).  Only ``sha256(code)`` is stored.
 
 Sign-in asks for the last four characters of the phone or ID number on record;
-attempts are limited (``MAX_FAILED_ATTEMPTS``) and then locked for ``LOCK_SECONDS``.
+attempts are limited (``MAX_FAILED_ATTEMPTS``), then the code is locked: for each of
+``LOCK_LADDER_SECONDS`` in turn (15 minutes, then 4 hours), then until staff unlock it.
 """
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"   # Crockford base32
 CODE_LENGTH = 20                                 # 20 × 5 bits = 100 bits; ≤ 32 for WeChat's scene
 MAX_CODE_LENGTH = 32
 MAX_FAILED_ATTEMPTS = 5
-LOCK_SECONDS = 15 * 60
+LOCK_SECONDS = 15 * 60                           # the first lockout
+# How long the 1st, 2nd, ... lockout lasts; the one after the last lasts until a staff unlock.
+LOCK_LADDER_SECONDS = (LOCK_SECONDS, 4 * 60 * 60)
 
 _CODE_RE = re.compile(f"^[{ALPHABET}]{{{CODE_LENGTH}}}$")
 # Crockford decoding: letters people confuse with digits read as those digits.

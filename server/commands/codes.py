@@ -1,4 +1,5 @@
-"""`evote codes issue MEETING --community ID --out DIR` and `evote codes reissue ... --voter SUBJECT_ID`.
+"""`evote codes issue MEETING --community ID --out DIR`, `evote codes reissue ... --voter SUBJECT_ID` and
+`evote codes unlock MEETING --community ID --voter SUBJECT_ID --reason TEXT`.
 
 Writes per-building PDF sheets (sheets/*.pdf), codes.csv and QR PNGs (qr/*.png) into DIR.
 codes.csv holds every plaintext code: whoever has it can vote for those owners. Keep it
@@ -34,6 +35,12 @@ def register(sub) -> None:
     re.add_argument("--out", required=True, type=Path)
     re.add_argument("--reason", default="")
     re.set_defaults(func=reissue_main)
+    un = actions.add_parser("unlock", help="clear a voter's failed sign-ins and lockout (after checking who they are)")
+    un.add_argument("meeting")
+    un.add_argument("--community", required=True)
+    un.add_argument("--voter", required=True, help="the voting subject's id (its owners' ids joined with +)")
+    un.add_argument("--reason", required=True, help="why (audited), e.g. identity checked in person")
+    un.set_defaults(func=unlock_main)
 
 
 def _prepare_out(out: Path) -> None:
@@ -116,6 +123,26 @@ def reissue_main(args) -> int:
         files = _write_outputs(args.out, result)
         print(json.dumps({**result.summary(), "voter_id": code.voter_id, "serial": code.serial,
                           "out": str(args.out), "files": files}, ensure_ascii=False))
+        return 0
+
+    return run(prog, go())
+
+
+def unlock_main(args) -> int:
+    prog = "evote codes unlock"
+    reason = args.reason.strip()
+
+    async def go() -> int:
+        if not reason:
+            raise CommandFailed("--reason must not be empty")
+        settings = settings_from_env()
+        async with database(settings) as pool:
+            try:
+                doc = await codes_service.unlock_code(pool, community_id=args.community, meeting_id=args.meeting,
+                                                      voter_id=args.voter, actor="cli", reason=reason)
+            except ApiError as exc:
+                raise CommandFailed(f"{args.community}/{args.meeting}/{args.voter}: {exc.message} [{exc.code}]") from None
+        print(json.dumps(doc, ensure_ascii=False))
         return 0
 
     return run(prog, go())

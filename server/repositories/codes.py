@@ -102,7 +102,7 @@ async def find_by_hash(conn: asyncpg.Connection, digest: bytes) -> asyncpg.Recor
     """A code (live or revoked) with its meeting and the representative who holds it, by the hash of the code."""
     return await conn.fetchrow(
         """SELECT b.community_id, b.meeting_id, b.voter_id, b.serial, b.revoked_at, b.redeemed_at,
-                  b.redeemed_device, b.failed_attempts, b.locked_until, b.wechat_openid,
+                  b.redeemed_device, b.failed_attempts, b.locked_until, b.lock_level, b.wechat_openid,
                   clock_timestamp() AS now, e.representative,
                   m.title, m.state, m.opens_at, m.closes_at, m.register_version
              FROM ballot_code b
@@ -113,41 +113,61 @@ async def find_by_hash(conn: asyncpg.Connection, digest: bytes) -> asyncpg.Recor
 
 
 async def reserve_attempt(conn: asyncpg.Connection, digest: bytes, *, max_failed: int,
-                          lock_seconds: int) -> asyncpg.Record | None:
+                          lock_seconds: list[float]) -> asyncpg.Record | None:
     """Count one identity-check attempt before it is checked, atomically (one UPDATE).
 
     Parallel guesses from any worker serialise on the row: at most ``max_failed``
-    of them get through; the one that reaches the limit also sets ``locked_until``
-    (cleared again if that attempt turns out right).  An expired lock starts a new
-    count.  Returns None when the code is revoked or locked now.
+    of them get through; the one that reaches the limit also raises ``lock_level``
+    and sets ``locked_until`` (cleared again if that attempt turns out right): the
+    n-th lockout lasts ``lock_seconds[n - 1]``, and the one after the last of them
+    lasts until a staff unlock (``'infinity'``).  An expired lock starts a new
+    count at the same level.  Returns None when the code is revoked or locked now.
     """
     return await conn.fetchrow(
         """UPDATE ballot_code SET
-                  failed_attempts = CASE WHEN locked_until <= clock_timestamp() THEN 1
-                                         ELSE failed_attempts + 1 END,
-                  locked_until = CASE WHEN (CASE WHEN locked_until <= clock_timestamp() THEN 1
-                                                 ELSE failed_attempts + 1 END) >= $2
-                                      THEN clock_timestamp() + make_interval(secs => $3)
-                                      ELSE NULL END
+                  failed_attempts = CASE WHEN locked_until <= clock_timestamp() THEN 1 ELSE failed_attempts + 1 END,
+                  lock_level = CASE WHEN (CASE WHEN locked_until <= clock_timestamp() THEN 1 ELSE failed_attempts + 1 END) >= $2
+                                    THEN least(lock_level + 1, cardinality($3::float8[]) + 1) ELSE lock_level END,
+                  locked_until = CASE WHEN (CASE WHEN locked_until <= clock_timestamp() THEN 1 ELSE failed_attempts + 1 END) < $2 THEN NULL
+                                      WHEN least(lock_level + 1, cardinality($3::float8[]) + 1) <= cardinality($3::float8[])
+                                      THEN clock_timestamp()
+                                           + make_interval(secs => ($3::float8[])[least(lock_level + 1, cardinality($3::float8[]) + 1)])
+                                      ELSE 'infinity'::timestamptz END
             WHERE code_hash = $1 AND revoked_at IS NULL
               AND (locked_until IS NULL OR locked_until <= clock_timestamp())
-        RETURNING failed_attempts, locked_until""", digest, max_failed, float(lock_seconds))
+        RETURNING failed_attempts, locked_until, lock_level""",
+        digest, max_failed, [float(s) for s in lock_seconds])
 
 
 async def lock_state(conn: asyncpg.Connection, digest: bytes) -> asyncpg.Record | None:
     return await conn.fetchrow(
-        """SELECT revoked_at, failed_attempts, locked_until, clock_timestamp() AS now
+        """SELECT revoked_at, failed_attempts, locked_until, lock_level, clock_timestamp() AS now
              FROM ballot_code WHERE code_hash = $1""", digest)
+
+
+async def unlock_live_code(conn: asyncpg.Connection, community_id: str, meeting_id: str,
+                           voter_id: str) -> asyncpg.Record | None:
+    """Clear the attempt count and any lockout of a voter's live code; returns the serial and the state
+    it had (None: no live code)."""
+    return await conn.fetchrow(
+        """WITH old AS (SELECT serial, failed_attempts, locked_until, lock_level FROM ballot_code
+                         WHERE community_id = $1 AND meeting_id = $2 AND voter_id = $3 AND revoked_at IS NULL
+                           FOR UPDATE)
+           UPDATE ballot_code b SET failed_attempts = 0, locked_until = NULL, lock_level = 0
+             FROM old
+            WHERE b.community_id = $1 AND b.meeting_id = $2 AND b.voter_id = $3 AND b.serial = old.serial
+        RETURNING b.serial, old.failed_attempts, old.locked_until, old.lock_level, clock_timestamp() AS now""",
+        community_id, meeting_id, voter_id)
 
 
 async def mark_redeemed(conn: asyncpg.Connection, digest: bytes, *, device: bytes | None,
                         openid: str | None) -> asyncpg.Record | None:
-    """Record a successful sign-in: reset the attempt count, remember the device and WeChat user.
+    """Record a successful sign-in: reset the attempt count and lockouts, remember the device and WeChat user.
 
     Returns None if the code was revoked meanwhile (a reissue won the race).
     """
     return await conn.fetchrow(
-        """UPDATE ballot_code SET failed_attempts = 0, locked_until = NULL,
+        """UPDATE ballot_code SET failed_attempts = 0, locked_until = NULL, lock_level = 0,
                   redeemed_at = coalesce(redeemed_at, clock_timestamp()),
                   redeemed_device = coalesce($2, redeemed_device),
                   wechat_openid = coalesce($3, wechat_openid)

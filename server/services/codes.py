@@ -139,6 +139,31 @@ async def reissue_code(pool: asyncpg.Pool, *, community_id: str, meeting_id: str
     return meeting["title"], issued
 
 
+async def unlock_code(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, voter_id: str, actor: str,
+                      reason: str) -> dict:
+    """Clear the failed sign-in attempts and any lockout of a voter's live code (audited ``codes.unlock``).
+
+    For staff who checked the holder's identity in person: after the last timed lockout a code
+    stays locked until this.  Any meeting state; the code itself stays the same.
+    """
+    from server.services.signin import until_unlock
+
+    async with pool.acquire() as conn, conn.transaction():
+        if await codes_repo.get_meeting(conn, community_id, meeting_id) is None:
+            raise NotFound("会议不存在", code="meeting_not_found")
+        old = await codes_repo.unlock_live_code(conn, community_id, meeting_id, voter_id)
+        if old is None:
+            raise NotFound("该业主在本次会议没有有效的选票二维码", code="code_not_found")
+        locked_until = old["locked_until"]
+        was_locked = locked_until is not None and (until_unlock(locked_until) or locked_until > old["now"])
+        doc = {"voter_id": voter_id, "serial": old["serial"], "was_locked": was_locked,
+               "failed_attempts": old["failed_attempts"], "lock_level": old["lock_level"],
+               "until_unlock": bool(locked_until is not None and until_unlock(locked_until))}
+        await audit.append(conn, community_id=community_id, actor=actor, action="codes.unlock",
+                           detail={"meeting_id": meeting_id, **doc, "reason": reason[:200]})
+    return {"community_id": community_id, "meeting_id": meeting_id, **doc}
+
+
 async def new_subject_code(conn: asyncpg.Connection, *, community_id: str, meeting_id: str, voter_id: str,
                            actor: str, public_url: str) -> IssuedCode:
     """A new code for one voting subject with no live code left (the caller revoked it, under

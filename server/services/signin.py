@@ -15,7 +15,9 @@ Rules (docs/owner-signin.md):
   wrong guess;
 - every identity check is counted before it is made, in one atomic UPDATE of the code's
   row, so parallel guesses from any worker count; after ``MAX_FAILED_ATTEMPTS`` the
-  code is locked for ``LOCK_SECONDS`` (429 ``code_locked``);
+  code is locked, longer each time (``LOCK_LADDER_SECONDS``: 15 minutes, then 4 hours;
+  429 ``code_locked`` saying until when, Beijing time), and after that until staff unlock it
+  (403 ``code_locked``, ``fields.unlock_required``; server/services/codes.py ``unlock_code``);
 - the token: ``server.auth.ballot.issue_ballot_token``, ``exp`` = close + margin.
 """
 from __future__ import annotations
@@ -54,6 +56,9 @@ class CodeLocked(ApiError):
     status, code, message = 429, "code_locked", "尝试次数过多，请稍后再试"
 
 
+UNLOCK_MESSAGE = "核对错误次数太多，该二维码已锁定，请联系业委会/筹备组核实身份后解锁"
+
+
 class IdentityCheckUnavailable(ApiError):
     status, code, message = 503, "identity_check_unavailable", "暂时无法核对身份，请联系业委会/筹备组"
 
@@ -67,13 +72,24 @@ class RedeemRequest:
 
 
 def _retry_message(locked_until: datetime) -> str:
-    at = locked_until.astimezone(_CN_TZ).strftime("%H:%M")
-    return f"核对错误次数太多，已暂时锁定，请在 {at} 以后再试"
+    at = locked_until.astimezone(_CN_TZ).strftime("%m月%d日 %H:%M").lstrip("0").replace("月0", "月")
+    return f"核对错误次数太多，已暂时锁定，请在北京时间 {at} 以后再试"
+
+
+def until_unlock(locked_until: datetime) -> bool:
+    """Whether a lock lasts until a staff unlock: 'infinity', which asyncpg reads as a naive datetime.max."""
+    return locked_until.tzinfo is None or locked_until.year >= 9999
+
+
+def locked_now(locked_until: datetime | None, now: datetime) -> bool:
+    return locked_until is not None and (until_unlock(locked_until) or locked_until > now)
 
 
 def _locked(locked_until: datetime) -> CodeLocked:
+    if until_unlock(locked_until):
+        return CodeLocked(UNLOCK_MESSAGE, status=403, fields={"retry_at": None, "unlock_required": True})
     return CodeLocked(_retry_message(locked_until),
-                      fields={"retry_at": locked_until.astimezone(UTC).isoformat()})
+                      fields={"retry_at": locked_until.astimezone(UTC).isoformat(), "unlock_required": False})
 
 
 def token_expiry(closes_at: datetime | None, now: datetime, margin_s: int) -> datetime:
@@ -124,7 +140,7 @@ async def _check_identity(pool: asyncpg.Pool, keys: IdentityKeys, digest: bytes,
                       keys.key_id)
             raise IdentityCheckUnavailable()
         reserved = await codes_repo.reserve_attempt(conn, digest, max_failed=codes_core.MAX_FAILED_ATTEMPTS,
-                                                    lock_seconds=codes_core.LOCK_SECONDS)
+                                                    lock_seconds=list(codes_core.LOCK_LADDER_SECONDS))
         if reserved is None:
             state = await codes_repo.lock_state(conn, digest)
             if state is None or state["revoked_at"] is not None:
@@ -138,8 +154,10 @@ async def _check_identity(pool: asyncpg.Pool, keys: IdentityKeys, digest: bytes,
     if reserved["locked_until"] is not None:
         async with pool.acquire() as conn, conn.transaction():
             await audit.append(conn, community_id=row["community_id"], actor=f"voter:{row['voter_id']}",
-                               action="code.locked", detail={"meeting_id": row["meeting_id"],
-                                                             "serial": row["serial"]})
+                               action="code.locked",
+                               detail={"meeting_id": row["meeting_id"], "serial": row["serial"],
+                                       "lock_level": reserved["lock_level"],
+                                       "until_unlock": until_unlock(reserved["locked_until"])})
         raise _locked(reserved["locked_until"])
     left = codes_core.attempts_left(reserved["failed_attempts"])
     raise ApiError(f"后四位不正确，还可以再试 {left} 次", code="identity_mismatch", status=403,
@@ -172,7 +190,7 @@ async def redeem(pool: asyncpg.Pool, keys: TokenKeys, request: RedeemRequest, *,
         raise Conflict(notice["message"] if notice else "本次会议已宣布作废", code="meeting_voided")
     if row["state"] not in SIGNIN_STATES:
         raise Conflict("本次会议投票已结束，不能再登录投票", code="meeting_closed")
-    if row["locked_until"] is not None and row["locked_until"] > row["now"]:
+    if locked_now(row["locked_until"], row["now"]):
         raise _locked(row["locked_until"])
     device = codes_core.device_hash(request.device_id)
     checked = needs_identity_check(row, device, request.openid)

@@ -27,7 +27,7 @@ from typing import Any
 
 import asyncpg
 
-from server.ballot.masking import mask_name
+from server.ballot.masking import mask_name, masked_for_role
 from server.ballot.register_table import valid_id_number, valid_phone
 from server.errors import ApiError, Conflict, NotFound, ValidationFailed, missing_field
 from server.repositories import codes as codes_repo
@@ -335,10 +335,14 @@ async def record_transfer(pool: asyncpg.Pool, *, community_id: str, meeting_id: 
     return TransferResult(meeting["title"], doc, code)
 
 
-async def list_transfers(pool: asyncpg.Pool, *, community_id: str, meeting_id: str) -> dict:
+async def list_transfers(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, role: str = "") -> dict:
+    """The meeting's transfers for a staff member of ``role`` (an auditor sees no masked phone or ID number)."""
     async with pool.acquire() as conn:
         if await codes_repo.get_meeting(conn, community_id, meeting_id) is None:
             raise NotFound("会议不存在", code="meeting_not_found")
         rows = await repo.list_transfers(conn, community_id, meeting_id)
     return {"community_id": community_id, "meeting_id": meeting_id,
-            "transfers": [transfer_doc(r) for r in rows]}
+            "transfers": [transfer_doc(r, new_owner_doc(r["new_owner_name"],
+                                                        masked_for_role(r["new_owner_phone_masked"], role),
+                                                        masked_for_role(r["new_owner_id_masked"], role)))
+                          for r in rows]}

@@ -1,4 +1,4 @@
-"""Admin API of ballot codes: issue all (ZIP or PDF download), reissue one, status."""
+"""Admin API of ballot codes: issue all (ZIP or PDF download), reissue one, unlock one, status."""
 from __future__ import annotations
 
 import asyncio
@@ -67,6 +67,20 @@ async def reissue(request: web.Request) -> web.Response:
     }, status=201, headers={"Cache-Control": "no-store"})
 
 
+async def unlock(request: web.Request) -> web.Response:
+    """Unlock a voter's code after failed sign-ins (organiser roles; a reason is required and audited)."""
+    community_id, meeting_id = _ids(request)
+    voter_id = request.match_info["voter_id"]
+    principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
+    data = await read_json(request) if request.can_read_body else {}
+    reason = field(data, "reason", str, required=False, default="", max_length=200).strip()
+    if not reason:
+        raise ValidationFailed("请填写解锁原因（例如：已当面核实业主身份）", fields={"reason": "必填"})
+    return json_response(await codes_service.unlock_code(pool(request), community_id=community_id,
+                                                         meeting_id=meeting_id, voter_id=voter_id,
+                                                         actor=principal.actor, reason=reason))
+
+
 async def status(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
     await require_staff(request, community_id=community_id)
@@ -78,3 +92,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post(_BASE, issue)
     app.router.add_get(_BASE, status)
     app.router.add_post(_BASE + "/{voter_id}/reissue", reissue)
+    app.router.add_post(_BASE + "/{voter_id}/unlock", unlock)

@@ -5,7 +5,7 @@ from aiohttp import BodyPartReader, web
 
 from server.auth.staff import WRITER_ROLES, require_staff
 from server.ballot.amounts import format_area
-from server.ballot.masking import mask_name
+from server.ballot.masking import mask_name, masked_for_role
 from server.errors import BadRequest, PayloadTooLarge, ValidationFailed
 from server.repositories import register as register_repo
 from server.services import register as register_service
@@ -72,11 +72,12 @@ async def versions(request: web.Request) -> web.Response:
     return json_response({"versions": [dict(r) for r in rows]})
 
 
-def _masked_owner(owner_id: str, owner) -> dict:
-    """An owner as staff see them: the masked forms stored at import (the numbers are not stored)."""
+def _masked_owner(owner_id: str, owner, role: str) -> dict:
+    """An owner as staff see them: the masked forms stored at import (the numbers are not stored),
+    none of them for an auditor."""
     return {"owner_id": owner_id, "name": mask_name(owner["name"]) if owner else "",
-            "phone": owner["phone_masked"] if owner else "",
-            "id_number": owner["id_masked"] if owner else "",
+            "phone": masked_for_role(owner["phone_masked"], role) if owner else "",
+            "id_number": masked_for_role(owner["id_masked"], role) if owner else "",
             "recognised_by_possession": bool(owner and owner["recognised_by_possession"])}
 
 
@@ -87,14 +88,15 @@ async def subjects(request: web.Request) -> web.Response:
     number shown at the top level are the representative's, who casts the subject's ballot.
     """
     community_id = request.match_info["community_id"]
-    await require_staff(request, community_id=community_id)
+    principal = await require_staff(request, community_id=community_id)
     async with pool(request).acquire() as conn:
         version, electorate = await register_service.load_electorate(conn, community_id, _version_param(request))
         owners = {r["owner_id"]: r for r in await register_repo.owners(conn, community_id, version)}
     places = electorate.places
     listed = []
     for subject in electorate.subjects.values():
-        representative = _masked_owner(subject.representative, owners.get(subject.representative))
+        representative = _masked_owner(subject.representative, owners.get(subject.representative),
+                                       principal.role)
         listed.append({
             "owner_id": subject.id, "subject_id": subject.id, "area": format_area(subject.area, places),
             "persons": 1, "units": list(subject.units), "buildings": list(subject.buildings),
@@ -103,7 +105,7 @@ async def subjects(request: web.Request) -> web.Response:
             "name": representative["name"], "phone": representative["phone"],
             "id_number": representative["id_number"],
             "recognised_by_possession": representative["recognised_by_possession"],
-            "owners": [_masked_owner(owner_id, owners.get(owner_id)) for owner_id in subject.owners],
+            "owners": [_masked_owner(owner_id, owners.get(owner_id), principal.role) for owner_id in subject.owners],
         })
     return json_response({"community_id": community_id, "register_version": version, "area_places": places,
                           "subjects": listed})

@@ -51,9 +51,9 @@ async def record(request: web.Request) -> web.Response:
 
 async def list_transfers(request: web.Request) -> web.Response:
     community_id, meeting_id = _ids(request)
-    await require_staff(request, community_id=community_id)
+    principal = await require_staff(request, community_id=community_id)
     return json_response(await transfers_service.list_transfers(pool(request), community_id=community_id,
-                                                                meeting_id=meeting_id))
+                                                                meeting_id=meeting_id, role=principal.role))
 
 
 def setup(app: web.Application) -> None:
