@@ -74,13 +74,6 @@ async def replace_staff_communities(conn: asyncpg.Connection, staff_id: int, com
     await add_staff_communities(conn, staff_id, community_ids)
 
 
-async def get_throttles(conn: asyncpg.Connection, keys: list[str]) -> list[asyncpg.Record]:
-    """The login throttles of ``keys`` still locked, with the seconds left."""
-    return await conn.fetch(
-        """SELECT key, ceil(extract(epoch FROM locked_until - now()))::int AS seconds_left
-             FROM staff_login_throttle WHERE key = ANY($1::text[]) AND locked_until > now()""", keys)
-
-
 async def lock_throttle_row(conn: asyncpg.Connection, key: str) -> asyncpg.Record:
     """The throttle row of ``key`` (created if missing), locked for this transaction."""
     await conn.execute(
@@ -98,6 +91,11 @@ async def update_throttle(conn: asyncpg.Connection, key: str, *, failures: int, 
                   locked_until = CASE WHEN $4::int IS NULL THEN locked_until
                                       ELSE now() + make_interval(secs => $4::int) END
             WHERE key = $1""", key, failures, level, lock_seconds)
+
+
+async def uncount_attempt(conn: asyncpg.Connection, key: str) -> None:
+    await conn.execute(
+        "UPDATE staff_login_throttle SET failures = greatest(failures - 1, 0) WHERE key = $1", key)
 
 
 async def clear_throttle(conn: asyncpg.Connection, key: str) -> None:

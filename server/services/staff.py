@@ -78,8 +78,8 @@ async def login(pool: asyncpg.Pool, keys: TokenKeys, *, username: str, password:
                 address: str | None = None) -> dict:
     """Sign in; refused (429 ``login_locked``) without a password check while the account or the
     client ``address`` is locked out (see ``staff_accounts``)."""
+    await lockout.begin_attempt(pool, username, address)
     async with pool.acquire() as conn:
-        await lockout.check_not_locked(conn, username, address)
         row = await staff_repo.get_staff_by_username(conn, username)
     if row is None or not row["active"]:
         await asyncio.to_thread(dummy_check, password)
@@ -90,7 +90,7 @@ async def login(pool: asyncpg.Pool, keys: TokenKeys, *, username: str, password:
     async with pool.acquire() as conn, conn.transaction():
         if needs_rehash(row["password_hash"]):
             await staff_repo.update_password_hash(conn, row["staff_id"], hash_password(password))
-        await lockout.clear_account_failures(conn, username)
+        await lockout.finish_success(conn, username, address)
         await audit.append(conn, community_id=None, actor=f"staff:{username}", action="staff.login")
         communities = await staff_repo.staff_communities(conn, row["staff_id"])
     token, claims = keys.issue(typ=STAFF_TYP, audience=STAFF_AUDIENCE, subject=str(row["staff_id"]),
@@ -100,7 +100,7 @@ async def login(pool: asyncpg.Pool, keys: TokenKeys, *, username: str, password:
 
 
 async def _failed(pool: asyncpg.Pool, username: str, address: str | None, *, audit_it: bool) -> NoReturn:
-    locked_s = await lockout.record_failure(pool, username, address)
+    locked_s = await lockout.finish_failure(pool, username, address)
     if audit_it:
         async with pool.acquire() as conn, conn.transaction():
             await audit.append(conn, community_id=None, actor=f"staff:{username}", action="staff.login_failed",

@@ -10,6 +10,7 @@ login without checking the password.  Every change that must end the account's s
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 
 import asyncpg
@@ -65,37 +66,69 @@ def _keys(username: str, address: str | None) -> list[tuple[str, LockoutPolicy]]
     return sorted(keys)   # one order everywhere, so concurrent failures never deadlock
 
 
-async def check_not_locked(conn: asyncpg.Connection, username: str, address: str | None) -> None:
-    """Refuse (429 ``login_locked``) while the account or the address is locked: one indexed query."""
-    rows = await staff_repo.get_throttles(conn, [k for k, _ in _keys(username, address)])
-    if rows:
-        raise LoginLocked(max(1, max(r["seconds_left"] for r in rows)))
+def _forget(row, policy: LockoutPolicy) -> tuple[int, int]:
+    """The row's (failures, level) once old failures are forgotten."""
+    idle = (row["now"] - row["last_failure_at"]).total_seconds()
+    if idle > policy.forget_level_s:
+        return 0, 0
+    if idle > policy.forget_failures_s:
+        return 0, row["level"]
+    return row["failures"], row["level"]
 
 
-async def record_failure(pool: asyncpg.Pool, username: str, address: str | None) -> int | None:
-    """Count a failed login against the account and the address (row-locked, so parallel failures
-    all count); returns the seconds of the lockout this failure started, if it started one."""
+def _locked_s(row) -> int | None:
+    if row["locked_until"] is not None and row["locked_until"] > row["now"]:
+        return max(1, math.ceil((row["locked_until"] - row["now"]).total_seconds()))
+    return None
+
+
+async def begin_attempt(pool: asyncpg.Pool, username: str, address: str | None) -> None:
+    """Count a login attempt before its password is checked, or refuse it (429 ``login_locked``).
+
+    The attempt counts as a failure until ``finish_success`` takes it back, so guesses sent in
+    parallel are counted as they arrive (row locks make the counting atomic): once the failures
+    and attempts in flight reach the threshold, further attempts are refused unchecked.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        refuse: int | None = None
+        for key, policy in _keys(username, address):
+            row = await staff_repo.lock_throttle_row(conn, key)
+            locked = _locked_s(row)
+            failures, level = _forget(row, policy)
+            if locked is None and failures >= policy.threshold:
+                locked = policy.durations_s[min(level, len(policy.durations_s) - 1)]
+            if locked is not None:
+                refuse = max(refuse or 0, locked)
+                continue
+            await staff_repo.update_throttle(conn, key, failures=failures + 1, level=level, lock_seconds=None)
+        if refuse is not None:
+            # nothing is counted for a refused attempt (the transaction is rolled back)
+            raise LoginLocked(refuse)
+
+
+async def finish_failure(pool: asyncpg.Pool, username: str, address: str | None) -> int | None:
+    """The attempt's password was wrong: start the lockout of every key at its threshold; returns
+    the seconds of the longest lockout this started, if any."""
     started: int | None = None
     async with pool.acquire() as conn, conn.transaction():
         for key, policy in _keys(username, address):
             row = await staff_repo.lock_throttle_row(conn, key)
-            now, last = row["now"], row["last_failure_at"]
-            if row["locked_until"] is not None and row["locked_until"] > now:
-                continue   # already locked (a racing request): no double escalation
+            if _locked_s(row) is not None:
+                continue   # a racing attempt locked it already: no double escalation
             failures, level = row["failures"], row["level"]
-            idle = (now - last).total_seconds()
-            if idle > policy.forget_level_s:
-                failures, level = 0, 0
-            elif idle > policy.forget_failures_s:
-                failures = 0
-            failures += 1
-            lock_s = None
             if failures >= policy.threshold:
                 lock_s = policy.durations_s[min(level, len(policy.durations_s) - 1)]
-                failures, level = 0, level + 1
                 started = max(started or 0, lock_s)
-            await staff_repo.update_throttle(conn, key, failures=failures, level=level, lock_seconds=lock_s)
+                await staff_repo.update_throttle(conn, key, failures=0, level=level + 1, lock_seconds=lock_s)
     return started
+
+
+async def finish_success(conn: asyncpg.Connection, username: str, address: str | None) -> None:
+    """The attempt signed in: the account's failures are reset, the address's attempt taken back."""
+    await staff_repo.clear_throttle(conn, account_key(username))
+    addr = address_key(address)
+    if addr:
+        await staff_repo.uncount_attempt(conn, addr)
 
 
 async def clear_account_failures(conn: asyncpg.Connection, username: str) -> None:

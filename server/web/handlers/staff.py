@@ -6,6 +6,7 @@ import datetime as dt
 from aiohttp import web
 
 from server import appkeys
+from server.auth.client_address import client_address
 from server.auth.staff import require_staff
 from server.errors import NotFound, ValidationFailed
 from server.repositories import communities as community_repo
@@ -21,7 +22,7 @@ async def login(request: web.Request) -> web.Response:
     try:
         result = await staff_service.login(pool(request), request.app[appkeys.TOKEN_KEYS], username=username,
                                            password=password, ttl_s=settings(request).staff_token_ttl_s,
-                                           address=request.remote)
+                                           address=client_address(request))
     except staff_accounts.LoginLocked as locked:
         return json_response(locked.envelope(), status=locked.status,
                              headers={"Retry-After": str(locked.retry_after_s), "Cache-Control": "no-store"})
