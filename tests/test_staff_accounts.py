@@ -253,3 +253,37 @@ def test_the_client_address_is_the_peer_or_what_a_local_proxy_forwarded():
     # a local client without the header (or with garbage) is counted per account only
     assert client_address(request("127.0.0.1")) is None
     assert client_address(request("127.0.0.1", "not-an-address\x00")) is None
+
+
+async def test_the_staff_command_has_the_same_actions(client, make_staff, make_community, database_url,
+                                                      monkeypatch, capsys, db_pool):
+    from server.cli import main
+
+    monkeypatch.setenv("EVOTE_DATABASE_URL", database_url)
+    monkeypatch.setenv("NEW_STAFF_PASSWORD", "cli-password-123")
+    community = await make_community()
+    username, password = await make_staff("prep_group", communities=[community])
+    headers = await _token(client, username, password)
+
+    async def cli(*argv: str) -> str:
+        status = await asyncio.to_thread(main, ["staff", *argv])
+        out = capsys.readouterr()
+        assert status == 0, out.err
+        return out.out
+
+    assert username in await cli("list")
+    await cli("revoke", username)
+    assert (await client.get("/api/staff/me", headers=headers)).status == 401
+    await cli("disable", username)
+    assert (await _login(client, username, password)).status == 401
+    await cli("enable", username)
+    headers = await _token(client, username, password)
+    await cli("set-roles", username, "--role", "auditor", "--community", community)
+    assert (await client.get("/api/staff/me", headers=headers)).status == 401
+    await cli("reset-password", username, "--password-env", "NEW_STAFF_PASSWORD")
+    headers = await _token(client, username, "cli-password-123")
+    assert (await (await client.get("/api/staff/me", headers=headers)).json())["role"] == "auditor"
+    assert await db_pool.fetchval(
+        "SELECT count(*) FROM audit_log WHERE actor = 'cli' AND detail->>'username' = $1", username) == 5
+    status = await asyncio.to_thread(main, ["staff", "disable", "no-such-user"])
+    assert status == 2 and "staff_not_found" in capsys.readouterr().err
