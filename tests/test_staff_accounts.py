@@ -86,6 +86,18 @@ async def test_lockouts_escalate(client, make_staff, db_pool):
     assert await db_pool.fetchval("SELECT count(*) FROM staff_login_throttle WHERE key = $1", key) == 0
 
 
+async def test_counts_nobody_remembers_are_deleted(db_pool):
+    async with db_pool.acquire() as conn:
+        await conn.execute(
+            """INSERT INTO staff_login_throttle (key, failures, level, last_failure_at)
+               VALUES ('user:stale-guess', 3, 1, now() - interval '8 days'),
+                      ('user:recent-guess', 3, 1, now() - interval '1 day')""")
+        await staff_accounts.delete_stale_counts(conn)
+        left = {r["key"] for r in await conn.fetch(
+            "SELECT key FROM staff_login_throttle WHERE key IN ('user:stale-guess', 'user:recent-guess')")}
+    assert left == {"user:recent-guess"}
+
+
 async def test_parallel_wrong_guesses_are_counted_atomically(client, make_staff, db_pool):
     username, password = await make_staff("district_admin")
     address = "10.200.0.1"

@@ -98,6 +98,14 @@ async def uncount_attempt(conn: asyncpg.Connection, key: str) -> None:
         "UPDATE staff_login_throttle SET failures = greatest(failures - 1, 0) WHERE key = $1", key)
 
 
+async def delete_stale_throttles(conn: asyncpg.Connection, idle_s: int) -> int:
+    status = await conn.execute(
+        """DELETE FROM staff_login_throttle
+            WHERE last_failure_at < now() - make_interval(secs => $1::int)
+              AND (locked_until IS NULL OR locked_until < now())""", idle_s)
+    return int(status.split()[-1])
+
+
 async def clear_throttle(conn: asyncpg.Connection, key: str) -> None:
     await conn.execute("DELETE FROM staff_login_throttle WHERE key = $1", key)
 

@@ -124,11 +124,19 @@ async def finish_failure(pool: asyncpg.Pool, username: str, address: str | None)
 
 
 async def finish_success(conn: asyncpg.Connection, username: str, address: str | None) -> None:
-    """The attempt signed in: the account's failures are reset, the address's attempt taken back."""
+    """The attempt signed in: the account's failures are reset, the address's attempt taken back,
+    and the counts of keys idle past every policy's memory deleted (guessed names pile up)."""
     await staff_repo.clear_throttle(conn, account_key(username))
     addr = address_key(address)
     if addr:
         await staff_repo.uncount_attempt(conn, addr)
+    await delete_stale_counts(conn)
+
+
+async def delete_stale_counts(conn: asyncpg.Connection) -> int:
+    """Delete the login counts that no policy remembers any more (idle past ``forget_level_s``)."""
+    idle_s = max(ACCOUNT_POLICY.forget_level_s, ADDRESS_POLICY.forget_level_s)
+    return await staff_repo.delete_stale_throttles(conn, idle_s)
 
 
 async def clear_account_failures(conn: asyncpg.Connection, username: str) -> None:
