@@ -3,7 +3,10 @@
 Roles: district_admin (every community), street_admin (its street's
 communities), prep_group / committee / auditor (the communities listed for
 them).  ``require_staff`` is called by every admin handler; with a
-``community_id`` it also proves the staff member may touch that community.
+``community_id`` it also proves the staff member may touch that community.  A token is refused
+once its jti is revoked (logout) or its ``gen`` claim is older than the account's
+``token_generation`` (password change, disable, role change, revoke); both are read in the one
+query that reads the account.
 """
 from __future__ import annotations
 
@@ -52,6 +55,8 @@ class StaffPrincipal:
     username: str
     role: str
     street_id: str | None
+    jti: str = ""          # the token of this request, for logout
+    expires_at: int = 0
 
     @property
     def actor(self) -> str:
@@ -73,10 +78,13 @@ async def require_staff(request: web.Request, *, community_id: str | None = None
     claims = request.app[appkeys.TOKEN_KEYS].verify(token, typ=STAFF_TYP, audience=STAFF_AUDIENCE)
     pool = request.app[appkeys.DB_POOL]
     async with pool.acquire() as conn:
-        row = await staff_repo.get_staff(conn, int(claims["sub"]))
+        row = await staff_repo.get_staff_for_token(conn, int(claims["sub"]), str(claims["jti"]))
         if row is None or not row["active"]:
             raise Unauthorized("账号已停用，请联系管理员", code="account_disabled")
-        principal = StaffPrincipal(row["staff_id"], row["username"], row["role"], row["street_id"])
+        if row["revoked"] or claims.get("gen", 0) != row["token_generation"]:
+            raise Unauthorized("登录已失效，请重新登录", code="token_revoked")
+        principal = StaffPrincipal(row["staff_id"], row["username"], row["role"], row["street_id"],
+                                   jti=str(claims["jti"]), expires_at=int(claims["exp"]))
         if principal.role not in roles:
             raise Forbidden("您的角色不能进行此操作", code="role_forbidden")
         if community_id is not None and not await staff_repo.may_touch_community(

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import date
+from typing import NoReturn
 
 import asyncpg
 
@@ -13,8 +14,9 @@ from server.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
 from server.repositories import communities as community_repo
 from server.repositories import staff as staff_repo
 from server.services import audit
+from server.services import staff_accounts as lockout
 
-MIN_PASSWORD_LENGTH = 8
+MIN_PASSWORD_LENGTH = lockout.MIN_PASSWORD_LENGTH
 
 
 def validate_new_staff(username: str, password: str, role: str, street_id: str | None,
@@ -72,25 +74,40 @@ async def ensure_may_grant(conn: asyncpg.Connection, granter: StaffPrincipal, *,
             raise Forbidden("您无权访问该小区", code="community_forbidden")
 
 
-async def login(pool: asyncpg.Pool, keys: TokenKeys, *, username: str, password: str, ttl_s: int) -> dict:
+async def login(pool: asyncpg.Pool, keys: TokenKeys, *, username: str, password: str, ttl_s: int,
+                address: str | None = None) -> dict:
+    """Sign in; refused (429 ``login_locked``) without a password check while the account or the
+    client ``address`` is locked out (see ``staff_accounts``)."""
+    await lockout.begin_attempt(pool, username, address)
     async with pool.acquire() as conn:
         row = await staff_repo.get_staff_by_username(conn, username)
     if row is None or not row["active"]:
         await asyncio.to_thread(dummy_check, password)
-        raise Unauthorized("用户名或密码错误", code="bad_credentials")
-    if not await asyncio.to_thread(check_password, row["password_hash"], password):
-        async with pool.acquire() as conn, conn.transaction():
-            await audit.append(conn, community_id=None, actor=f"staff:{username}", action="staff.login_failed")
-        raise Unauthorized("用户名或密码错误", code="bad_credentials")
+        await _failed(pool, username, address, audit_it=False)
+    elif not await asyncio.to_thread(check_password, row["password_hash"], password):
+        await _failed(pool, username, address, audit_it=True)
+    assert row is not None
     async with pool.acquire() as conn, conn.transaction():
         if needs_rehash(row["password_hash"]):
             await staff_repo.update_password_hash(conn, row["staff_id"], hash_password(password))
+        await lockout.finish_success(conn, username, address)
         await audit.append(conn, community_id=None, actor=f"staff:{username}", action="staff.login")
         communities = await staff_repo.staff_communities(conn, row["staff_id"])
     token, claims = keys.issue(typ=STAFF_TYP, audience=STAFF_AUDIENCE, subject=str(row["staff_id"]),
-                               ttl_s=ttl_s, claims={"role": row["role"]})
+                               ttl_s=ttl_s, claims={"role": row["role"], "gen": row["token_generation"]})
     return {"token": token, "expires_at": claims["exp"], "role": row["role"], "username": row["username"],
             "street_id": row["street_id"], "communities": communities}
+
+
+async def _failed(pool: asyncpg.Pool, username: str, address: str | None, *, audit_it: bool) -> NoReturn:
+    locked_s = await lockout.finish_failure(pool, username, address)
+    if audit_it:
+        async with pool.acquire() as conn, conn.transaction():
+            await audit.append(conn, community_id=None, actor=f"staff:{username}", action="staff.login_failed",
+                               detail={"locked_s": locked_s} if locked_s else None)
+    if locked_s:
+        raise lockout.LoginLocked(locked_s)
+    raise Unauthorized("用户名或密码错误", code="bad_credentials")
 
 
 @dataclass(frozen=True)

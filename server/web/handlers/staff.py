@@ -6,10 +6,12 @@ import datetime as dt
 from aiohttp import web
 
 from server import appkeys
+from server.auth.client_address import client_address
 from server.auth.staff import require_staff
 from server.errors import NotFound, ValidationFailed
 from server.repositories import communities as community_repo
 from server.services import staff as staff_service
+from server.services import staff_accounts
 from server.web.handlers.common import field, json_response, pool, read_json, settings
 
 
@@ -17,9 +19,63 @@ async def login(request: web.Request) -> web.Response:
     data = await read_json(request)
     username = field(data, "username", str, max_length=64)
     password = field(data, "password", str, max_length=256)
-    result = await staff_service.login(pool(request), request.app[appkeys.TOKEN_KEYS], username=username,
-                                       password=password, ttl_s=settings(request).staff_token_ttl_s)
-    return json_response(result)
+    try:
+        result = await staff_service.login(pool(request), request.app[appkeys.TOKEN_KEYS], username=username,
+                                           password=password, ttl_s=settings(request).staff_token_ttl_s,
+                                           address=client_address(request))
+    except staff_accounts.LoginLocked as locked:
+        return json_response(locked.envelope(), status=locked.status,
+                             headers={"Retry-After": str(locked.retry_after_s), "Cache-Control": "no-store"})
+    return json_response(result, headers={"Cache-Control": "no-store"})
+
+
+async def logout(request: web.Request) -> web.Response:
+    principal = await require_staff(request)
+    await staff_accounts.logout(pool(request), principal)
+    return json_response({"logged_out": True})
+
+
+async def change_password(request: web.Request) -> web.Response:
+    principal = await require_staff(request)
+    data = await read_json(request)
+    await staff_accounts.change_own_password(
+        pool(request), principal, old_password=field(data, "old_password", str, max_length=256),
+        new_password=field(data, "new_password", str, max_length=256))
+    return json_response({"changed": True, "relogin_required": True})
+
+
+_MANAGERS = frozenset({"district_admin", "street_admin"})
+
+
+async def list_staff(request: web.Request) -> web.Response:
+    principal = await require_staff(request, roles=_MANAGERS)
+    return json_response({"staff": await staff_accounts.list_accounts(pool(request), principal)})
+
+
+async def staff_action(request: web.Request) -> web.Response:
+    """POST /api/admin/staff/{username}/{action}: disable, enable, roles, password, revoke."""
+    principal = await require_staff(request, roles=_MANAGERS)
+    username, action = request.match_info["username"], request.match_info["action"]
+    db = pool(request)
+    if action in ("disable", "enable"):
+        await staff_accounts.set_active(db, principal, username, active=action == "enable")
+    elif action == "revoke":
+        await staff_accounts.revoke_sessions(db, principal, username)
+    elif action == "password":
+        data = await read_json(request)
+        await staff_accounts.reset_password(db, principal, username,
+                                            new_password=field(data, "new_password", str, max_length=256))
+    elif action == "roles":
+        data = await read_json(request)
+        communities = field(data, "communities", list, required=False, default=[], max_length=500)
+        if not all(isinstance(c, str) for c in communities):
+            raise ValidationFailed(fields={"communities": "必须是小区编号列表"})
+        await staff_accounts.set_roles(db, principal, username, role=field(data, "role", str, max_length=32),
+                                       street_id=field(data, "street_id", str, required=False, max_length=64),
+                                       communities=communities)
+    else:
+        raise NotFound("没有该操作", code="not_found")
+    return json_response({"username": username, "action": action})
 
 
 async def me(request: web.Request) -> web.Response:
@@ -96,8 +152,12 @@ async def get_community(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app.router.add_post("/api/staff/login", login)
+    app.router.add_post("/api/staff/logout", logout)
+    app.router.add_post("/api/staff/password", change_password)
     app.router.add_get("/api/staff/me", me)
     app.router.add_post("/api/admin/staff", create_staff)
+    app.router.add_get("/api/admin/staff", list_staff)
+    app.router.add_post("/api/admin/staff/{username}/{action}", staff_action)
     app.router.add_post("/api/admin/communities", create_community)
     app.router.add_get("/api/admin/communities", list_communities)
     app.router.add_get("/api/admin/communities/{community_id}", get_community)
