@@ -72,3 +72,8 @@ def missing_field(name: str, *, label: str = "", where: str = "") -> ValidationF
     """
     what = label or f"字段 {name}"
     return ValidationFailed(f"请填写{where}{what}", fields={name: "必填"})
+
+
+def invalid_characters() -> BadRequest:
+    """NUL or a lone surrogate in a body, path or query: refused at the edge, one wording."""
+    return BadRequest("请求中含有不允许的字符（如空字符或无效的 Unicode 字符）", code="invalid_characters")

@@ -248,3 +248,18 @@ class ServeProcess:
                 self.proc.kill()
                 self.proc.wait()
         self._log.close()
+
+
+async def wait_for_js(page, expression: str, *, timeout: float = 30_000) -> None:
+    """Wait until ``expression`` is true in the page, polling with page.evaluate.
+
+    Playwright's wait_for_function builds its predicate with eval, which the pages' Content
+    Security Policy forbids (script-src 'self'); page.evaluate goes through the debugging protocol,
+    which the policy does not govern, so the pages are tested under their real policy.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout / 1000
+    while not await page.evaluate(expression):
+        if loop.time() > deadline:
+            raise AssertionError(f"not true after {timeout / 1000:.1f} s: {expression}")
+        await asyncio.sleep(0.05)

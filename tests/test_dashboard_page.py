@@ -25,7 +25,7 @@ from server.live.count import LiveCount
 from server.live.views import NO_QUORUM_ENDED, NOBODY_YET, RESULTS, YES_MET
 from server.web.handlers.live import DASHBOARD_STATIC
 from tests import helpers_meetings
-from tests.helpers_live import Voting, chromium_path
+from tests.helpers_live import Voting, chromium_path, wait_for_js
 from tests.test_live_views import ELECTORATE, MATTERS
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,13 +56,12 @@ async def test_the_dashboard_follows_votes_live(browser, client, db_pool, staff_
     headers = await staff_headers("prep_group", communities=[m.community_id])
     token = headers["Authorization"].split(" ", 1)[1]
 
-    # bypass_csp: wait_for_function evaluates its expression from a string, which the page's CSP forbids.
-    page = await browser.new_page(viewport={"width": 1280, "height": 1400}, bypass_csp=True)
+    page = await browser.new_page(viewport={"width": 1280, "height": 1400})
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     url = str(client.make_url(f"/dashboard/{m.community_id}/{m.meeting_id}"))
     await page.goto(f"{url}#token={token}")
-    await page.wait_for_function("document.getElementById('connection').dataset.state === 'live'", timeout=15000)
+    await wait_for_js(page, "document.getElementById('connection').dataset.state === 'live'", timeout=15000)
     assert await page.text_content("#turnout-persons") == "20"
     assert "#token=" not in page.url  # the token does not stay in the address bar or history
     # Two gauges with the 2/3 line, matter cards with status and distance, building bars, channels.
@@ -75,15 +74,15 @@ async def test_the_dashboard_follows_votes_live(browser, client, db_pool, staff_
 
     # A vote through the API: the page shows it within a second.
     await voting.vote(voting.voters[20], [{"matter_id": "M1", "choice": "yes"}])
-    await page.wait_for_function("document.getElementById('turnout-persons').textContent === '21'", timeout=1000)
+    await wait_for_js(page, "document.getElementById('turnout-persons').textContent === '21'", timeout=1000)
 
     # Enough more votes for quorum on both axes: the gauges turn to met and M1 passes.
     for voter in voting.voters[21:]:
         await voting.vote(voter, [{"matter_id": "M1", "choice": "yes"}])
     total = len(voting.voters)
-    await page.wait_for_function(f"document.getElementById('turnout-persons').textContent === '{total}'",
+    await wait_for_js(page, f"document.getElementById('turnout-persons').textContent === '{total}'",
                                  timeout=5000)
-    await page.wait_for_function("document.querySelector('[data-testid=status-M1]').textContent.includes('通过')",
+    await wait_for_js(page, "document.querySelector('[data-testid=status-M1]').textContent.includes('通过')",
                                  timeout=5000)
     assert await page.locator(".gauge.met").count() == 2
     await page.wait_for_timeout(600)  # let the gauges' 0.4 s animation finish before the screenshot
@@ -97,16 +96,16 @@ async def test_the_dashboard_asks_for_a_login_without_a_token(browser, client, d
                                                               imported_community, make_staff):
     m = await helpers_meetings.open_meeting(db_pool, client, staff_headers, imported_community, units=20)
     username, password = await make_staff("committee", communities=[m.community_id])
-    page = await browser.new_page(bypass_csp=True)
+    page = await browser.new_page()
     await page.goto(str(client.make_url(f"/dashboard/{m.community_id}/{m.meeting_id}")))
     await page.wait_for_selector("#login:not([hidden])", timeout=10000)
     await page.fill("input[name=username]", username)
     await page.fill("input[name=password]", "wrong-password")
     await page.click("button[type=submit]")
-    await page.wait_for_function("document.getElementById('login-error').textContent.length > 0", timeout=10000)
+    await wait_for_js(page, "document.getElementById('login-error').textContent.length > 0", timeout=10000)
     await page.fill("input[name=password]", password)
     await page.click("button[type=submit]")
-    await page.wait_for_function("document.getElementById('connection').dataset.state === 'live'", timeout=15000)
+    await wait_for_js(page, "document.getElementById('connection').dataset.state === 'live'", timeout=15000)
     assert await page.text_content("#turnout-persons") == "0"
 
 
@@ -197,7 +196,7 @@ async def test_the_dashboard_before_any_vote_and_after_a_close_without_quorum(br
     stand_in.show(documents(count, "open"))
 
     async def before_any_vote(page) -> None:
-        await page.wait_for_function("document.getElementById('connection').dataset.state === 'live'",
+        await wait_for_js(page, "document.getElementById('connection').dataset.state === 'live'",
                                      timeout=10000)
         assert await page.text_content("#connection-text") == "实时更新中"
         # A three-quarters matter nobody voted on has not reached its approval line.
@@ -221,7 +220,7 @@ async def test_the_dashboard_before_any_vote_and_after_a_close_without_quorum(br
     stand_in.show(documents(count, "closed"))
 
     async def after_the_close(page) -> None:
-        await page.wait_for_function("document.getElementById('connection').dataset.state === 'ended'",
+        await wait_for_js(page, "document.getElementById('connection').dataset.state === 'ended'",
                                      timeout=10000)
         assert await page.text_content("#connection-text") == "投票已结束"
         assert "实时更新中" not in await page.text_content("body")

@@ -9,6 +9,7 @@ import pytest
 
 from server.services.rule_statements import rule_statements
 from tests.helpers_codes import issue_codes, make_meeting, person_voter, phone_last4, voter_identity, wrong_last4
+from tests.helpers_live import wait_for_js
 from tests.helpers_meetings import close_now
 from tests.helpers_scope import owner_phone, scoped_meeting
 
@@ -118,7 +119,7 @@ async def test_owner_votes_on_every_matter_and_sees_receipts(browser, client, db
     assert "已经投过票" in await page2.inner_text("#done")
     assert await page2.query_selector("#last4") is None
     # before publication the page says when the receipts can be checked
-    await page2.wait_for_function(
+    await wait_for_js(page2,
         "document.querySelectorAll('.receipt-check').length === 3 && [...document.querySelectorAll('.receipt-check')]"
         ".every(e => e.textContent.includes('公布后'))")
 
@@ -133,7 +134,7 @@ async def test_owner_votes_on_every_matter_and_sees_receipts(browser, client, db
     await page3.goto(str(client.make_url(f"/b/{code}")))
     await page3.wait_for_selector("#done")
     assert "投票已经结束" in await page3.inner_text("#done")
-    await page3.wait_for_function(
+    await wait_for_js(page3,
         "[...document.querySelectorAll('.receipt-check')].filter(e => e.textContent === '您的选票已计入').length === 3",
         timeout=10_000)
     # after publication the owner, with their code, may download the full record ...
@@ -163,10 +164,10 @@ async def test_owner_votes_on_every_matter_and_sees_receipts(browser, client, db
     await page4.goto(str(client.make_url(f"/r/{community_id}/{meeting_id}")))
     assert "只供本小区业主（凭选票码）" in await page4.inner_text("#record-note")
     await page4.click("#record-button")
-    await page4.wait_for_function("document.getElementById('record-result').textContent.includes('选票码')")
+    await wait_for_js(page4, "document.getElementById('record-result').textContent.includes('选票码')")
     await page4.fill("#record-code", "0" * 20)
     await page4.click("#record-button")
-    await page4.wait_for_function("document.getElementById('record-result').textContent.includes('作废')")
+    await wait_for_js(page4, "document.getElementById('record-result').textContent.includes('作废')")
     await page4.evaluate("document.fonts.ready")
     await page4.locator("#record").screenshot(path=str(ARTIFACTS / "results_page_record.png"))
     await stranger.close()

@@ -21,6 +21,7 @@ from server.record.verify import verify_bundle
 from server.record.writer import write_directory
 from server.services import counting, result_keys
 from server.services import results as results_service
+from tests.helpers_live import wait_for_js
 from tests.helpers_meetings import ballot_token, bearer, cast, close_now, open_meeting
 from tests.helpers_register import ONE_RESOLUTION, import_lines
 from tests.helpers_results import voted_meeting
@@ -284,12 +285,12 @@ async def test_owner_confirms_a_receipt_on_the_public_page_in_a_browser(client, 
             await page.goto(str(client.make_url(f"/r/{m.community_id}/{m.meeting_id}")))
             await page.fill("#receipt", v.receipts[3].upper())
             await page.click("#check-button")
-            await page.wait_for_function(
+            await wait_for_js(page,
                 "(t => t !== '' && t.indexOf('正在') < 0)(document.getElementById('check-result').textContent)")
             assert "您的选票已计入" in await page.text_content("#check-result")
             await page.fill("#receipt", "ab" * 32)
             await page.click("#check-button")
-            await page.wait_for_function(
+            await wait_for_js(page,
                 "(t => t !== '' && t.indexOf('正在') < 0)(document.getElementById('check-result').textContent)")
             assert "没有找到这个回执码" in await page.text_content("#check-result")
             # The page's JavaScript check agrees with the Python one on every receipt's proof.

@@ -32,6 +32,7 @@ from server.errors import (
     ServiceUnavailable,
     Unauthorized,
     ValidationFailed,
+    invalid_characters,
 )
 from server.text_checks import has_forbidden_characters
 
@@ -69,10 +70,6 @@ def error_response(error: ApiError) -> web.Response:
     headers = {"Retry-After": str(RETRY_AFTER_S)} if error.status == 503 else None
     return web.json_response(error.envelope(), status=error.status, headers=headers,
                              dumps=lambda obj: json.dumps(obj, ensure_ascii=False))
-
-
-def invalid_characters() -> BadRequest:
-    return BadRequest("请求中含有不允许的字符（如空字符或无效的 Unicode 字符）", code="invalid_characters")
 
 
 def _client_error(exc: Exception, request_id: str) -> ApiError:

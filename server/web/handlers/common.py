@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from server import appkeys
-from server.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed, missing_field
+from server.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed, invalid_characters, missing_field
 from server.services.effects import Effects
 from server.text_checks import has_forbidden_characters
 
@@ -49,7 +49,7 @@ def _check_tree(data: Any) -> None:
         node, depth = stack.pop()
         if isinstance(node, str):
             if has_forbidden_characters(node):
-                raise BadRequest("请求中含有不允许的字符（如空字符或无效的 Unicode 字符）", code="invalid_characters")
+                raise invalid_characters()
             continue
         if not isinstance(node, (dict, list)):
             continue
