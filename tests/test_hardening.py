@@ -11,8 +11,8 @@ import asyncpg.exceptions._base as asyncpg_base
 import pytest
 from aiohttp import web
 
+from server.ballot.text_checks import spreadsheet_safe
 from server.services.codes import output_files_csv
-from server.text_checks import spreadsheet_safe
 from server.web.handlers.common import field
 from server.web.middleware import code_digest, error_middleware, install_security_headers
 from tests.helpers_meetings import ballot_token, bearer, cast, meeting_body, open_meeting

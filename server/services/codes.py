@@ -5,12 +5,15 @@ CSV and QR images made from it, once); the database keeps ``sha256(code)``.
 """
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 
 import asyncpg
 
 from server.ballot.codes import code_hash, code_url, generate_code
 from server.ballot.masking import mask_name
+from server.ballot.text_checks import spreadsheet_safe
 from server.ballot.weights import SUBJECT_SEPARATOR
 from server.errors import Conflict, NotFound
 from server.repositories import codes as codes_repo
@@ -193,11 +196,6 @@ async def code_status(pool: asyncpg.Pool, *, community_id: str, meeting_id: str)
 def output_files_csv(result: IssueResult) -> list[tuple[str, bytes]]:
     """codes.csv: every plaintext code. It is secret: whoever has it can vote for those owners.
     Cells that a spreadsheet would run as a formula are neutralised (``spreadsheet_safe``)."""
-    import csv
-    import io
-
-    from server.text_checks import spreadsheet_safe
-
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_HEADER)

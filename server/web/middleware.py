@@ -22,6 +22,7 @@ import asyncpg.exceptions._base as asyncpg_base
 from aiohttp import web, web_protocol
 
 from server import appkeys
+from server.ballot.text_checks import has_forbidden_characters
 from server.errors import (
     ApiError,
     BadRequest,
@@ -34,7 +35,6 @@ from server.errors import (
     ValidationFailed,
     invalid_characters,
 )
-from server.text_checks import has_forbidden_characters
 
 log = logging.getLogger("evote.http")
 

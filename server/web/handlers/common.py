@@ -8,9 +8,9 @@ from typing import Any
 from aiohttp import web
 
 from server import appkeys
+from server.ballot.text_checks import has_forbidden_characters
 from server.errors import BadRequest, NotFound, PayloadTooLarge, ValidationFailed, invalid_characters, missing_field
 from server.services.effects import Effects
-from server.text_checks import has_forbidden_characters
 
 # Limits of every JSON body (docs/security.md): nesting depth, integers (PostgreSQL bigint).
 MAX_JSON_DEPTH = 32
