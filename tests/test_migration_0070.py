@@ -2,48 +2,25 @@
 electorate rows of earlier meetings completed (representative, area per building), area places."""
 from __future__ import annotations
 
-import hashlib
-import secrets
-from urllib.parse import urlsplit, urlunsplit
-
 import asyncpg
 import pytest
 import pytest_asyncio
 
 from server.ballot.weights import Subject
-from server.db.pool import migrate, migration_files
+from server.db.pool import migrate
 from server.services import counting
+from tests.helpers_migrations import database_before
 
 
 @pytest_asyncio.fixture
 async def old_database(database_url):
     """A new database migrated up to (not including) 0070; dropped afterwards."""
-    name = f"evote_m0070_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = urlunsplit(urlsplit(database_url)._replace(path="/" + name))
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("""CREATE TABLE schema_migration (name text PRIMARY KEY, checksum text NOT NULL,
-                                                             applied_at timestamptz NOT NULL DEFAULT now())""")
-        for migration, sql in migration_files():
-            if migration >= "0070":
-                break
-            async with conn.transaction():
-                await conn.execute(sql)
-                await conn.execute("INSERT INTO schema_migration (name, checksum) VALUES ($1, $2)",
-                                   migration, hashlib.sha256(sql.encode()).hexdigest())
-        yield conn
-    finally:
-        await conn.close()
-        admin = await asyncpg.connect(database_url)
+    async with database_before(database_url, "0070") as url:
+        conn = await asyncpg.connect(url)
         try:
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            yield conn
         finally:
-            await admin.close()
+            await conn.close()
 
 
 async def _old_data(conn: asyncpg.Connection) -> None:

@@ -4,11 +4,8 @@ master key, the encrypted phone, in every register version; nothing keeps the cl
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
-import secrets
 import sys
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -16,8 +13,9 @@ import pytest_asyncio
 
 from server.ballot import identity
 from server.ballot.masking import last4, mask_id_number, mask_phone
-from server.db.pool import migrate, migration_files
+from server.db.pool import migrate
 from server.services import personal_data
+from tests.helpers_migrations import database_before
 
 # (version, owner, phone, id_number): register history too; B has no numbers, C an ID ending in x.
 OWNERS = [(1, "A", "13800001111", "350502198001011234"), (1, "B", "", ""), (1, "C", "", "35050219900101555x"),
@@ -28,39 +26,19 @@ CLEAR = ("13800001111", "350502198001011234", "35050219900101555", "139-0000-222
 @pytest_asyncio.fixture
 async def old_database(database_url):
     """A new database migrated up to (not including) 0073 holding clear numbers; yields its URL."""
-    name = f"evote_m0073_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await admin.close()
-    url = urlunsplit(urlsplit(database_url)._replace(path="/" + name))
-    conn = await asyncpg.connect(url)
-    try:
-        await conn.execute("""CREATE TABLE schema_migration (name text PRIMARY KEY, checksum text NOT NULL,
-                                                             applied_at timestamptz NOT NULL DEFAULT now())""")
-        for migration, sql in migration_files():
-            if migration >= "0073":
-                break
-            async with conn.transaction():
-                await conn.execute(sql)
-                await conn.execute("INSERT INTO schema_migration (name, checksum) VALUES ($1, $2)",
-                                   migration, hashlib.sha256(sql.encode()).hexdigest())
-        await conn.execute("INSERT INTO district VALUES ('d', '区')")
-        await conn.execute("INSERT INTO street VALUES ('s', 'd', '街道')")
-        await conn.execute("INSERT INTO community (community_id, street_id, name) VALUES ('c', 's', '小区')")
-        await conn.execute("INSERT INTO register_version (community_id, version) VALUES ('c', 1), ('c', 2)")
-        await conn.executemany(
-            """INSERT INTO owner (community_id, version, owner_id, name, phone, id_number)
-               VALUES ('c', $1, $2, '业主' || $2, $3, $4)""", OWNERS)
-    finally:
-        await conn.close()
-    yield url
-    admin = await asyncpg.connect(database_url)
-    try:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with database_before(database_url, "0073") as url:
+        conn = await asyncpg.connect(url)
+        try:
+            await conn.execute("INSERT INTO district VALUES ('d', '区')")
+            await conn.execute("INSERT INTO street VALUES ('s', 'd', '街道')")
+            await conn.execute("INSERT INTO community (community_id, street_id, name) VALUES ('c', 's', '小区')")
+            await conn.execute("INSERT INTO register_version (community_id, version) VALUES ('c', 1), ('c', 2)")
+            await conn.executemany(
+                """INSERT INTO owner (community_id, version, owner_id, name, phone, id_number)
+                   VALUES ('c', $1, $2, '业主' || $2, $3, $4)""", OWNERS)
+        finally:
+            await conn.close()
+        yield url
 
 
 async def _rows(conn: asyncpg.Connection) -> dict:
