@@ -1,0 +1,82 @@
+"""The vote path's one statement: receipts computed around the database's time, refusals decided from
+the same row, nothing written when refused, and every ballot counted once under races."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from server.ballot.receipts import canonical_around_cast_at, canonical_submission, format_cast_at
+from tests.helpers_meetings import ballot_token, cast, open_meeting
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs",)), max_size=12)
+
+
+@given(community_id=TEXT, meeting_id=TEXT, voter_id=TEXT, matter_id=TEXT,
+       choices=st.lists(st.tuples(TEXT, st.sampled_from(["yes", "no", "abstain"])), max_size=4),
+       micro=st.integers(0, 10 ** 6 - 1), days=st.integers(0, 3000))
+def test_head_cast_at_tail_is_the_canonical_form(community_id, meeting_id, voter_id, matter_id, choices, micro,
+                                                  days):
+    """Quotes, backslashes, control characters, CJK in any field: head + time + tail is byte for byte the
+    canonical form, so the receipt the database computes is the one `evote verify` recomputes."""
+    ballot_id = str(uuid.uuid4())
+    when = datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=days, microseconds=micro)
+    kw = dict(community_id=community_id, meeting_id=meeting_id, ballot_id=ballot_id, voter_id=voter_id,
+              matter_id=matter_id, channel="electronic", choices=choices)
+    head, tail = canonical_around_cast_at(**kw)
+    assert head + format_cast_at(when).encode() + tail == canonical_submission(cast_at=when, **kw)
+
+
+async def _stored(db_pool, m, voter_id: str) -> int:
+    async with db_pool.acquire() as conn:
+        return await conn.fetchval(
+            """SELECT (SELECT count(*) FROM submission WHERE community_id = $1 AND meeting_id = $2 AND voter_id = $3)
+                    + (SELECT count(*) FROM submission_choice c JOIN submission s USING (community_id, meeting_id,
+                                                                                         ballot_id)
+                        WHERE s.community_id = $1 AND s.meeting_id = $2 AND s.voter_id = $3)""",
+            m.community_id, m.meeting_id, voter_id)
+
+
+async def test_a_refused_ballot_writes_nothing_and_a_replay_writes_nothing_more(client, db_pool, staff_headers,
+                                                                                 imported_community):
+    m = await open_meeting(db_pool, client, staff_headers, imported_community)
+    voter = m.voter_ids[0]
+    token = await ballot_token(db_pool, client, m.community_id, m.meeting_id, voter)
+    ballot = [{"matter_id": "M1", "choice": "yes"}]
+    first = await cast(client, token, ballot, idempotency_key="k1")
+    assert first.status == 201, await first.text()
+    written = await _stored(db_pool, m, voter)
+    assert written == 2    # one submission, one choice
+    # the same key and body: the same receipts, nothing written
+    again = await cast(client, token, ballot, idempotency_key="k1")
+    assert again.status == 200 and (await again.json()) == (await first.json())
+    # the same key, another choice: 409, nothing written
+    other = await cast(client, token, [{"matter_id": "M1", "choice": "no"}], idempotency_key="k1")
+    assert other.status == 409 and (await other.json())["error"]["code"] == "idempotency_key_reused"
+    # another key: already voted, nothing written
+    second = await cast(client, token, [{"matter_id": "M1", "choice": "no"}], idempotency_key="k2")
+    assert second.status == 409 and (await second.json())["error"]["code"] == "already_voted"
+    assert await _stored(db_pool, m, voter) == written
+
+
+async def test_many_voters_racing_each_get_their_own_outcome(client, db_pool, staff_headers, imported_community):
+    """Ballots of different voters in flight together, each voter's twice (two phones): every voter has
+    exactly one counted submission per matter, and each request its own answer (one 201, one 409)."""
+    m = await open_meeting(db_pool, client, staff_headers, imported_community)
+    voters = m.voter_ids[:8]
+    tokens = [await ballot_token(db_pool, client, m.community_id, m.meeting_id, v) for v in voters]
+    ballot = [{"matter_id": "M1", "choice": "yes"}, {"matter_id": "M2", "choice": "no"}]
+    answers = await asyncio.gather(*(cast(client, t, ballot) for t in tokens for _ in range(2)))
+    statuses = [a.status for a in answers]
+    for i in range(len(voters)):
+        assert sorted(statuses[2 * i:2 * i + 2]) == [201, 409], statuses
+    async with db_pool.acquire() as conn:
+        rows = await conn.fetch(
+            """SELECT voter_id, matter_id, count(*) AS n FROM submission
+                WHERE community_id = $1 AND meeting_id = $2 GROUP BY voter_id, matter_id""",
+            m.community_id, m.meeting_id)
+    assert {(r["voter_id"], r["matter_id"]) for r in rows} == {(v, mt) for v in voters for mt in ("M1", "M2")}
+    assert all(r["n"] == 1 for r in rows)
