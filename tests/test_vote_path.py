@@ -3,8 +3,10 @@ the same row, nothing written when refused, and every ballot counted once under 
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -80,3 +82,50 @@ async def test_many_voters_racing_each_get_their_own_outcome(client, db_pool, st
             m.community_id, m.meeting_id)
     assert {(r["voter_id"], r["matter_id"]) for r in rows} == {(v, mt) for v in voters for mt in ("M1", "M2")}
     assert all(r["n"] == 1 for r in rows)
+
+
+# Statements that leave state on a pooled connection past its transaction (the pool no longer runs
+# asyncpg's RESET ALL / UNLISTEN / CLOSE ALL / advisory unlock on release: server/db/pool.py).
+SESSION_STATE = re.compile(
+    r"""(?x)
+        (?:\A|[;"'])\s* SET \s+ (?!LOCAL\b)[A-Za-z_.]+              # a statement SET x (not SET LOCAL)
+      | (?:\A|[;"'])\s* (?:UN)?LISTEN \s                             # LISTEN channel
+      | (?i:set_config) \s* \( [^)]* ,\s*(?i:false)\s*\)          # set_config(..., false)
+      | WITH \s+ HOLD\b                                               # a cursor kept past the transaction
+      | (?i:pg_(?:try_)?advisory_lock(?:_shared)?) \s* \(            # a session advisory lock
+      | CREATE \s+ TEMP(?:ORARY)? \s+ TABLE
+    """)
+
+
+def test_the_server_leaves_no_session_state_on_pooled_connections():
+    root = Path(__file__).resolve().parent.parent / "server"
+    found = []
+    for path in [*root.rglob("*.py"), *root.rglob("*.sql")]:
+        text = path.read_text(encoding="utf-8")
+        for match in SESSION_STATE.finditer(text):
+            line = text.count("\n", 0, match.start()) + 1
+            found.append(f"{path.relative_to(root)}:{line}: {match.group(0).strip()}")
+    # the migration runner's lock, released in its finally (and asserted below)
+    assert found == ["db/pool.py:{}: pg_advisory_lock(".format(_line_of(root / "db" / "pool.py",
+                                                                    "pg_advisory_lock("))], found
+
+
+def _line_of(path: Path, needle: str) -> int:
+    text = path.read_text(encoding="utf-8")
+    return text.count("\n", 0, text.index(needle)) + 1
+
+
+async def test_a_released_connection_holds_no_lock_and_no_open_transaction(db_pool):
+    from server.db.pool import migrate
+    async with db_pool.acquire() as conn:
+        await migrate(conn)      # takes and releases the migration runner's session lock
+        pid = await conn.fetchval("SELECT pg_backend_pid()")
+        tx = conn.transaction()
+        await tx.start()
+        await conn.execute("SELECT 1")
+        # left open on purpose: the pool rolls it back on release
+    async with db_pool.acquire() as conn:
+        locks = await conn.fetchval("SELECT count(*) FROM pg_locks WHERE pid = $1 AND locktype = 'advisory'", pid)
+        assert locks == 0
+        assert not conn.is_in_transaction()
+        assert await conn.fetchval("SHOW timezone") == "UTC"
