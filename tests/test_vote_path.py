@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -129,3 +130,71 @@ async def test_a_released_connection_holds_no_lock_and_no_open_transaction(db_po
         assert locks == 0
         assert not conn.is_in_transaction()
         assert await conn.fetchval("SHOW timezone") == "UTC"
+
+
+def _token_variants(keys, typ: str, audience: str) -> list[tuple[str, bool]]:
+    """(token, whether the plain path must accept it): what we issue, and what it must leave to PyJWT."""
+    import jwt as pyjwt
+    now = int(time.time())
+    base = {"iss": keys.issuer, "aud": audience, "sub": "V1", "iat": now, "exp": now + 600, "jti": "j1",
+            "cid": "c", "mid": "m"}
+
+    def signed(payload: dict, headers: dict | None = None) -> str:
+        return pyjwt.encode(payload, keys.private_key, algorithm="EdDSA", headers=headers or {"typ": typ})
+
+    issued = keys.issue(typ=typ, audience=audience, subject="V1", ttl_s=600, claims={"cid": "c"})[0]
+    h, p, sig = issued.split(".")
+    other_sig = signed(dict(base, sub="V2")).split(".")[2]
+    variants = [
+        (issued, True),
+        (signed(dict(base, exp=now - 3)), True),                 # within the 5 s leeway
+        (signed(dict(base, iat=now + 3)), True),
+        (signed(dict(base, exp=now - 10)), False),               # expired
+        (signed(dict(base, aud="evote-other")), False),
+        (signed(dict(base, aud=[audience])), False),             # a list: PyJWT decides
+        (signed(dict(base, iss="someone-else")), False),
+        (signed(dict(base, iat=now + 60)), False),               # issued in the future
+        (signed(dict(base, nbf=now - 1)), False),
+        (signed(dict(base, exp=True)), False),
+        (signed(dict(base, exp=float(now + 600))), False),
+        (signed(dict(base, sub=5)), False),
+        (signed({k: v for k, v in base.items() if k != "jti"}), False),
+        (signed(base, {"typ": "evote-staff+jwt"}), False),
+        (signed(base, {"typ": typ, "kid": "k1"}), False),
+        (f"{h}.{p}.{other_sig}", False),                          # another token's signature
+        (f"{h}.{p[:-2]}AA.{sig}", False),                         # payload changed
+        (f"{h}.{p}.{sig}=", False),
+        (f"{h}.{p}.{sig}.x", False),
+        (f"{h}.{p}", False),
+        (issued + "é", False),
+        (pyjwt.encode(base, None, algorithm="none", headers={"typ": typ}), False),
+    ]
+    return variants
+
+
+def test_the_plain_token_check_accepts_only_what_pyjwt_accepts():
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from server.auth.tokens import BALLOT_AUDIENCE, BALLOT_TYP, TokenKeys
+    from server.errors import Unauthorized
+
+    keys = TokenKeys(private_key=Ed25519PrivateKey.generate(), issuer="evote-test")
+    for token, accepted in _token_variants(keys, BALLOT_TYP, BALLOT_AUDIENCE):
+        plain = keys._accept_plain(token, typ=BALLOT_TYP, audience=BALLOT_AUDIENCE)
+        try:
+            reference = keys._verify_signed(token, typ=BALLOT_TYP, audience=BALLOT_AUDIENCE)
+        except Unauthorized:
+            reference = None
+        assert (plain is not None) == accepted, token
+        if plain is not None:
+            assert plain == reference, token
+    # and through verify(): the expired one still says token_expired, a tampered one invalid_token
+    expired = _token_variants(keys, BALLOT_TYP, BALLOT_AUDIENCE)[3][0]
+    tampered = _token_variants(keys, BALLOT_TYP, BALLOT_AUDIENCE)[15][0]
+    for token, code in ((expired, "token_expired"), (tampered, "invalid_token")):
+        try:
+            keys.verify(token, typ=BALLOT_TYP, audience=BALLOT_AUDIENCE)
+        except Unauthorized as exc:
+            assert exc.code == code
+        else:
+            raise AssertionError(f"{code} accepted")
