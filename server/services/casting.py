@@ -355,8 +355,10 @@ async def cast_votes(pool: asyncpg.Pool, effects: Effects, principal: BallotPrin
     votes = parse_votes(definition, votes_raw)
     refuse_out_of_scope(definition, principal.voter_id, [v.matter_id for v in votes])
     result = await _cast(pool, definition, principal, votes, idempotency_key)
-    if result.created:
-        await announce_submissions(effects, principal.community_id, principal.meeting_id, result.receipts)
+    # A replay is announced too: the request that stored these ballots may have lost its database
+    # connection after the commit (a 503 to the owner, nothing announced), and live views would only
+    # find them at their next safety-net scan (up to 10 s).  Views skip ballots they have counted.
+    await announce_submissions(effects, principal.community_id, principal.meeting_id, result.receipts)
     return result
 
 
