@@ -185,6 +185,7 @@ class Owners:
         self.retries = 0
         self.statuses: dict[str, int] = {}
         self.refused: dict[int, str] = {}               # a definite 4xx refusal (never expected)
+        self.replayed_after: dict[str, int] = {}        # answers to attempts that were stored after all
         self.started: list[int] = []
         self.stop_new = asyncio.Event()
         self.deadline = float("inf")
@@ -196,12 +197,17 @@ class Owners:
     async def vote(self, session: aiohttp.ClientSession, i: int) -> None:
         body = ballot_body(i)
         headers = {"Authorization": f"Bearer {self.tokens[i]}"}
+        history: list[str] = []
         while time.time() < self.deadline:
             self.attempts += 1
             try:
                 async with session.post(f"{self.base_url}/api/ballot/votes", json=body, headers=headers,
                                         timeout=aiohttp.ClientTimeout(total=5)) as resp:
                     self._count(str(resp.status))
+                    if resp.status == 200:  # a replay: an earlier attempt was stored, its answer lost
+                        for earlier in history:
+                            self.replayed_after[earlier] = self.replayed_after.get(earlier, 0) + 1
+                    history.append(str(resp.status))
                     if resp.status in (200, 201):
                         data = await resp.json()
                         self.acked[i] = {r["matter_id"]: r["ballot_id"] for r in data["receipts"]}
@@ -212,6 +218,7 @@ class Owners:
                         return
             except (aiohttp.ClientError, ConnectionError, TimeoutError) as exc:
                 self._count(type(exc).__name__)
+                history.append(type(exc).__name__)
             self.retries += 1
             await asyncio.sleep(0.25)
 
@@ -514,6 +521,7 @@ async def scenario(args: argparse.Namespace, base: Path, pg: Postgres, redis: Re
     figures.update(await check_database(pg.url, owners, voters, findings))
     figures.update({"voters": len(voters), "owners_voting": len(owners.started), "acknowledged": len(owners.acked),
                     "attempts": owners.attempts, "retries": owners.retries, "answers": owners.statuses,
+                    "stored_though_answered": owners.replayed_after,
                     "rate_per_s": args.rate, "workers": args.workers})
     for o in outages:
         figures[o["name"]] = {"down_s": round(o["up_at"] - o["down_at"], 3), "first_ack_after_s": o["first_ack_after_s"],

@@ -140,3 +140,23 @@ async def test_a_replayed_vote_is_announced(live_app, monkeypatch):
     assert again.status == 200
     assert (await again.json())["receipts"] == (await first.json())["receipts"]
     await wait_for(lambda: live.document(False)["turnout"]["persons"] == 1)
+
+
+async def test_a_vote_whose_connection_was_lost_at_commit_reaches_the_stream(live_app, db_pool, monkeypatch):
+    """The connection dies during the COMMIT: the vote is stored, the owner gets a 503 and may never
+    retry.  The live view is told to look for unannounced rows, and shows the vote without waiting
+    for the safety-net poll."""
+    from server.services import casting
+
+    client, v, live = await live_app(live_debounce_s=0.01)
+    cid, mid = v.community_id, v.meeting_id
+    token = await v.token(v.voters[0])
+
+    async def stored_then_lost(pool, definition, principal, votes, idempotency_key):
+        await insert_submission(db_pool, cid, mid, principal.voter_id, "M1", [("", "yes")])
+        raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")
+
+    monkeypatch.setattr(casting, "_cast", stored_then_lost)
+    resp = await helpers_meetings.cast(client, token, yes())
+    assert resp.status == 503
+    await wait_for(lambda: live.document(False)["turnout"]["persons"] == 1)
