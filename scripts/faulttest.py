@@ -320,7 +320,10 @@ def analyse(streams: dict[int, list[dict]], marks: dict[str, float], outages: li
                 continue
             if marks["load_from"] <= acked_at <= marks["load_until"]:
                 in_load.append(delay)
-            hit = [o["name"] for o in outages if o["down_at"] <= acked_at <= o["up_at"] + RECOVERY_WINDOW_S]
+            # around a database fault, the votes acknowledged once it is back (one acknowledged just
+            # before it went down cannot be shown before it is back); around Redis, those during it too
+            hit = [o["name"] for o in outages
+                   if (o["down_at"] if o["votes_during"] else o["up_at"]) <= acked_at <= o["up_at"] + RECOVERY_WINDOW_S]
             for name in hit:
                 in_outage[name].append(delay)
             if not hit:
@@ -431,8 +434,8 @@ async def storm(session: aiohttp.ClientSession, base_url: str, count: int, figur
     figures["storm_s"] = round(time.time() - started, 2)
 
 
-async def outage(name: str, down, up, owners: Owners, hold: float) -> dict[str, Any]:
-    record: dict[str, Any] = {"name": name, "down_at": time.time()}
+async def outage(name: str, down, up, owners: Owners, hold: float, *, votes_during: bool = False) -> dict[str, Any]:
+    record: dict[str, Any] = {"name": name, "down_at": time.time(), "votes_during": votes_during}
     await asyncio.to_thread(down)
     await asyncio.sleep(hold)
     await asyncio.to_thread(up)
@@ -499,7 +502,7 @@ async def scenario(args: argparse.Namespace, base: Path, pg: Postgres, redis: Re
         outages.append(await outage("PostgreSQL immediate stop", lambda: pg.stop("immediate"), pg.start, owners,
                                     args.outage))
         await asyncio.sleep(args.phase)
-        outages.append(await outage("Redis killed", redis.kill, redis.start, owners, args.outage))
+        outages.append(await outage("Redis killed", redis.kill, redis.start, owners, args.outage, votes_during=True))
         await asyncio.sleep(args.phase)
         owners.stop_new.set()
         marks["votes_until"] = time.time()
