@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from server.ballot.amounts import format_area
+from server.ballot.matter_templates import CATEGORY_NAMES, templates_document
 from server.ballot.rules import THRESHOLD_NAMES, threshold_for_category
 from server.ballot.weights import RegisterInvalid, compute_electorate
 from server.errors import Conflict, NotFound, ValidationFailed
@@ -61,18 +62,6 @@ NOTICE_RULE = "《业主大会和业主委员会指导规则》/ 议事规则：
 STATES = ("draft", "noticed", "open", "closed", "published", "voided")
 STATE_NAMES = {"draft": "草稿", "noticed": "已公告", "open": "投票中", "closed": "已结束", "published": "已公布",
                "voided": "已作废"}
-# Civil Code art. 278, items 1–9 (shown to owners next to each matter).
-CATEGORY_NAMES = {
-    1: "制定和修改业主大会议事规则",
-    2: "制定和修改管理规约",
-    3: "选举业主委员会或者更换业主委员会成员",
-    4: "选聘和解聘物业服务企业或者其他管理人",
-    5: "使用建筑物及其附属设施的维修资金",
-    6: "筹集建筑物及其附属设施的维修资金",
-    7: "改建、重建建筑物及其附属设施",
-    8: "改变共有部分的用途或者利用共有部分从事经营活动",
-    9: "有关共有和共同管理权利的其他重大事项",
-}
 
 
 # ---------------------------------------------------------------- documents
@@ -125,6 +114,11 @@ def meeting_document(meeting: dict, matters: list | None = None, candidates: lis
             by_matter.setdefault(c["matter_id"], []).append(c)
         doc["matters"] = [matter_document(m, by_matter.get(m["matter_id"], [])) for m in matters]
     return doc
+
+
+def matter_templates() -> dict:
+    """The matter templates (art. 278 item, kind, threshold in words): server.ballot.matter_templates."""
+    return templates_document()
 
 
 async def load_document(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> dict:
@@ -246,6 +240,8 @@ async def add_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, 
 
 
 MATTER_EDITABLE = ("title", "description", "category", "seats", "alternates", "body", "scope")
+# Sent with a change, checked against the category (server.ballot.matter_templates), not stored.
+MATTER_CHECKED = ("template", "threshold")
 
 
 async def update_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, matter_id: str, data: dict,
@@ -259,7 +255,7 @@ async def update_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: st
     if not isinstance(data, dict):
         raise ValidationFailed("请求内容应为对象")
     kind = data.get("kind")
-    unknown = sorted(set(data) - set(MATTER_EDITABLE) - {"kind"})
+    unknown = sorted(set(data) - set(MATTER_EDITABLE) - {"kind", *MATTER_CHECKED})
     if unknown:
         raise ValidationFailed(f"不能修改：{', '.join(unknown)}", fields={k: "不可修改" for k in unknown})
     if not set(data) & {*MATTER_EDITABLE, "kind"}:
@@ -283,7 +279,7 @@ async def update_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: st
                 raise Conflict("另行选举的席位、机构和表决范围由原选举决定，不能修改", code="runoff_places_fixed",
                                fields={k: "不可修改" for k in fixed})
             # Its places come from the runoff plan (maybe fewer than 5): check only the text and category.
-            text = {k: v for k, v in data.items() if k in ("title", "description", "category")}
+            text = {k: v for k, v in data.items() if k in ("title", "description", "category", *MATTER_CHECKED)}
             checked = check_matter(merged | text | {"kind": "resolution"}, index=index, matter_id=matter_id)
             matter = {**checked, "kind": "election", "seats": current["seats"], "alternates": current["alternates"],
                       "body": current["body"]}
@@ -292,7 +288,7 @@ async def update_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: st
                 merged.update(seats=current["seats"], body=current["body"])
                 if "seats" not in data or "alternates" in data:
                     merged["alternates"] = current["alternates"]   # else check_matter gives the default 40 %
-            merged.update({k: v for k, v in data.items() if k in MATTER_EDITABLE})
+            merged.update({k: v for k, v in data.items() if k in MATTER_EDITABLE or k in MATTER_CHECKED})
             matter = check_matter(merged, index=index, matter_id=matter_id)
         changes = {k: [current[k], matter.get(k)] for k in MATTER_EDITABLE if current[k] != matter.get(k)}
         if changes:
