@@ -34,7 +34,7 @@ from server.repositories import meetings as repo
 from server.repositories import personal_data as personal_data_repo
 from server.repositories import register as register_repo
 from server.repositories import window as window_repo
-from server.services import audit
+from server.services import attachments, audit
 from server.services.counting import electorate_records
 from server.services.effects import Effects
 from server.services.meeting_input import (
@@ -125,9 +125,11 @@ async def load_document(conn: asyncpg.Connection, community_id: str, meeting_id:
     meeting = await repo.get_meeting(conn, community_id, meeting_id)
     if meeting is None:
         raise NotFound("找不到该会议", code="meeting_not_found")
-    return meeting_document(meeting, await repo.list_matters(conn, community_id, meeting_id),
-                            await repo.list_candidates(conn, community_id, meeting_id),
-                            await window_repo.list_extensions(conn, community_id, meeting_id))
+    doc = meeting_document(meeting, await repo.list_matters(conn, community_id, meeting_id),
+                           await repo.list_candidates(conn, community_id, meeting_id),
+                           await window_repo.list_extensions(conn, community_id, meeting_id))
+    doc["attachments"] = await attachments.notice_detail(conn, community_id, meeting_id)
+    return doc
 
 
 async def get_meeting(pool: asyncpg.Pool, community_id: str, meeting_id: str) -> dict:
@@ -189,7 +191,9 @@ async def create_meeting(pool: asyncpg.Pool, *, community_id: str, data: dict, a
                                      to_state="draft", actor=actor)
         await audit.append(conn, community_id=community_id, actor=actor, action="meeting.create",
                            detail={"meeting_id": meeting_id, "title": title, "rules": rules, **limits,
-                                   "matters": [m["matter_id"] for m in matters]})
+                                   "matters": [m["matter_id"] for m in matters],
+                                   # the drafts owners vote on, frozen from now on (migration 0085)
+                                   "attachments": await attachments.notice_detail(conn, community_id, meeting_id)})
         return await load_document(conn, community_id, meeting_id)
 
 
@@ -426,7 +430,9 @@ async def _publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: 
                            detail={"meeting_id": meeting_id, "register_version": version,
                                    "total_area": format_area(electorate.total_area, electorate.places),
                                    "total_persons": electorate.total_persons, "area_places": electorate.places,
-                                   "matters": [m["matter_id"] for m in matters]})
+                                   "matters": [m["matter_id"] for m in matters],
+                                   # the drafts owners vote on, frozen from now on (migration 0085)
+                                   "attachments": await attachments.notice_detail(conn, community_id, meeting_id)})
         return await load_document(conn, community_id, meeting_id)
 
 
