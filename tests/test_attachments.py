@@ -220,3 +220,29 @@ async def test_owners_read_them_and_the_record_carries_them_for_evote_verify(cli
     assert f"attachments/{ids[0]}.pdf" in files
     assert (tmp_path / "export" / "attachments" / f"{ids[0]}.pdf").read_bytes() == PDF
     assert verify_bundle(tmp_path / "export").attachments_checked == 2
+
+
+async def test_an_upload_racing_the_notice_is_either_in_the_notice_or_refused(client, db_pool, staff_headers,
+                                                                             imported_community):
+    import asyncio
+
+    community_id, meeting_id, headers = await _draft(client, db_pool, staff_headers, imported_community, units=8)
+    base = f"/api/admin/communities/{community_id}/meetings/{meeting_id}"
+    upload, notice = await asyncio.gather(client.post(base + "/attachments", data=form(PDF, "规约.pdf"), headers=headers),
+                                          client.post(base + "/notice", headers=headers))
+    assert notice.status == 200, await notice.text()
+    noticed = [a["attachment_id"] for a in (await notice.json())["attachments"]]
+    if upload.status == 201:
+        assert noticed == [(await upload.json())["attachment_id"]]
+    else:
+        assert upload.status == 409 and noticed == []
+    async with db_pool.acquire() as conn:
+        stored = await conn.fetchval("SELECT count(*) FROM meeting_attachment WHERE community_id=$1", community_id)
+    assert stored == len(noticed)
+    # a meeting voided while still a draft never makes its attachments public
+    community_id, meeting_id, headers = await _draft(client, db_pool, staff_headers, imported_community, units=8)
+    base = f"/api/admin/communities/{community_id}/meetings/{meeting_id}"
+    attached = await (await client.post(base + "/attachments", data=form(TEXT, "a.txt"), headers=headers)).json()
+    assert (await client.post(base + "/void", json={"reason": "筹备组决定不再召开"}, headers=headers)).status == 200
+    public = f"/api/public/meetings/{community_id}/{meeting_id}/attachments/{attached['attachment_id']}"
+    assert (await client.get(public)).status == 404

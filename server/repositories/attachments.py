@@ -51,6 +51,8 @@ async def count(conn: asyncpg.Connection, community_id: str, meeting_id: str) ->
         community_id, meeting_id)
 
 
-async def meeting_state(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> str | None:
-    return await conn.fetchval("SELECT state FROM meeting WHERE community_id = $1 AND meeting_id = $2",
-                               community_id, meeting_id)
+async def meeting_noticed(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> bool | None:
+    """Whether the meeting's notice was published (None: no such meeting)."""
+    return await conn.fetchval(
+        "SELECT noticed_at IS NOT NULL FROM meeting WHERE community_id = $1 AND meeting_id = $2",
+        community_id, meeting_id)

@@ -24,7 +24,6 @@ from server.services import audit
 
 MAX_ATTACHMENTS = 20          # per meeting
 MAX_TITLE = 200
-PUBLIC_STATES = ("noticed", "open", "closed", "published", "voided")
 
 
 class UnsupportedMediaType(ApiError):
@@ -111,8 +110,8 @@ async def delete(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, atta
 
 
 async def _existing(conn: asyncpg.Connection, community_id: str, meeting_id: str, *, public: bool) -> None:
-    state = await repo.meeting_state(conn, community_id, meeting_id)
-    if state is None or (public and state not in PUBLIC_STATES):
+    noticed = await repo.meeting_noticed(conn, community_id, meeting_id)
+    if noticed is None or (public and not noticed):   # a draft (or one voided as a draft) is not public
         raise NotFound("找不到该会议", code="meeting_not_found")
 
 
