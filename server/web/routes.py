@@ -20,6 +20,8 @@ HANDLER_MODULES = [
     "paper",
     "proxies",
     "transfers",
+    "canvass",
+    "attachments",
 ]
 
 

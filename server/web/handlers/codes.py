@@ -33,12 +33,13 @@ async def issue(request: web.Request) -> web.Response:
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
     data = await read_json(request) if request.can_read_body else {}
     replace = field(data, "replace_existing", bool, required=False, default=False)
+    test = field(data, "test", bool, required=False, default=False)
     fmt = field(data, "format", str, required=False, default="zip")
     if fmt not in ("zip", "pdf"):
         raise ValidationFailed("format 只能是 zip 或 pdf", fields={"format": "zip 或 pdf"})
     result = await codes_service.issue_codes(pool(request), community_id=community_id, meeting_id=meeting_id,
                                              actor=principal.actor, public_url=settings(request).public_url,
-                                             replace_existing=replace)
+                                             replace_existing=replace, test=test)
     if not result.codes:
         raise Conflict("本次会议的选票二维码已全部发放。补发请对单户操作，或选择全部重新发放。",
                        code="codes_already_issued", fields={"skipped": result.skipped})
