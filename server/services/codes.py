@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
@@ -36,6 +36,9 @@ class IssuedCode:
     url: str
     representative: str = ""      # owner id of the representative
     new_owner: bool = False       # held by the new owner of a subject that changed hands during the meeting
+    # the mini-program code (小程序码) WeChat drew for this code, printed instead of the web address QR
+    # when EVOTE_SHEET_QR=miniprogram (docs/notifications.md)
+    qr_png: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def joint(self) -> bool:
@@ -234,7 +237,7 @@ def output_files(result: IssueResult) -> list[tuple[str, bytes]]:
         files.append((f"sheets/{name}.pdf", building_pdf(result.meeting_title, building, codes)))
         # right after the sheet, while the QR matrices are still cached
         for code in codes:
-            files.append((f"qr/{safe_filename(code.voter_id)}-{code.serial}.png", qr_png(code.url)))
+            files.append((f"qr/{safe_filename(code.voter_id)}-{code.serial}.png", code.qr_png or qr_png(code.url)))
     files.extend(output_files_csv(result))
     return files
 

@@ -22,6 +22,7 @@ HANDLER_MODULES = [
     "transfers",
     "canvass",
     "attachments",
+    "notifications",
 ]
 
 
