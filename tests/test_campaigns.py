@@ -297,3 +297,30 @@ async def test_a_bad_day_is_a_422(client, staff_headers, today):
     headers = await staff_headers("district_admin")
     resp = await client.get(f"/api/admin/campaigns/none/board?today={today}", headers=headers)
     assert resp.status == 422 and (await resp.json())["error"]["fields"] == {"today": today}
+
+
+async def test_the_demo_campaign_is_the_2022_plan_in_its_third_batch(client, db_pool, staff_headers):
+    from server.devtools.demo_campaign import CAMPAIGN_ID, DEMO_DAY, prepare_demo_campaign
+
+    info = await prepare_demo_campaign(db_pool)
+    assert info == {"campaign_id": CAMPAIGN_ID, "communities": 222, "demo_day": "2022-07-15"}
+    assert (await prepare_demo_campaign(db_pool))["communities"] == 222          # idempotent
+    headers = await staff_headers("district_admin")
+    board = await (await client.get(f"/api/admin/campaigns/{CAMPAIGN_ID}/board?today={DEMO_DAY}",
+                                    headers=headers)).json()
+    assert board["communities"] == 222
+    assert {s["street_name"]: s["communities"] for s in board["streets"]} == {
+        "海滨街道": 48, "开元街道": 83, "鲤中街道": 57, "临江街道": 34}
+    counts = {s["stage"]: s["count"] for s in board["stages"]}
+    assert all(counts[k] > 0 for k in ("not_started", "prep_group", "noticed", "voting", "committee_formed",
+                                       "filed", "sealed", "management"))
+    first, second, third = board["batches"]
+    assert (first["target"], second["target"], third["target"]) == (45, 134, 222)
+    assert first["state"] in ("met", "missed") and third["state"] == "behind"
+    assert board["overdue"] and all(o["due_on"] <= "2022-07-15" for o in board["overdue"])
+    # on the day it started nothing had happened yet: the stages follow the facts' dates
+    start = await (await client.get(f"/api/admin/campaigns/{CAMPAIGN_ID}/board?today=2022-01-01",
+                                    headers=headers)).json()
+    assert {s["stage"]: s["count"] for s in start["stages"]}["not_started"] == 222
+    report = await (await client.get(f"/api/admin/campaigns/{CAMPAIGN_ID}/subsidies", headers=headers)).json()
+    assert report["eligible"] == counts["management"] and report["total_fen"] > 0

@@ -279,13 +279,21 @@ async def board_scope(conn: asyncpg.Connection, principal: StaffPrincipal,
     return street_id, None
 
 
-def member_of(row: asyncpg.Record) -> rules.Member:
-    facts = rules.Facts(prep_group_formed_on=row["prep_group_formed_on"], register_posted_on=None,
-                        first_noticed_on=row["first_noticed_on"], voting_open=row["voting_open"],
-                        voted_on=row["voted_on"], committee_formed_on=row["committee_formed_on"],
-                        filed_on=row["filed_on"], sealed=row["sealed"], management_on=row["management_on"])
+def member_of(row: asyncpg.Record, today: date) -> rules.Member:
+    """The community's stage from its facts as they stood on ``today`` (a fact dated later is not yet)."""
+    def by(day: date | None) -> date | None:
+        return day if day is not None and day <= today else None
+
+    voted_on, noticed_on = by(row["voted_on"]), by(row["first_noticed_on"])
+    # open on that day: open now, or closed only later; either way noticed by then
+    open_then = bool(row["voting_open"]) or (row["voted_on"] is not None and voted_on is None)
+    facts = rules.Facts(prep_group_formed_on=by(row["prep_group_formed_on"]), register_posted_on=None,
+                        first_noticed_on=noticed_on, voting_open=noticed_on is not None and open_then,
+                        voted_on=voted_on, committee_formed_on=by(row["committee_formed_on"]),
+                        filed_on=by(row["filed_on"]), sealed=row["sealed"] and by(row["filed_on"]) is not None,
+                        management_on=by(row["management_on"]))
     return rules.Member(row["community_id"], row["name"], row["street_id"], row["shequ_id"], rules.stage_of(facts),
-                        row["committee_formed_on"], row["batch_no"], row["area_id"], row["area_due_on"])
+                        facts.committee_formed_on, row["batch_no"], row["area_id"], row["area_due_on"])
 
 
 async def board(pool: asyncpg.Pool, principal: StaffPrincipal, campaign_id: str, *, street_id: str | None = None,
@@ -301,7 +309,7 @@ async def board(pool: asyncpg.Pool, principal: StaffPrincipal, campaign_id: str,
         shequ_rows = await repo.shequs_of_campaign(conn, campaign_id)
     batches = [rules.Batch(b["batch_no"], b["name"], b["due_on"], b["share_percent"], b["one_per_shequ"])
                for b in batch_rows]
-    members = [member_of(r) for r in rows]
+    members = [member_of(r, today) for r in rows]
     by_id = {r["community_id"]: r for r in rows}
     shequs = [s["shequ_id"] for s in shequ_rows
               if (street_filter is None or s["street_id"] == street_filter)
