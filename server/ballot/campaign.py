@@ -33,6 +33,7 @@ SUBSIDY_YUAN = {"state_owned": 100, "street": 100, "community": 100, "other": 30
 CONTRACT_NAMES = {"state_owned": "国有物业公司", "street": "街道物业公司", "community": "社区物业公司",
                   "other": "其他物业公司"}
 NOT_PAYABLE = {"civil_servant": "公务员", "public_institution": "事业单位工作人员"}
+EMPLOYMENTS = {**NOT_PAYABLE, "other": "其他"}
 
 
 @dataclass(frozen=True)

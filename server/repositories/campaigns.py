@@ -110,6 +110,8 @@ async def campaign_facts(conn: asyncpg.Connection, campaign_id: str, *, street_i
         """SELECT c.community_id, c.name, c.street_id, st.name AS street_name, c.shequ_id, sq.name AS shequ_name,
                   cc.batch_no, cc.area_id, ca.due_on AS area_due_on, cc.households,
                   c.prep_group_formed_on,
+                  (SELECT (min(p.ends_at) AT TIME ZONE 'Asia/Shanghai')::date FROM register_posting p
+                    WHERE p.community_id = c.community_id AND p.ends_at <= clock_timestamp()) AS register_posted_on,
                   (m.first_noticed AT TIME ZONE 'Asia/Shanghai')::date AS first_noticed_on,
                   coalesce(m.voting_open, false) AS voting_open,
                   (m.voted_at AT TIME ZONE 'Asia/Shanghai')::date AS voted_on,
@@ -194,6 +196,14 @@ async def insert_recipient(conn: asyncpg.Connection, *, community_id: str, name:
 
 
 async def recipients(conn: asyncpg.Connection, community_ids: list[str]) -> list[asyncpg.Record]:
+    """The formed preparatory group's members, then anyone else recorded as a recipient."""
     return await conn.fetch(
-        """SELECT community_id, recipient_no, name, duty, employment FROM subsidy_recipient
-            WHERE community_id = ANY ($1) ORDER BY community_id, recipient_no""", community_ids)
+        """SELECT community_id, source, recipient_no, name, duty, employment FROM (
+               SELECT m.community_id, 'prep_group' AS source, m.member_no AS recipient_no, m.name,
+                      '筹备组' || CASE WHEN m.leader THEN '组长' ELSE '成员' END AS duty, m.employment
+                 FROM prep_group g JOIN prep_group_member m USING (community_id, group_no)
+                WHERE g.state = 'formed' AND g.community_id = ANY ($1)
+               UNION ALL
+               SELECT community_id, 'recorded', recipient_no, name, duty, employment FROM subsidy_recipient
+                WHERE community_id = ANY ($1)) r
+            ORDER BY community_id, source, recipient_no""", community_ids)

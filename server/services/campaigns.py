@@ -21,7 +21,7 @@ from server.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from server.repositories import campaigns as repo
 from server.repositories import communities as community_repo
 from server.repositories import elections as elections_repo
-from server.services import audit
+from server.services import audit, prep_groups
 from server.services.register_files import RegisterFileError, read_table
 
 BOARD_ROLES = frozenset({"district_admin", "street_admin", "shequ_admin"})
@@ -287,7 +287,8 @@ def member_of(row: asyncpg.Record, today: date) -> rules.Member:
     voted_on, noticed_on = by(row["voted_on"]), by(row["first_noticed_on"])
     # open on that day: open now, or closed only later; either way noticed by then
     open_then = bool(row["voting_open"]) or (row["voted_on"] is not None and voted_on is None)
-    facts = rules.Facts(prep_group_formed_on=by(row["prep_group_formed_on"]), register_posted_on=None,
+    facts = rules.Facts(prep_group_formed_on=by(row["prep_group_formed_on"]),
+                        register_posted_on=by(row["register_posted_on"]),
                         first_noticed_on=noticed_on, voting_open=noticed_on is not None and open_then,
                         voted_on=voted_on, committee_formed_on=by(row["committee_formed_on"]),
                         filed_on=by(row["filed_on"]), sealed=row["sealed"] and by(row["filed_on"]) is not None,
@@ -303,6 +304,8 @@ async def board(pool: asyncpg.Pool, principal: StaffPrincipal, campaign_id: str,
         if campaign is None:
             raise NotFound("没有这个工作计划", code="campaign_not_found")
         street_filter, shequ_filter = await board_scope(conn, principal, street_id)
+        async with conn.transaction():
+            await prep_groups.settle(conn)       # groups whose posting ended are formed before counting
         today = today or await elections_repo.today_in_china(conn)
         batch_rows = await repo.batches(conn, campaign_id)
         rows = await repo.campaign_facts(conn, campaign_id, street_id=street_filter, shequ_ids=shequ_filter)

@@ -23,7 +23,7 @@ from server.services import audit
 from server.services.campaigns import board_scope
 
 MODES = {"property_company": "选聘物业服务企业", "self_managed": "自主管理"}
-EMPLOYMENTS = {"civil_servant": "公务员", "public_institution": "事业单位工作人员", "other": "其他"}
+EMPLOYMENTS = rules.EMPLOYMENTS
 MANAGEMENT_CATEGORY = 4
 
 

@@ -21,6 +21,7 @@ HANDLER_MODULES = [
     "proxies",
     "transfers",
     "campaigns",
+    "prep_groups",
 ]
 
 
