@@ -189,7 +189,11 @@ async def redeem(pool: asyncpg.Pool, keys: TokenKeys, request: RedeemRequest, *,
         notice = await voting_window.void_notice(pool, row["community_id"], row["meeting_id"])
         raise Conflict(notice["message"] if notice else "本次会议已宣布作废", code="meeting_voided")
     if row["state"] not in SIGNIN_STATES:
-        raise Conflict("本次会议投票已结束，不能再登录投票", code="meeting_closed")
+        # The owner page shows the meeting, its outcome and the results page from these.
+        raise Conflict("本次会议投票已结束，不能再登录投票", code="meeting_closed", fields={
+            "community_id": row["community_id"], "meeting_id": row["meeting_id"], "title": row["title"],
+            "state": row["state"],
+            "opens_at": _iso(row["opens_at"]), "closes_at": _iso(row["closes_at"])})
     if locked_now(row["locked_until"], row["now"]):
         raise _locked(row["locked_until"])
     device = codes_core.device_hash(request.device_id)
@@ -224,3 +228,7 @@ async def redeem(pool: asyncpg.Pool, keys: TokenKeys, request: RedeemRequest, *,
                     "closes_at": row["closes_at"].isoformat() if row["closes_at"] else None},
         "voter": voter,
     }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
