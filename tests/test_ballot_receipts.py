@@ -95,6 +95,9 @@ async def test_one_short_receipt_per_ballot_kept_across_a_reissue_and_resolved_a
     assert (closed.status, body["code"]) == (409, "meeting_closed")
     assert body["fields"]["community_id"] == community_id and body["fields"]["meeting_id"] == meeting_id
     assert body["fields"]["title"] and body["fields"]["closes_at"]
+    # the reissued code too: once voting is over there is nothing to reissue, the meeting is named
+    old = await client.post("/api/ballot/redeem", json={"code": codes[voter].code})
+    assert (old.status, (await old.json())["error"]["code"]) == (409, "meeting_closed")
 
     public = f"/api/public/meetings/{community_id}/{meeting_id}"
     assert (await client.get(f"{public}/receipts/{short}/proof")).status == 404        # not yet published

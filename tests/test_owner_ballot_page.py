@@ -10,7 +10,7 @@ import pytest
 
 from tests.helpers_codes import issue_codes, make_meeting, person_voter, phone_last4, voter_identity
 from tests.helpers_live import wait_for_js
-from tests.helpers_meetings import ballot_token, cast
+from tests.helpers_meetings import backdate_notice, ballot_token, cast, close_now
 from tests.helpers_owner_page import (
     beijing,
     launch,
@@ -153,4 +153,15 @@ async def test_before_voting_opens_the_page_says_when_it_starts(browser, client,
     assert await page.query_selector(".matter") is None          # nothing to vote on yet
     assert await no_sideways_scroll(page)
     await screenshot(page, "before_opening_small_wechat.png")
+
+    # voting opens: the live stream says so and the waiting page becomes the ballot by itself
+    staff = await staff_headers("district_admin")
+    await backdate_notice(db_pool, community_id, meeting_id)
+    resp = await client.post(f"/api/admin/communities/{community_id}/meetings/{meeting_id}/open", headers=staff)
+    assert resp.status in (200, 409), await resp.text()           # (or the app's scheduler opened it first)
+    await page.wait_for_selector(".matter", timeout=20_000)
+    # voting ends while the ballot is on screen: the page turns into the after-close page
+    assert (await close_now(client, community_id, meeting_id, staff, json={})).status == 200
+    await page.wait_for_selector("#closed", timeout=20_000)
+    assert "投票已经结束" in await page.inner_text("#closed")
     await context.close()

@@ -148,6 +148,12 @@ async def test_short_receipt_survives_a_reissue_and_is_checked_on_another_phone_
                       timeout=15_000)
     assert "3 个事项" in await closed.inner_text("#check-result")
     await screenshot(closed, "results_page_short_receipt_small_wechat.png")
+    # phone A, still on the reissued code's page: after the close it shows the meeting, not "已作废"
+    await page.reload()
+    await page.wait_for_selector("#outcome dl")
+    assert await page.inner_text(".short-receipt") == short and "补发" not in await page.inner_text("#app")
+    await wait_for_js(page, "document.querySelector('.receipt-check').textContent === '您的选票已计入'",
+                      timeout=15_000)
     await phone_a.close()
     await phone_b.close()
 
