@@ -143,6 +143,7 @@ async def test_short_receipt_survives_a_reissue_and_is_checked_on_another_phone_
     await closed.click("#results-link")
     await closed.wait_for_selector("#receipt")
     assert await closed.input_value("#receipt") == short
+    assert "北京时间" in await closed.inner_text(".status-line") and "UTC" not in await closed.inner_text("header")
     await closed.click("#check-button")
     await wait_for_js(closed, "document.getElementById('check-result').textContent.includes('您的选票已计入')",
                       timeout=15_000)
