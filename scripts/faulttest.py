@@ -326,8 +326,8 @@ def analyse(streams: dict[int, list[dict]], marks: dict[str, float], outages: li
                    if (o["down_at"] if o["votes_during"] else o["up_at"]) <= acked_at <= o["up_at"] + RECOVERY_WINDOW_S]
             for name in hit:
                 in_outage[name].append(delay)
-            if not hit:
-                elsewhere.append(delay)
+            if not any(o["down_at"] - 1.0 <= acked_at <= o["up_at"] + RECOVERY_WINDOW_S for o in outages):
+                elsewhere.append(delay)  # a vote acknowledged as a fault began waits for its end
         for outage in outages:
             after = [e["t"] for e in events if e["t"] > outage["up_at"]]
             if not after:

@@ -55,6 +55,7 @@ from server.live.views import RESULTS, TURNOUT, only_matters, voting_ended
 from server.repositories import live as live_repo
 from server.repositories import meetings as meetings_repo
 from server.services import counting
+from server.services.effects import IN_DOUBT
 
 if TYPE_CHECKING:
     from server.live.broker import Subscription
@@ -372,11 +373,14 @@ class LiveMeeting:
                 self._pending_scan = True
             else:
                 self._pending_ids.update(ids)
-        self.notify()
+        # A write that lost its connection says nothing of the database being back: it must not cut
+        # short the wait after a failed refresh (every refused vote of an outage would).
+        self.notify(wake=event is None or event.get("type") != IN_DOUBT)
 
-    def notify(self) -> None:
+    def notify(self, *, wake: bool = True) -> None:
         self._dirty = True
-        self._wake.set()
+        if wake:
+            self._wake.set()
         if self._refresh_task is None or self._refresh_task.done():
             self._refresh_task = asyncio.get_running_loop().create_task(self._debounced_refresh())
 

@@ -52,7 +52,7 @@ from server.repositories import meetings as repo
 from server.repositories import window as window_repo
 from server.services import counting, transfers
 from server.services import meetings as meetings_service
-from server.services.effects import Effects
+from server.services.effects import IN_DOUBT, Effects
 from server.services.rule_statements import rule_statements
 
 CHANNEL = "electronic"
@@ -397,7 +397,7 @@ async def cast_votes(pool: asyncpg.Pool, effects: Effects, principal: BallotPrin
         # told 503.  Live views are asked to look for rows they were not told of (an event naming no
         # ballots makes them scan, retried until the database answers), so such a vote reaches the
         # streams when the database is back, not at the next safety-net poll.
-        await effects.meeting_event(principal.community_id, principal.meeting_id, {"type": "submissions_in_doubt"})
+        await effects.meeting_event(principal.community_id, principal.meeting_id, {"type": IN_DOUBT})
         raise
     # A replay is announced too: the request that stored these ballots may have lost its database
     # connection after the commit (a 503 to the owner, nothing announced), and live views would only
