@@ -14,6 +14,7 @@ import jwt
 import pytest
 
 from server.ballot import identity
+from server.ballot.receipts import BALLOT_RECEIPT_ALPHABET, BALLOT_RECEIPT_CHARS, BALLOT_RECEIPT_LABEL
 from server.repositories import casting as casting_repo
 from server.services import casting, counting, personal_data, purge
 from server.services import transfers as transfers_service
@@ -269,8 +270,9 @@ async def test_the_transfer_waits_for_a_vote_in_flight_and_a_vote_during_it_is_r
                                       allow_revision=False, idempotency_key=None, matter_ids=p.matter_ids,
                                       ballot_ids=p.ballot_ids, salts=p.salts, heads=p.heads, tails=p.tails,
                                       choice_ballots=p.choice_ballots, choice_candidates=p.choice_candidates,
-                                      choice_values=p.choice_values)
-        assert row["session_live"] and len(row["stored"]) == 1
+                                      choice_values=p.choice_values, short_label=BALLOT_RECEIPT_LABEL,
+                                      short_alphabet=BALLOT_RECEIPT_ALPHABET, short_chars=BALLOT_RECEIPT_CHARS)
+        assert row["session_live"] and len(row["stored"]) == 1 and row["short_code"]
         transfer = asyncio.create_task(record(client, m, transfer_body()))
         await asyncio.sleep(0.5)
         assert not transfer.done()

@@ -15,9 +15,11 @@ import asyncpg
 # - ``ok``: one row when the vote may be stored: the session is live, the key is new, the meeting is open
 #   at ``now`` and, unless revisions are allowed, nothing was voted yet (server/services/casting.py
 #   refuses with the same conditions, from the same row);
-# - ``s`` and the last CTE: every submission and choice, only when ``ok`` has its row.  The receipt is
+# - ``s`` and ``choices``: every submission and choice, only when ``ok`` has its row.  The receipt is
 #   ``sha256(head || cast_at || tail || salt)``: the canonical form built in Python around the time's
-#   text (receipts.canonical_around_cast_at), the time written as receipts.format_cast_at does.
+#   text (receipts.canonical_around_cast_at), the time written as receipts.format_cast_at does;
+# - ``digest`` to ``ballot_code_items``: the ballot's short receipt (回执码, migration 0120), derived from
+#   those receipts as receipts.ballot_receipt_code derives it, and the submissions it covers.
 #
 # The database decides races as before: a second submission of a voter and matter breaks
 # ``UNIQUE (community_id, meeting_id, voter_id, matter_id, channel, revision)`` and the caller runs the
@@ -69,9 +71,27 @@ WITH mt AS MATERIALIZED (
     SELECT $1, $2, c.ballot_id, c.candidate_id, c.choice
       FROM unnest($12::uuid[], $13::text[], $14::text[]) AS c(ballot_id, candidate_id, choice)
       JOIN s ON s.ballot_id = c.ballot_id
+), digest AS MATERIALIZED (
+    -- the ballot's short receipt (receipts.ballot_receipt_code): the first 5 x $17 bits of
+    -- sha256(label || the receipts in byte order), in the alphabet $16
+    SELECT ('x' || encode(substring(sha256($15::bytea || string_agg(s.receipt, ''::bytea ORDER BY s.receipt))
+                                    FROM 1 FOR 7), 'hex'))::bit(56)::bigint >> (56 - 5 * $17::int) AS bits
+      FROM s
+    HAVING count(*) > 0
+), code AS MATERIALIZED (
+    SELECT string_agg(substr($16::text, ((d.bits >> (5 * ($17::int - 1 - i))) & 31)::int + 1, 1), ''
+                      ORDER BY i) AS short_code
+      FROM digest d, generate_series(0, $17::int - 1) AS i
+), ballot_code AS (
+    INSERT INTO ballot_receipt (community_id, meeting_id, short_code, voter_id, received_at)
+    SELECT $1, $2, code.short_code, $4, ok.now FROM code, ok WHERE code.short_code IS NOT NULL
+), ballot_code_items AS (
+    INSERT INTO ballot_receipt_item (community_id, meeting_id, ballot_id, short_code)
+    SELECT $1, $2, s.ballot_id, code.short_code FROM s, code WHERE code.short_code IS NOT NULL
 )
 SELECT chk.state, chk.opens_at, chk.closes_at, chk.now, chk.session_live, chk.voted, chk.previous,
-       ARRAY(SELECT s.matter_id || ' ' || encode(s.receipt, 'hex') FROM s) AS stored
+       ARRAY(SELECT s.matter_id || ' ' || encode(s.receipt, 'hex') FROM s) AS stored,
+       (SELECT code.short_code FROM code) AS short_code
   FROM chk
 """
 
@@ -79,12 +99,14 @@ SELECT chk.state, chk.opens_at, chk.closes_at, chk.now, chk.session_live, chk.vo
 async def cast(conn: asyncpg.Connection, community_id: str, meeting_id: str, *, jti: str, voter_id: str,
                allow_revision: bool, idempotency_key: str | None, matter_ids: list[str], ballot_ids: list,
                salts: list[bytes], heads: list[bytes], tails: list[bytes], choice_ballots: list,
-               choice_candidates: list[str], choice_values: list[str]) -> asyncpg.Record | None:
+               choice_candidates: list[str], choice_values: list[str], short_label: bytes, short_alphabet: str,
+               short_chars: int) -> asyncpg.Record | None:
     """Check and store one electronic ballot in one statement (``_CAST``); None when the meeting does not
-    exist.  ``stored`` lists "matter receipt-hex" of what was written (empty when refused)."""
+    exist.  ``stored`` lists "matter receipt-hex" of what was written (empty when refused), ``short_code``
+    the ballot's short receipt written with it (None when refused)."""
     return await conn.fetchrow(_CAST, community_id, meeting_id, jti, voter_id, allow_revision, idempotency_key,
                                matter_ids, ballot_ids, salts, heads, tails, choice_ballots, choice_candidates,
-                               choice_values)
+                               choice_values, short_label, short_alphabet, short_chars)
 
 
 async def matters_voted_by_proxy(conn: asyncpg.Connection, community_id: str, meeting_id: str, voter_id: str,
