@@ -22,7 +22,7 @@ async def login(request: web.Request) -> web.Response:
     try:
         result = await staff_service.login(pool(request), request.app[appkeys.TOKEN_KEYS], username=username,
                                            password=password, ttl_s=settings(request).staff_token_ttl_s,
-                                           address=client_address(request))
+                                           address=client_address(request, settings(request).trusted_proxy_networks))
     except staff_accounts.LoginLocked as locked:
         return json_response(locked.envelope(), status=locked.status,
                              headers={"Retry-After": str(locked.retry_after_s), "Cache-Control": "no-store"})
