@@ -15,6 +15,7 @@ from server.ballot.rules import threshold_for_category
 from server.ballot.tally import RULE_DEFAULTS, RULE_KEYS, RuleProblem, Rules
 from server.ballot.weights import Electorate, scope_problem
 from server.errors import Conflict, ValidationFailed, missing_field
+from server.services.input_dates import iso_datetime
 
 MATTER_BODIES = ("committee", "supervisory", "other")
 MAX_SCOPE_BUILDINGS = 200   # as the database allows (migration 0071)
@@ -83,7 +84,7 @@ def parse_time(value: Any, name: str) -> datetime | None:
     if not isinstance(value, str):
         raise ValidationFailed(f"{name} 应为带时区的时间（如 2026-04-01T09:00:00+08:00）", fields={name: "时间格式"})
     try:
-        moment = datetime.fromisoformat(value)
+        moment = iso_datetime(value, name)
     except ValueError:
         raise ValidationFailed(f"{name} 应为带时区的时间（如 2026-04-01T09:00:00+08:00）",
                                fields={name: "时间格式"}) from None

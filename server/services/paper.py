@@ -46,6 +46,7 @@ from server.repositories import paper as repo
 from server.services import audit, casting, transfers
 from server.services import codes as codes_service
 from server.services.effects import Effects
+from server.services.input_dates import iso_date
 from server.services.rule_statements import rule_statements
 
 STATUS_NAMES = {"pending": "待第二人录入", "matched": "两次录入一致，已计入", "mismatch": "两次录入不一致，待复核",
@@ -105,7 +106,7 @@ def parse_paper_date(raw: Any) -> date | None:
         return None
     if isinstance(raw, str):
         try:
-            return date.fromisoformat(raw)
+            return iso_date(raw, "paper_date")
         except ValueError:
             pass
     raise ValidationFailed("选票上的日期格式应为 2026-03-01", code="bad_paper_date", fields={"paper_date": "YYYY-MM-DD"})

@@ -45,6 +45,7 @@ from server.repositories import meetings as meetings_repo
 from server.repositories import paper as repo
 from server.services import audit, casting
 from server.services.effects import Effects
+from server.services.input_dates import iso_datetime
 
 KIND_NAMES = {"proxy": "委托代理人", "guardian": "监护人"}
 AUTHORIZABLE_STATES = ("noticed", "open")
@@ -105,7 +106,7 @@ def parse_valid_until(raw: Any) -> datetime:
         raise ValidationFailed("请填写委托有效期 valid_until（如 2026-03-01T18:00:00+08:00）",
                                code="bad_valid_until", fields={"valid_until": "ISO 8601 时间"})
     try:
-        moment = datetime.fromisoformat(raw)
+        moment = iso_datetime(raw, "valid_until")
     except ValueError:
         raise ValidationFailed("委托有效期格式不正确", code="bad_valid_until",
                                fields={"valid_until": "ISO 8601 时间"}) from None

@@ -36,6 +36,7 @@ from server.repositories import transfers as repo
 from server.services import audit, personal_data
 from server.services import codes as codes_service
 from server.services.codes import IssuedCode
+from server.services.input_dates import iso_date
 from server.settings import Settings, load_settings
 
 # Codes are in use from the notice (the electorate is frozen) until voting ends.
@@ -124,7 +125,7 @@ def parse_evidence(raw: Any) -> Evidence:
     reference = _text(raw, "reference", "证明材料的编号或说明", max_length=300)
     when = raw.get("date")
     try:
-        on = date.fromisoformat(when) if isinstance(when, str) and len(when) == 10 else None
+        on = iso_date(when, "date") if isinstance(when, str) and len(when) == 10 else None
     except ValueError:
         on = None
     if on is None:
