@@ -21,7 +21,7 @@ def test_the_setting_is_a_list_of_addresses_and_networks():
     settings = load_settings({"EVOTE_TRUSTED_PROXIES": " 10.0.0.5, 192.0.2.0/24 ,2001:db8::/64,"})
     assert [str(n) for n in settings.trusted_proxy_networks] == ["10.0.0.5/32", "192.0.2.0/24", "2001:db8::/64"]
     assert load_settings({}).trusted_proxy_networks == ()
-    with pytest.raises(SettingsError, match="EVOTE_TRUSTED_PROXIES.*'proxy.example'"):
+    with pytest.raises(SettingsError, match=r"EVOTE_TRUSTED_PROXIES.*'proxy\.example'"):
         load_settings({"EVOTE_TRUSTED_PROXIES": "10.0.0.5,proxy.example"})
     with pytest.raises(SettingsError):
         load_settings({"EVOTE_TRUSTED_PROXIES": "10.0.0.0/33"})
