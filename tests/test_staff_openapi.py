@@ -27,9 +27,14 @@ NOT_FOR_SCHEMATHESIS = {"/api/admin/communities/{community_id}/meetings/{meeting
 RUN_LAST = ("POST /api/admin/communities/{community_id}/meetings/{meeting_id}/void", "POST /api/staff/logout")
 # Characters that must be refused at the edge wherever they appear in a JSON body.
 POISON = ("\x00", "\ud800", "\udfff", "a\udc80b")
+# Values of the wrong type or range put in place of one field of a body: a list or an object where a
+# text is looked up in a table, an integer beyond any column, a digit Python's int() refuses.
+CONFUSION = ([], {}, ["x"], {"a": 1}, 2 ** 40, -1, 0, True, None, "²", "١٢", "", " ", "9" * 30, 1.5)
+# Query and path texts that look like numbers, dates or ids but are not quite.
+TRICKY_TEXT = ("²", "١٢", "0", "-1", "99999999999999999999", "1e3", " 1", "9999-12-31", "2026-02-30", "")
 # Examples per operation: bounded so the run stays well under a minute; EVOTE_FUZZ_EXAMPLES raises it for
 # a longer search by hand (e.g. 100).
-MAX_EXAMPLES = int(os.environ.get("EVOTE_FUZZ_EXAMPLES", "8"))
+MAX_EXAMPLES = int(os.environ.get("EVOTE_FUZZ_EXAMPLES", "6"))
 
 
 def _document() -> dict:
@@ -121,6 +126,27 @@ def _poisoned(value, char: str, target: int, counter: list[int]):
     return value
 
 
+def _cases(operation):
+    """Cases that follow the document and cases that break it (wrong types, missing fields, ...)."""
+    from hypothesis import strategies as st
+    from schemathesis import GenerationMode
+
+    return st.one_of(operation.as_strategy(GenerationMode.POSITIVE), operation.as_strategy(GenerationMode.NEGATIVE))
+
+
+def _confused(value, replacement, target: int, counter: list[int]):
+    """``value`` with its ``target``-th field (object members, depth first) replaced by ``replacement``."""
+    if isinstance(value, list):
+        return [_confused(v, replacement, target, counter) for v in value]
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            counter[0] += 1
+            out[key] = replacement if counter[0] - 1 == target else _confused(item, replacement, target, counter)
+        return out
+    return value
+
+
 def _run_schemathesis(base_url: str, tokens: dict, seeded: dict, max_examples: int) -> dict:
     """Every operation, bounded examples; answers must match the document and never be 5xx.
 
@@ -159,18 +185,25 @@ def _run_schemathesis(base_url: str, tokens: dict, seeded: dict, max_examples: i
 
         @settings(max_examples=max_examples, deadline=None, database=None, derandomize=True,
                   suppress_health_check=list(HealthCheck))
-        @given(case=operation.as_strategy(), data=st.data())
+        @given(case=_cases(operation), data=st.data())
         def check(case, data):
             for name in case.path_parameters or {}:
                 if name in seeded and data.draw(st.integers(0, 3), label=f"seed {name}"):
                     case.path_parameters[name] = data.draw(st.sampled_from(seeded[name]), label=name)
+            for name in case.query or {}:
+                if data.draw(st.integers(0, 3), label=f"tricky {name}") == 0:
+                    case.query[name] = data.draw(st.sampled_from(TRICKY_TEXT), label=name)
             headers = {"Authorization": f"Bearer {token}"}
+            mutation = data.draw(st.integers(0, 5), label="mutation")
             if (case.media_type == "application/json" and isinstance(case.body, (dict, list))
-                    and data.draw(st.integers(0, 2), label="poison") == 0):
+                    and mutation < 3):
                 # sent by hand: schemathesis re-validates (and UTF-8 encodes) the bodies it sends itself
-                char = data.draw(st.sampled_from(POISON), label="char")
+                where = data.draw(st.integers(0, 8), label="where")
+                if mutation == 0:
+                    body = _poisoned(case.body, data.draw(st.sampled_from(POISON), label="char"), where, [0])
+                else:
+                    body = _confused(case.body, data.draw(st.sampled_from(CONFUSION), label="value"), where, [0])
                 kwargs = case.as_transport_kwargs(base_url=base_url, headers=headers)
-                body = _poisoned(case.body, char, data.draw(st.integers(0, 8), label="where"), [0])
                 kwargs.pop("json", None)
                 kwargs["data"] = json.dumps(body).encode("ascii")     # lone surrogates as \udxxx escapes
                 kwargs["headers"] = {**kwargs.get("headers", {}), "Content-Type": "application/json"}
@@ -231,3 +264,76 @@ async def test_schemathesis_against_the_live_staff_api(client, db_pool, make_sta
                   "GET /api/admin/communities/{community_id}/register/subjects"):
         assert 200 in seen[label], (label, seen[label])
     assert 200 in seen["POST /api/staff/logout"], seen["POST /api/staff/logout"]
+
+
+# ---------------------------------------------------------------- a systematic sweep beside the random one
+
+WRONG_VALUES = ([], {"a": 1}, 2 ** 40, "²", -1)
+DRAFT_ONLY = {"updateMeeting", "addMatter", "updateMatter", "addCandidates", "attachNominees"}
+
+
+def _field_paths(example) -> list[tuple]:
+    """Where a value can be replaced: every member of the body, of its objects and of the first object
+    of its lists (one level down)."""
+    paths: list[tuple] = []
+    for key, value in example.items():
+        paths.append((key,))
+        if isinstance(value, dict):
+            paths += [(key, inner) for inner in value]
+        elif isinstance(value, list) and value and isinstance(value[0], dict):
+            paths += [(key, 0, inner) for inner in value[0]]
+    return paths
+
+
+def _replaced(example, path: tuple, value):
+    body = json.loads(json.dumps(example))
+    target = body
+    for step in path[:-1]:
+        target = target[step]
+    target[path[-1]] = value
+    return body
+
+
+async def test_every_body_field_of_the_wrong_type_or_range_is_a_4xx(client, db_pool, make_staff, staff_headers,
+                                                                     imported_community):
+    """Each documented example body, one field at a time replaced by a value of another type or range
+    (a list or an object where text is looked up in a table, 2⁴⁰, a digit int() refuses): never a 5xx.
+    Each integer or date query parameter likewise with texts that look like numbers but are not."""
+    m = await open_meeting(db_pool, client, staff_headers, imported_community, units=8)
+    draft = meeting_body(meeting_id=f"d-{secrets.token_hex(3)}")
+    resp = await client.post(f"/api/admin/communities/{m.community_id}/meetings", json=draft, headers=m.headers)
+    assert resp.status == 201, await resp.text()
+    headers = {"Authorization": f"Bearer {await _login(client, make_staff)}"}
+    ids = {"community_id": m.community_id, "matter_id": "M1", "voter_id": m.voter_ids[0], "candidate_id": "C1",
+           "nomination_id": "1", "committee_id": "1", "paper_id": "1", "authorization_id": "1", "objection_id": "1",
+           "member_no": "1", "street_id": "test-street", "username": "nobody-here", "action": "roles"}
+    text = json.dumps(_document()).replace("O-0001", m.voter_ids[0]).replace("O-0002", m.voter_ids[1])
+    doc = json.loads(text)
+    sent, server_errors = 0, []
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            meeting = draft["meeting_id"] if op["operationId"] in DRAFT_ONLY else m.meeting_id
+            url = path.format(**ids, meeting_id=meeting)
+            example = op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("example")
+            if example is not None:
+                for field in _field_paths(example):
+                    for value in WRONG_VALUES:
+                        body = _replaced(example, field, value)
+                        resp = await client.request(method.upper(), url, json=body, headers=headers)
+                        sent += 1
+                        if resp.status >= 500:
+                            server_errors.append((method.upper(), url, body, resp.status, await resp.text()))
+            queries = [p for p in op.get("parameters", []) if "$ref" in p or p.get("in") == "query"]
+            for parameter in queries:
+                if "$ref" in parameter:
+                    parameter = doc["components"]["parameters"][parameter["$ref"].rsplit("/", 1)[1]]
+                if parameter["in"] != "query" or path.endswith("/live/stream"):
+                    continue
+                for value in TRICKY_TEXT:
+                    resp = await client.request(method.upper(), url, params={parameter["name"]: value},
+                                                headers=headers)
+                    sent += 1
+                    if resp.status >= 500:
+                        server_errors.append((method.upper(), url, parameter["name"], value, resp.status))
+    assert sent > 500
+    assert not server_errors, server_errors

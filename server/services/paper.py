@@ -77,7 +77,7 @@ def parse_paper_votes(definition: casting.MeetingDefinition, raw: Any) -> tuple[
     countable, invalid = [], []
     for item in raw:
         if _keyed_invalid(definition, item):
-            if item.get("matter_id") not in definition.matters:
+            if not isinstance(item.get("matter_id"), str) or item["matter_id"] not in definition.matters:
                 raise ValidationFailed(f"本次会议没有议题 {str(item.get('matter_id'))[:40]}", code="unknown_matter")
             invalid.append(item["matter_id"])
         else:

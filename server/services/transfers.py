@@ -118,7 +118,7 @@ def parse_evidence(raw: Any) -> Evidence:
         raise ValidationFailed("请填写过户证明材料（evidence：kind、reference、date）", code="evidence_required",
                                fields={"evidence": "对象：kind、reference、date"})
     kind = raw.get("kind")
-    if kind not in EVIDENCE_KINDS:
+    if not isinstance(kind, str) or kind not in EVIDENCE_KINDS:
         names = "、".join(f"{k}（{v}）" for k, v in EVIDENCE_KINDS.items())
         raise ValidationFailed(f"证明材料种类 kind 应为 {names} 之一", code="bad_evidence_kind",
                                fields={"kind": " / ".join(EVIDENCE_KINDS)})
