@@ -20,6 +20,9 @@ HANDLER_MODULES = [
     "paper",
     "proxies",
     "transfers",
+    "canvass",
+    "attachments",
+    "notifications",
 ]
 
 
