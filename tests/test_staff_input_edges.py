@@ -113,3 +113,11 @@ async def test_a_last_event_id_with_a_non_ascii_digit_gets_a_snapshot(client, db
         event = await SSE(resp).next()
         assert event["event"] == "snapshot", event
         resp.close()
+
+
+def test_a_building_named_with_a_superscript_digit_sorts_in_the_canvass_list():
+    """The canvass list's natural order read "²" as a number (isdigit) and int() failed."""
+    from server.services.canvass import natural_key
+
+    names = ["10", "²", "2", "١", "3-²"]
+    assert sorted(names, key=natural_key) == ["١", "2", "3-²", "10", "²"]
