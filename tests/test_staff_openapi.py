@@ -337,5 +337,6 @@ async def test_every_body_field_of_the_wrong_type_or_range_is_a_4xx(client, db_p
                     sent += 1
                     if resp.status >= 500:
                         server_errors.append((method.upper(), url, parameter["name"], value, resp.status))
+    print(f"sweep: {sent} requests")
     assert sent > 500
     assert not server_errors, server_errors
