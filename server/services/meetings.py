@@ -34,7 +34,7 @@ from server.repositories import meetings as repo
 from server.repositories import personal_data as personal_data_repo
 from server.repositories import register as register_repo
 from server.repositories import window as window_repo
-from server.services import attachments, audit
+from server.services import attachments, audit, register_posting
 from server.services.counting import electorate_records
 from server.services.effects import Effects
 from server.services.meeting_input import (
@@ -383,6 +383,7 @@ async def publish_notice(pool: asyncpg.Pool, effects: Effects, *, community_id: 
 async def _publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str) -> dict:
     async with pool.acquire() as conn, conn.transaction():
         meeting = await _locked_draft(conn, community_id, meeting_id)
+        await register_posting.check_notice_allowed(conn, community_id)
         matters = await repo.list_matters(conn, community_id, meeting_id)
         if not matters:
             raise Conflict("会议还没有任何议题，不能发布通知", code="no_matters")

@@ -23,6 +23,8 @@ HANDLER_MODULES = [
     "canvass",
     "attachments",
     "notifications",
+    "campaigns",
+    "prep_groups",
 ]
 
 
