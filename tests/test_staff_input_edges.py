@@ -121,3 +121,24 @@ def test_a_building_named_with_a_superscript_digit_sorts_in_the_canvass_list():
 
     names = ["10", "²", "2", "١", "3-²"]
     assert sorted(names, key=natural_key) == ["١", "2", "3-²", "10", "²"]
+
+
+def test_district_inputs_of_another_type_are_422():
+    """Found when the district routes joined the document: ``areas: -1`` (not iterable), a side,
+    employment or management mode that was a list (looked up in a dict), a date beyond 2100."""
+    from server.services import campaigns, prep_groups, subsidies
+
+    plan = {"campaign_id": "lc-2022", "name": "计划", "district_id": "d", "starts_on": "2022-03-30",
+            "batches": [{"due_on": "2022-06-30", "share_percent": 30}]}
+    assert campaigns.parse_plan(plan)["campaign_id"] == "lc-2022"
+    for change in ({"areas": -1}, {"areas": {"a": 1}}, {"starts_on": "9999-12-31"}):
+        with pytest.raises(ValidationFailed):
+            campaigns.parse_plan(plan | change)
+    with pytest.raises(ValidationFailed) as refused:
+        campaigns.parse_plan(plan | {"starts_on": "2101-01-01"})
+    assert refused.value.code == "value_out_of_range"
+    for member in ({"name": "王芳", "side": []}, {"name": "王芳", "side": "owner", "employment": {"a": 1}}):
+        with pytest.raises(ValidationFailed):
+            prep_groups.parse_members([member])
+    with pytest.raises(ValidationFailed):
+        subsidies._choice(["property_company"], subsidies.MODES, "mode")

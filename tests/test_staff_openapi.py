@@ -243,7 +243,8 @@ async def test_schemathesis_against_the_live_staff_api(client, db_pool, make_sta
               "matter_id": ["M1", "M2", "E1"], "voter_id": m.voter_ids[:3], "candidate_id": ["C1", "C2"],
               "nomination_id": ["1"], "committee_id": ["1"], "paper_id": ["1"], "authorization_id": ["1"],
               "objection_id": ["1"], "member_no": ["1"], "street_id": ["test-street"], "action": ["revoke"],
-              "attachment_id": ["1"]}
+              "attachment_id": ["1"], "campaign_id": ["c-2022"], "objection_no": ["1"], "posting_no": ["1"],
+              "correction_no": ["1"]}
     tokens = {"admin": await _login(client, make_staff), "logout": await _login(client, make_staff)}
     base_url = str(client.make_url("")).rstrip("/")
     # schemathesis is synchronous (requests): run it in a thread so this loop keeps serving the app.
@@ -308,7 +309,8 @@ async def test_every_body_field_of_the_wrong_type_or_range_is_a_4xx(client, db_p
     ids = {"community_id": m.community_id, "matter_id": "M1", "voter_id": m.voter_ids[0], "candidate_id": "C1",
            "nomination_id": "1", "committee_id": "1", "paper_id": "1", "authorization_id": "1", "objection_id": "1",
            "member_no": "1", "street_id": "test-street", "username": "nobody-here", "action": "roles",
-           "attachment_id": "1"}
+           "attachment_id": "1", "campaign_id": "c-2022", "objection_no": "1", "posting_no": "1",
+           "correction_no": "1"}
     text = json.dumps(_document()).replace("O-0001", m.voter_ids[0]).replace("O-0002", m.voter_ids[1])
     doc = json.loads(text)
     sent, server_errors = 0, []
