@@ -149,7 +149,7 @@
       }
       if (state.meeting.state !== "open") {
         var words = state.meeting.state === "noticed" ? "投票尚未开始" : "投票已经结束";
-        var when = state.meeting.opens_at ? "，开始时间：" + new Date(state.meeting.opens_at).toLocaleString("zh-CN") : "";
+        var when = state.meeting.opens_at ? "，开始时间：" + beijingTime(state.meeting.opens_at) : "";
         var over = state.meeting.state !== "noticed";
         return show(el("div", { class: "card" }, el("h2", { text: words }),
           el("p", { class: "hint", text: over ? "表决结果公布后，可在结果公告页查看，并凭选票码下载完整表决记录。"
@@ -379,7 +379,7 @@
     var items = kept.receipts.map(function (r) {
       return el("div", { class: "card receipt-item", "data-matter": r.matter_id },
         el("h3", { text: r.title }),
-        el("p", { class: "small", text: "提交时间：" + new Date(r.received_at).toLocaleString("zh-CN") }),
+        el("p", { class: "small", text: "提交时间：" + beijingTime(r.received_at) }),
         el("p", { text: "回执码：" }), el("p", { class: "receipt", text: r.receipt }),
         el("p", { class: "hint receipt-check", text: "正在核对…" }));
     });
