@@ -39,9 +39,9 @@ from server.services import audit, result_keys
 from server.services import counting as counting_service
 from server.services import proxies as proxies_service
 from server.services.effects import Effects
-from server.services.meeting_input import beijing_time
 from server.services.export import RecordNotFound, load_record_inputs, stored_files, subject_pseudonym
 from server.services.export import record_files as build_record_files
+from server.services.meeting_input import beijing_time
 from server.settings import Settings
 
 log = logging.getLogger("evote.results")

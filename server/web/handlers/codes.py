@@ -43,7 +43,8 @@ async def issue(request: web.Request) -> web.Response:
         raise Conflict("本次会议的选票二维码已全部发放。补发请对单户操作，或选择全部重新发放。",
                        code="codes_already_issued", fields={"skipped": result.skipped})
     if fmt == "pdf":
-        body = await asyncio.to_thread(building_pdf, result.meeting_title, "全部楼栋", result.codes)
+        body = await asyncio.to_thread(lambda: building_pdf(result.context or result.meeting_title, "全部楼栋",
+                                                            result.codes, signoff=True))
         return _download(body, "application/pdf", f"{meeting_id}-codes.pdf")
     body = await asyncio.to_thread(lambda: codes_service.zip_files(codes_service.output_files(result)))
     return _download(body, "application/zip", f"{meeting_id}-codes.zip")
