@@ -96,19 +96,18 @@ class _Sheet(FPDF):
 
 
 def _groups_line(pdf: FPDF, x: float, width: float, code: str, size: float) -> None:
-    """The code's groups left to right, a new line only between two groups (never inside one)."""
+    """The code's groups of four, three to a line (a new line only between two groups, never inside one;
+    fewer to a line when three do not fit)."""
     pdf.set_font(_FONT, size=size)
-    gap = pdf.get_string_width(" ")
-    cx, line_h = x, size * 0.5
-    for group in code_groups(code):
-        w = pdf.get_string_width(group) + 0.4
-        if cx > x and cx + w > x + width:
-            cx = x
-            pdf.set_y(pdf.get_y() + line_h)
-        pdf.set_xy(cx, pdf.get_y())
-        pdf.cell(w, line_h, group)
-        cx += w + gap
-    pdf.set_xy(x, pdf.get_y() + line_h)
+    gap = pdf.get_string_width("  ")
+    groups = code_groups(code)
+    per_line = 3
+    while per_line > 1 and sum(pdf.get_string_width(g) for g in groups[:per_line]) + gap * (per_line - 1) > width:
+        per_line -= 1
+    line_h = size * 0.5
+    for start in range(0, len(groups), per_line):
+        pdf.set_x(x)
+        pdf.cell(width, line_h, (" " * 2).join(groups[start:start + per_line]), new_x="LMARGIN", new_y="NEXT")
 
 
 def _lines(pdf: _Sheet, text: str, width: float, size: float) -> list[str]:
@@ -166,14 +165,14 @@ def _block(pdf: _Sheet, x: float, y: float, code, ctx: SheetContext) -> None:
     pdf.set_x(tx)
     pdf.set_font(_FONT, size=8)
     pdf.cell(tw, 4, "选票码：", new_x="LMARGIN", new_y="NEXT")
-    _groups_line(pdf, tx, tw, code.code, 10.5)
+    _groups_line(pdf, tx, tw, code.code, 11.5)
     if code.serial > 1:
         _text(pdf, tx, f"第 {code.serial} 次发放（旧码已作废）", tw, 7.5, 3.6)
     if ctx.public_url:
         _text(pdf, tx, f"网址：{ctx.public_url}", tw, 7.5, 3.6)
     if ctx.period():
         _text(pdf, tx, f"投票时间：{ctx.period()}", tw, 7.5, 3.6)
-    pdf.set_xy(x + pad, qr_y + _QR_MM + 0.8)
+    pdf.set_xy(x + pad, max(qr_y + _QR_MM + 0.8, pdf.get_y() + 0.5))
     _text(pdf, x + pad, INSTRUCTIONS + KEEP_SAFE, inner, 7.5, 3.5)
     _text(pdf, x + pad, ctx.contact_line(), inner, 7.5, 3.5)
 

@@ -18,6 +18,7 @@ from server.printing.qr import qr_image
 from server.printing.text import BEIJING, building_label, day, when  # noqa: F401  (re-exported)
 
 LEFT, WIDTH = 18.0, 174.0
+NBSP_CHAR = "\u00a0"
 NB = "{nb}"   # fpdf2's alias for the total page count, replaced when the file is written
 
 
@@ -62,10 +63,13 @@ class Document(FPDF):
             self.add_page()
         self.ln(1.5)
         self.set_font(_FONT, size=size)
-        self.multi_cell(WIDTH, size * 0.55, text, new_x="LMARGIN", new_y="NEXT")
+        self.multi_cell(WIDTH, size * 0.55, text, align="L", new_x="LMARGIN", new_y="NEXT")
         self.ln(0.5)
 
     def para(self, text: str, size: float = 10.5, indent: float = 0.0) -> None:
+        """A paragraph of Chinese text.  Its spaces are no-break spaces (printed as spaces): fpdf2 would
+        otherwise break a line at the last space it meets ("第 2" / "类"), where Chinese breaks anywhere."""
+        text = text.replace(" ", NBSP_CHAR)
         self.set_font(_FONT, size=size)
         self.set_x(LEFT + indent)
         self.multi_cell(WIDTH - indent, size * 0.52, text, align="L", new_x="LMARGIN", new_y="NEXT")

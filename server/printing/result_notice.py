@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from server.printing.document import LEFT, WIDTH, Document, day, output, when
+from server.printing.document import LEFT, NBSP_CHAR, WIDTH, Document, day, output, when
 
 OUTCOMES = {"passed": "通过", "failed": "未通过", "no_quorum": "未达参与表决法定比例（不构成决定）",
             "elected": "已选出", "runoff": "需另行选举"}
@@ -161,7 +161,7 @@ def draw(pdf: Document, data: dict) -> None:
                  f"签名时间：{when(data.get('signed_at'))}"):
         pdf.set_font("NotoSansSC", size=9)
         pdf.set_x(LEFT)
-        pdf.multi_cell(text_w, 4.6, line, new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(text_w, 4.6, line.replace(" ", NBSP_CHAR), align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.para("业主可在结果公示页面查验自己的回执码，下载并核验会议记录（evote verify）。", 9)
     pdf.set_y(max(pdf.get_y(), y + qr_size + 2))
     pdf.signature_block(data["convener"], day(data.get("published_at") or data.get("signed_at")))

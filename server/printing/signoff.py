@@ -53,7 +53,7 @@ def _page(pdf: FPDF, ctx: SheetContext, building: str, page: int, pages: int) ->
              new_x="LMARGIN", new_y="NEXT")
     pdf.set_font(_FONT, size=8.5)
     pdf.set_x(LEFT)
-    pdf.multi_cell(WIDTH, 4.3, NOTE, new_x="LMARGIN", new_y="NEXT")
+    pdf.multi_cell(WIDTH, 4.3, NOTE, align="L", new_x="LMARGIN", new_y="NEXT")
     pdf.ln(1)
     pdf.set_fill_color(235)
     pdf.set_font(_FONT, size=10)
