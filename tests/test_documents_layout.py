@@ -112,5 +112,5 @@ def test_a_long_sign_off_list_runs_over_pages_of_its_building():
     rows = [SignoffRow("7", (f"7-{i:04d}",), "李*", f"7-{i:03d}-1") for i in range(1, 46)]
     pages = pdf_text(signoff_pdf(SheetContext("会议"), {"7": rows}))
     assert len(pages) == 3
-    assert [("7栋第%d/3页" % n) in _flat([p]) for n, p in enumerate(pages, start=1)] == [True] * 3
+    assert [f"7栋第{n}/3页" in _flat([p]) for n, p in enumerate(pages, start=1)] == [True] * 3
     assert "7-045-1" in pages[2]

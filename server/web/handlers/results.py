@@ -229,6 +229,8 @@ def render_page(doc: dict, base_url: str) -> str:
         "config": json.dumps({"cid": cid, "mid": mid, "root": doc["receipts_root"]}).replace("<", "\\u003c"),
         "keys_url": f"/api/public/communities/{e(cid)}/keys",
         "base_url": e(base_url),
+        "page_url": e(f"{base_url}/r/{cid}/{mid}"),
+        "published_day": e(_bj(doc["published_at"])[:10]),
     }
     # One pass, so text from the record (a title with "{{...}}") is never read as a placeholder.
     return re.sub(r"\{\{(\w+)\}\}", lambda match: values[match.group(1)], template)
