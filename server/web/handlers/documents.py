@@ -21,8 +21,8 @@ def _download(body: bytes, content_type: str, name: str) -> web.Response:
 
 async def print_pdf(request: web.Request) -> web.Response:
     community_id, meeting_id = request.match_info["community_id"], request.match_info["meeting_id"]
-    kind = documents_service.check_kind(request.match_info["kind"])
     await require_staff(request, community_id=community_id)
+    kind = documents_service.check_kind(request.match_info["kind"])
     body = await documents_service.render(pool(request), settings(request), community_id, meeting_id, kind)
     return _download(body, "application/pdf", documents_service.filename(meeting_id, kind))
 
