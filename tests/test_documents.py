@@ -53,7 +53,7 @@ def _flat(pages: list[str]) -> str:
     return "".join("".join(page.split()) for page in pages)
 
 
-async def test_notice_and_extension_notice(client, db_pool, staff_headers, make_community):
+async def test_notice_and_extension_notice(client, db_pool, staff_headers, make_community, settings):
     trail = await paper_trail_meeting(db_pool, client, staff_headers, make_community, max_extensions=1,
                                       max_extension_days=7)
     m = trail.m
@@ -66,7 +66,7 @@ async def test_notice_and_extension_notice(client, db_pool, staff_headers, make_
     text, flat = "\n".join(pages), _flat(pages)
     for fact in ("业主大会会议公告", "测试小区", "业主大会筹备组", "表决通过《管理规约》", "第2类", "第6类",
                  "四分之三以上", "过半数", "1栋业主", "全体业主", "周建国", "韩雪梅", "应选5人", "候补1名",
-                 "以手机投票为准", "不能改票", "视为弃权", "谁能看到每户如何表决", "投票网址",
+                 "以手机投票为准", "不能改票", "视为弃权", "谁能看到每户如何表决", f"投票网址：{settings.public_url}/b/",
                  "王女士0595-22000000", "盖章", f"第1/{len(pages)}页"):
         assert fact in flat, fact
     assert "UTC" not in text and BEIJING_TIME.search(text)
@@ -129,7 +129,7 @@ async def test_code_sheets_and_sign_off_lists(client, db_pool, staff_headers, ma
     pages = pdf_text(sheet)
     assert len(pages) == 2
     flat = _flat(pages[:1])
-    for fact in ("1栋·第1/1页", settings.public_url, "投票时间", "（北京时间）", "联系："):
+    for fact in ("1栋·第1/1页", f"网址：{settings.public_url}/b/", "投票时间", "（北京时间）", "联系："):
         assert "".join(fact.split()) in flat, fact
     for voter in ("A1", "A2", "A3"):
         code = codes[voter]["code"]

@@ -98,7 +98,7 @@ def test_sheets_number_their_pages_per_building_and_keep_code_groups_whole():
         assert label in _flat([page])
     first = pages[0]
     flat = _flat([first])
-    assert "网址：https://evote.example.cn" in flat and "2026-12-0109:00至2026-12-1520:00（北京时间）" in flat
+    assert "网址：https://evote.example.cn/b/" in flat and "2026-12-0109:00至2026-12-1520:00（北京时间）" in flat
     assert "联系：筹备组王女士0595-22000000" in flat
     for code in codes[:8]:
         lines = first.splitlines()

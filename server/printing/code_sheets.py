@@ -47,6 +47,10 @@ class SheetContext:
             return ""
         return f"{when(self.opens_at).removesuffix('（北京时间）')} 至 {when(self.closes_at)}"
 
+    def address(self) -> str:
+        """The page where an owner types the code (``{public_url}/b/``)."""
+        return f"{self.public_url.rstrip('/')}/b/" if self.public_url else ""
+
     def contact_line(self) -> str:
         return "联系：" + (self.contact or "业主委员会/筹备组（见小区公告栏）")
 
@@ -169,7 +173,7 @@ def _block(pdf: _Sheet, x: float, y: float, code, ctx: SheetContext) -> None:
     if code.serial > 1:
         _text(pdf, tx, f"第 {code.serial} 次发放（旧码已作废）", tw, 7.5, 3.6)
     if ctx.public_url:
-        _text(pdf, tx, f"网址：{ctx.public_url}", tw, 7.5, 3.6)
+        _text(pdf, tx, f"网址：{ctx.address()}", tw, 7.5, 3.6)
     if ctx.period():
         _text(pdf, tx, f"投票时间：{ctx.period()}", tw, 7.5, 3.6)
     pdf.set_xy(x + pad, max(qr_y + _QR_MM + 0.8, pdf.get_y() + 0.5))

@@ -72,14 +72,14 @@ def draw_notice(pdf: Document, data: dict[str, Any]) -> None:
         pdf.para("各表决事项的内容以本公告为准；管理规约、议事规则等草案全文在小区公告栏张贴，并可在投票页面查阅。", 10)
     pdf.heading("五、如何投票", 12.5)
     pdf.para(HOW_TO_VOTE, 10)
-    pdf.para(f"投票网址：{data['public_url']}", 10)
+    pdf.para(f"投票网址：{data['vote_url']}（输入选票码）", 10)
     pdf.heading("六、联系方式", 12.5)
     pdf.para(data.get("contact") or f"请向{data['convener']}咨询（见小区公告栏）。", 10)
     pdf.signature_block(data["convener"], day(meeting.get("noticed_at")))
 
 
 def notice_pdf(data: dict[str, Any]) -> bytes:
-    """``data``: community_name, street_name, convener, contact, public_url, rules (rule_statements),
+    """``data``: community_name, street_name, convener, contact, vote_url, rules (rule_statements),
     attachments [{title, sha256}], meeting (server.services.meetings.meeting_document with matters)."""
     pdf = Document(f"{data['meeting']['title']} · 会议公告")
     draw_notice(pdf, data)
@@ -109,7 +109,7 @@ def extension_pdf(data: dict[str, Any]) -> bytes:
         rows = [(f"第 {e['number']} 次", when(e["previous_closes_at"]), when(e["closes_at"]), day(e["published_at"]))
                 for e in extensions]
         pdf.grid(("延期", "原截止时间", "新截止时间", "公告日期"), rows, (20, 56, 56, 42))
-    pdf.para(f"投票网址：{data['public_url']}", 10)
+    pdf.para(f"投票网址：{data['vote_url']}（输入选票码）", 10)
     pdf.para("联系：" + (data.get("contact") or f"{data['convener']}（见小区公告栏）"), 10)
     pdf.set_x(LEFT)
     pdf.signature_block(data["convener"], day(latest["published_at"]))

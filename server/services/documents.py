@@ -69,7 +69,7 @@ async def _base(conn: asyncpg.Connection, settings: Settings, community_id: str,
     sitting = any(c["formed"] and c["body"] == "committee" and c["meeting_id"] != meeting_id for c in committees)
     return {"community_name": community["name"], "street_name": community["street_name"] or "",
             "contact": community["contact"], "convener": "业主委员会" if sitting else "业主大会筹备组",
-            "public_url": settings.public_url, "meeting": meeting, "meeting_title": meeting["title"],
+            "public_url": settings.public_url, "vote_url": f"{settings.public_url}/b/", "meeting": meeting, "meeting_title": meeting["title"],
             "results_url": f"{settings.public_url}/r/{community_id}/{meeting_id}", "committees": committees}
 
 
