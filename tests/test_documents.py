@@ -215,6 +215,8 @@ async def test_result_announcement_committee_and_filing(client, db_pool, staff_h
     # the filing package: one PDF, and a zip of its sources
     body = await _pdf(client, f"{trail.print_base}/filing.pdf", m.headers)
     pages = pdf_text(body)
+    for page in range(4):
+        render_png(body, page, ARTIFACTS / f"filing-{page + 1}.png")
     flat = _flat(pages)
     for fact in ("业主大会、业主委员会备案材料", "一、业主委员会成立情况报告", "二、业主委员会委员名单",
                  "三、业主大会通过的管理规约、议事规则", "表决结果公告", "".join(RULES_TEXT.split()),

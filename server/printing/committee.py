@@ -148,5 +148,5 @@ def filing_pdf(data: dict[str, Any]) -> bytes:
     _report(pdf, data)
     _members(pdf, data)
     _rules(pdf, data)
-    result_notice.draw(pdf, data["result"])
+    result_notice.draw(pdf, data["result"], title="四、表决结果公告")
     return output(pdf)

@@ -114,13 +114,13 @@ def _election(pdf: Document, matter: dict, info: dict, formation: dict | None) -
         pdf.para(note)
 
 
-def draw(pdf: Document, data: dict) -> None:
+def draw(pdf: Document, data: dict, *, title: str = "表决结果公告") -> None:
     """The announcement onto ``pdf`` (new pages); see :func:`result_announcement_pdf` for ``data``."""
     result = data["result"]
     matters_info = {m["id"]: m for m in data["matters"]}
     pdf.running = f"{data['community_name']} · {data['meeting_title']} · 表决结果公告"
     pdf.add_page()
-    pdf.title_block("表决结果公告", f"{data['community_name']} · {data['meeting_title']}")
+    pdf.title_block(title, f"{data['community_name']} · {data['meeting_title']}")
     pdf.para(f"本次业主大会会议由{data['convener']}召集，投票时间为 {when(data.get('opened_at'))} 至 "
              f"{when(data.get('closed_at'))}，以电子投票和书面表决票方式进行。现将经电子签名的表决结果公告如下"
              f"（{data['status_name']}）：")
