@@ -65,6 +65,7 @@ def draw_committee(pdf: Document, data: dict[str, Any]) -> None:
              f"根据经电子签名的表决结果，{names}已依法选举产生，现将组成情况公告如下：")
     for body in bodies:
         _body_section(pdf, body)
+    pdf.keep_space(62)
     pdf.para(f"{names}自选举产生之日起履行职责，并将在选举产生之日起三十日内，持有关材料向"
              f"{data.get('street_name') or '街道办事处'}、区住房和城乡建设主管部门备案。表决结果公示页面："
              f"{data['results_url']}", 10)
@@ -112,6 +113,7 @@ def _report(pdf: Document, data: dict[str, Any]) -> None:
                  f"{result_notice.OUTCOMES.get(matter['outcome'], matter['outcome'])}。", 10)
     for body in data["bodies"]:
         _body_section(pdf, body)
+    pdf.keep_space(50)
     pdf.para("特此报告。附：委员名单、管理规约和议事规则文本、表决结果公告。")
     pdf.signature_block(data["convener"], day(data.get("dated")))
 

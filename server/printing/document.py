@@ -107,29 +107,37 @@ class Document(FPDF):
     def qr(self, text: str, x: float, y: float, size: float) -> None:
         self.image(qr_image(text, box_size=6, border=1), x=x, y=y, w=size, h=size)
 
-    def signature_block(self, signer: str, dated: str, *, seal: bool = True) -> None:
-        """Right-aligned: who issues it, a line to sign, the seal's place and the date."""
-        if self.get_y() > self.h - 62:
+    def keep_space(self, height: float) -> None:
+        """A new page unless ``height`` mm still fit: what follows (the closing sections and the signature
+        block) stays on one page, so a signature never stands on a page of its own."""
+        if self.get_y() + height > self.h - 18:
             self.add_page()
-        self.ln(6)
-        x = LEFT + WIDTH - 84
+
+    def signature_block(self, signer: str, dated: str, *, seal: bool = True) -> None:
+        """Right-aligned: who issues it, a line to sign and the date, the seal's place over them (as a
+        stamp is pressed over the issuer's name); about 34 mm high, kept on one page."""
+        height = 34.0
+        if self.get_y() + height + 4 > self.h - 18:
+            self.add_page()
+        self.ln(4)
+        x, y = LEFT + WIDTH - 96, self.get_y()
         self.set_font(_FONT, size=11)
-        for text in (signer + "（盖章）" if seal else signer, "负责人签名：________________", f"日期：{dated}"):
+        for text in (signer + ("（盖章）" if seal else ""), "负责人签名：________________", f"日期：{dated}"):
             self.set_x(x)
-            self.cell(84, 8, text, new_x="LMARGIN", new_y="NEXT")
+            self.cell(62, 8, text, new_x="LMARGIN", new_y="NEXT")
         if seal:
-            y = self.get_y() + 2
+            sx, sy = x + 62, y
             self.set_draw_color(170)
             self.set_dash_pattern(dash=1, gap=1)
-            self.ellipse(x + 12, y, 34, 34)
+            self.ellipse(sx, sy, 32, 32)
             self.set_dash_pattern()
             self.set_draw_color(0)
             self.set_font(_FONT, size=8)
             self.set_text_color(150)
-            self.set_xy(x + 12, y + 14)
-            self.cell(34, 5, "盖章处", align="C")
+            self.set_xy(sx, sy + 13.5)
+            self.cell(32, 5, "盖章处", align="C")
             self.set_text_color(0)
-            self.set_y(y + 36)
+        self.set_y(y + height)
 
 
 def output(pdf: FPDF) -> bytes:

@@ -70,6 +70,7 @@ def draw_notice(pdf: Document, data: dict[str, Any]) -> None:
         pdf.grid(("文件", "SHA-256"), [(a["title"], a["sha256"]) for a in attachments], (70, 104), size=8)
     else:
         pdf.para("各表决事项的内容以本公告为准；管理规约、议事规则等草案全文在小区公告栏张贴，并可在投票页面查阅。", 10)
+    pdf.keep_space(85)        # how to vote, contact and signature stay together
     pdf.heading("五、如何投票", 12.5)
     pdf.para(HOW_TO_VOTE, 10)
     pdf.para(f"投票网址：{data['vote_url']}（输入选票码）", 10)

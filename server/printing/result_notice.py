@@ -140,6 +140,7 @@ def draw(pdf: Document, data: dict, *, title: str = "表决结果公告") -> Non
         pdf.set_x(LEFT)
         pdf.cell(WIDTH, 7, f"表决结果：{OUTCOMES.get(matter['outcome'], matter['outcome'])}",
                  new_x="LMARGIN", new_y="NEXT")
+    pdf.keep_space(110)       # the objection period, verification and signature stay together
     pdf.heading("异议期", 12.5)
     if data.get("objection_ends_at"):
         pdf.para(f"自本公告发布之日起至 {when(data['objection_ends_at'])} 止为异议期。业主对表决结果有异议的，"
