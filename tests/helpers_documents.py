@@ -1,6 +1,6 @@
 """Test set-up for printed documents: a meeting on the scoped register of tests/helpers_scope.py with a
-matter for building 1 only, a committee election with an alternate place and a matter that misses
-quorum; and reading a PDF back (text and QR codes) with pypdfium2 and zxing-cpp.
+matter for building 1 only, a committee election with an alternate place, a matter that misses
+quorum and two attached drafts; and reading a PDF back (text and QR codes) with pypdfium2 and zxing-cpp.
 
 Voters (areas in m²): A1 150 (1-0101 and 2-0103), A2 90, A3 80, B1 100, B2 110, C1 70 — 600 m², 6 persons.
 
@@ -15,11 +15,23 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 
-from tests.helpers_meetings import MeetingFixture, ballot_token, cast, close_now, open_meeting
+from aiohttp import FormData
+
+from tests.helpers_meetings import (
+    MeetingFixture,
+    backdate_notice,
+    ballot_token,
+    cast,
+    close_now,
+    meeting_body,
+    vet_inline_candidates_for_tests,
+)
 from tests.helpers_scope import scope_community
 
 CANDIDATE_NAMES = {"K1": "周建国", "K2": "吴秀英", "K3": "郑志强", "K4": "冯丽华", "K5": "蒋文斌", "K6": "韩雪梅"}
 RULES_TEXT = "第一条 本规约对全体业主具有约束力。第二条 业主应当爱护共有部分。"
+ATTACHED_TEXT = "业主大会议事规则（草案）\n第一条 业主大会会议分为定期会议和临时会议。\n"
+ATTACHED_PDF = b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\ntrailer\n<< /Root 1 0 R >>\n%%EOF\n"
 MATTERS = [
     {"matter_id": "M1", "kind": "resolution", "title": "表决通过《管理规约》", "category": 2,
      "description": RULES_TEXT},
@@ -49,10 +61,35 @@ class PaperTrail:
 
 async def paper_trail_meeting(db_pool, client, staff_headers, make_community, *, max_extensions: int = 0,
                               max_extension_days: int = 0) -> PaperTrail:
-    community = await scope_community(client, staff_headers, make_community)
-    m = await open_meeting(db_pool, client, staff_headers, None, matters=MATTERS, community=community,
-                           max_extensions=max_extensions, max_extension_days=max_extension_days)
-    return PaperTrail(m)
+    """The meeting above, with two attached drafts (a text and a PDF), noticed and open."""
+    community_id, _ = await scope_community(client, staff_headers, make_community)
+    headers = await staff_headers("district_admin")
+    body = meeting_body(matters=MATTERS, max_extensions=max_extensions, max_extension_days=max_extension_days)
+    base = f"/api/admin/communities/{community_id}/meetings"
+    resp = await client.post(base, json=body, headers=headers)
+    assert resp.status == 201, await resp.text()
+    meeting_id = body["meeting_id"]
+    await vet_inline_candidates_for_tests(db_pool, community_id, meeting_id)
+    for data, filename, title in ((ATTACHED_TEXT.encode(), "议事规则.txt", "业主大会议事规则（草案）"),
+                                  (ATTACHED_PDF, "管理规约.pdf", "管理规约（草案）")):
+        form = FormData()
+        form.add_field("file", data, filename=filename, content_type="application/octet-stream")
+        form.add_field("title", title)
+        resp = await client.post(f"{base}/{meeting_id}/attachments", data=form, headers=headers)
+        assert resp.status == 201, await resp.text()
+    resp = await client.post(f"{base}/{meeting_id}/notice", headers=headers)
+    assert resp.status == 200, await resp.text()
+    await backdate_notice(db_pool, community_id, meeting_id)
+    resp = await client.post(f"{base}/{meeting_id}/open", headers=headers)
+    if resp.status != 200:      # the app's own scheduler may have opened it first
+        resp = await client.get(f"{base}/{meeting_id}", headers=headers)
+    document = await resp.json()
+    assert document["state"] == "open", document
+    async with db_pool.acquire() as conn:
+        voters = [r["voter_id"] for r in await conn.fetch(
+            "SELECT voter_id FROM electorate WHERE community_id = $1 AND meeting_id = $2 ORDER BY voter_id",
+            community_id, meeting_id)]
+    return PaperTrail(MeetingFixture(community_id, meeting_id, voters, headers, document))
 
 
 async def vote_and_close(db_pool, client, trail: PaperTrail) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import hashlib
 import io
 import re
 import zipfile
@@ -17,6 +18,8 @@ from server.ballot.codes import code_url
 from server.printing.code_sheets import code_groups
 from tests.helpers_documents import (
     ALTERNATES,
+    ATTACHED_PDF,
+    ATTACHED_TEXT,
     CANDIDATE_NAMES,
     ELECTED,
     RULES_TEXT,
@@ -70,6 +73,11 @@ async def test_notice_and_extension_notice(client, db_pool, staff_headers, make_
                  "王女士0595-22000000", "盖章", f"第1/{len(pages)}页"):
         assert fact in flat, fact
     assert "UTC" not in text and BEIJING_TIME.search(text)
+    # the attached drafts: where to read them, and their hashes
+    for title, filename, data in (("业主大会议事规则（草案）", "议事规则.txt", ATTACHED_TEXT.encode()),
+                                  ("管理规约（草案）", "管理规约.pdf", ATTACHED_PDF)):
+        assert f"{title}（{filename}）" in flat and hashlib.sha256(data).hexdigest() in flat
+    assert f"/api/public/meetings/{m.community_id}/{m.meeting_id}/attachments/" in flat
     # the voting period in Beijing time, as noticed
     opens = datetime.fromisoformat(m.document["opens_at"]).astimezone(UTC) + timedelta(hours=8)
     assert opens.strftime("%Y-%m-%d %H:%M") in text
@@ -220,6 +228,7 @@ async def test_result_announcement_committee_and_filing(client, db_pool, staff_h
     flat = _flat(pages)
     for fact in ("业主大会、业主委员会备案材料", "一、业主委员会成立情况报告", "二、业主委员会委员名单",
                  "三、业主大会通过的管理规约、议事规则", "表决结果公告", "".join(RULES_TEXT.split()),
+                 "业主大会议事规则（草案）（会议附件）", "".join(ATTACHED_TEXT.split()), "管理规约.pdf",
                  "未达参与表决法定比例（不构成决定）"):
         assert fact in flat, fact
     resp = await client.get(f"{trail.print_base}/filing.zip", headers=m.headers)
@@ -228,8 +237,11 @@ async def test_result_announcement_committee_and_filing(client, db_pool, staff_h
     names_in_zip = set(archive.namelist())
     assert {"备案材料.pdf", "01-成立公告.pdf", "02-委员名单.csv", "04-表决结果公告.pdf", "05-签名结果/result.json",
             "05-签名结果/result.sig.json", "README.txt"} <= names_in_zip
-    rules = [n for n in names_in_zip if n.startswith("03-规约和规则/")]
-    assert len(rules) == 1 and RULES_TEXT in archive.read(rules[0]).decode()
+    rules = sorted(n for n in names_in_zip if n.startswith("03-规约和规则/"))
+    assert len(rules) == 3, rules
+    contents = {name: archive.read(name) for name in rules}
+    assert ATTACHED_PDF in contents.values() and ATTACHED_TEXT.encode() in contents.values()
+    assert any(RULES_TEXT in data.decode("utf-8", "replace") for data in contents.values())
     members_csv = archive.read("02-委员名单.csv").decode("utf-8-sig")
     assert f"{names['K1']}" in members_csv and "主任" in members_csv and "候补委员" in members_csv
 

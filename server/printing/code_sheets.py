@@ -10,6 +10,7 @@ from the PyPI package ``pylopdf-fonts-zh-cn``, a dependency of this project, emb
 """
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -149,7 +150,10 @@ def _block(pdf: _Sheet, x: float, y: float, code, ctx: SheetContext) -> None:
     title = ctx.meeting_title if len(ctx.meeting_title) <= 34 else ctx.meeting_title[:33] + "…"
     pdf.cell(inner, 4, title, align="L")
     qr_y = y + pad + 9.5
-    pdf.image(qr_image(code.url, box_size=4, border=1), x=x + pad, y=qr_y, w=_QR_MM, h=_QR_MM)
+    # the mini-program code WeChat drew for it, when the sheets print those (docs/notifications.md)
+    picture = getattr(code, "qr_png", None)
+    image = io.BytesIO(picture) if picture else qr_image(code.url, box_size=4, border=1)
+    pdf.image(image, x=x + pad, y=qr_y, w=_QR_MM, h=_QR_MM)
     tx, tw = x + pad + _QR_MM + 2.5, _BLOCK_W - 2 * pad - _QR_MM - 2.5
     pdf.set_xy(tx, qr_y)
     units = _units_text(code.units)

@@ -66,8 +66,10 @@ def draw_notice(pdf: Document, data: dict[str, Any]) -> None:
     pdf.heading("四、表决材料查阅", 12.5)
     attachments = data.get("attachments") or []
     if attachments:
-        pdf.para("下列草案文件可在投票页面、结果公示页面和小区公告栏查阅（SHA-256 用于核对文件未被改动）：", 10)
-        pdf.grid(("文件", "SHA-256"), [(a["title"], a["sha256"]) for a in attachments], (70, 104), size=8)
+        pdf.para("下列草案文件可在投票页面、小区公告栏和下列网址查阅（SHA-256 用于核对文件未被改动）：", 10)
+        for n, a in enumerate(attachments, start=1):
+            pdf.para(f"{n}. {a['title']}（{a['filename']}）：{a['url']}", 9.5)
+            pdf.para(f"SHA-256：{a['sha256']}", 8, indent=4)
     else:
         pdf.para("各表决事项的内容以本公告为准；管理规约、议事规则等草案全文在小区公告栏张贴，并可在投票页面查阅。", 10)
     pdf.keep_space(85)        # how to vote, contact and signature stay together
@@ -81,7 +83,7 @@ def draw_notice(pdf: Document, data: dict[str, Any]) -> None:
 
 def notice_pdf(data: dict[str, Any]) -> bytes:
     """``data``: community_name, street_name, convener, contact, vote_url, rules (rule_statements),
-    attachments [{title, sha256}], meeting (server.services.meetings.meeting_document with matters)."""
+    attachments [{title, filename, sha256, url}], meeting (server.services.meetings.meeting_document with matters)."""
     pdf = Document(f"{data['meeting']['title']} · 会议公告")
     draw_notice(pdf, data)
     return output(pdf)

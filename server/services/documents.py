@@ -29,11 +29,13 @@ from server.printing import result_notice
 from server.printing.code_sheets import SheetContext, safe_filename
 from server.printing.signoff import SignoffRow, signoff_pdf
 from server.record.signed import PUBLIC_KEY_FILE, RESULT_FILE, SIGNATURE_FILE
+from server.repositories import attachments as attachments_repo
 from server.repositories import clock
 from server.repositories import codes as codes_repo
 from server.repositories import communities as community_repo
 from server.repositories import elections as election_repo
 from server.repositories import results as results_repo
+from server.services import attachments as attachments_service
 from server.services import audit
 from server.services import codes as codes_service
 from server.services import meetings as meetings_service
@@ -67,7 +69,11 @@ async def _base(conn: asyncpg.Connection, settings: Settings, community_id: str,
     committees = await election_repo.list_committees(conn, [community_id])
     # A meeting called after a committee was formed is convened by it; before, by the preparatory group.
     sitting = any(c["formed"] and c["body"] == "committee" and c["meeting_id"] != meeting_id for c in committees)
+    attachments = [dict(a, url=f"{settings.public_url}/api/public/meetings/{community_id}/{meeting_id}/attachments/"
+                                  f"{a['attachment_id']}")
+                   for a in await attachments_service.notice_detail(conn, community_id, meeting_id)]
     return {"community_name": community["name"], "street_name": community["street_name"] or "",
+            "attachments": attachments,
             "contact": community["contact"], "convener": "业主委员会" if sitting else "业主大会筹备组",
             "public_url": settings.public_url, "vote_url": f"{settings.public_url}/b/", "meeting": meeting, "meeting_title": meeting["title"],
             "results_url": f"{settings.public_url}/r/{community_id}/{meeting_id}", "committees": committees}
@@ -83,7 +89,7 @@ def _noticed(base: dict) -> None:
 
 def _notice_data(base: dict) -> dict:
     _noticed(base)
-    return {**base, "rules": rule_statements(base["meeting"]["rules"]), "attachments": []}
+    return {**base, "rules": rule_statements(base["meeting"]["rules"])}
 
 
 def _extension_data(base: dict) -> dict:
@@ -164,10 +170,18 @@ async def _committee_data(conn: asyncpg.Connection, base: dict, community_id: st
             "dated": (await clock.now(conn)).isoformat()}
 
 
-async def _rule_texts(data: dict) -> list[dict]:
-    """The passed 议事规则 / 管理规约 matters' texts (the matter's own words)."""
+async def _rule_texts(conn: asyncpg.Connection, community_id: str, meeting_id: str, data: dict) -> list[dict]:
+    """The adopted rules: the meeting's attached drafts (the texts owners voted on; a PDF is named with its
+    hash and travels in the zip), then the passed 议事规则 / 管理规约 matters' own words."""
     outcomes = {m["id"]: m["outcome"] for m in data["result"]["result"]["matters"]}
     texts = []
+    for row in await attachments_repo.list_with_content(conn, community_id, meeting_id):
+        content = bytes(row["content"])
+        plain = row["media_type"].startswith("text/")
+        texts.append({"matter_id": f"A{row['attachment_id']}", "title": row["title"], "passed": True,
+                      "outcome": "会议附件", "filename": row["filename"], "sha256": row["sha256"],
+                      "text": content.decode("utf-8", "replace") if plain else
+                      f"PDF 文件 {row['filename']}，见备案材料 zip 中的 03-规约和规则/ 目录。", "content": content})
     for m in data["meeting"]["matters"]:
         if m["kind"] == "resolution" and m["category"] in RULE_CATEGORIES:
             outcome = outcomes.get(m["matter_id"], "")
@@ -202,7 +216,7 @@ async def _gather(pool: asyncpg.Pool, settings: Settings, community_id: str, mee
         data["result"] = await _results_data(pool, conn, base, community_id, meeting_id)
         elected_on = min(b["elected_on"] for b in data["bodies"] if b.get("elected_on"))
         data["filing_due"] = (_date(elected_on) + timedelta(days=FILING_DAYS)).isoformat()
-        data["rule_texts"] = [t for t in await _rule_texts(data) if t["passed"]]
+        data["rule_texts"] = [t for t in await _rule_texts(conn, community_id, meeting_id, data) if t["passed"]]
         return committee_layout.filing_pdf, data
 
 
@@ -235,8 +249,11 @@ async def filing_zip(pool: asyncpg.Pool, settings: Settings, community_id: str, 
             zf.writestr("01-成立公告.pdf", committee_layout.committee_pdf(data))
             zf.writestr("02-委员名单.csv", _members_csv(data["bodies"]))
             for text in data["rule_texts"]:
-                name = safe_filename(f"{text['matter_id']}-{text['title']}")
-                zf.writestr(f"03-规约和规则/{name}.txt", (text["title"] + "\n\n" + text["text"] + "\n").encode())
+                if "content" in text:       # an attached file, as it was voted on
+                    zf.writestr(f"03-规约和规则/{text['matter_id']}-{safe_filename(text['filename'])}", text["content"])
+                else:
+                    name = safe_filename(f"{text['matter_id']}-{text['title']}")
+                    zf.writestr(f"03-规约和规则/{name}.txt", (text["title"] + "\n\n" + text["text"] + "\n").encode())
             zf.writestr("04-表决结果公告.pdf", result_notice.result_announcement_pdf(data["result"]))
             for name, content in signed.items():
                 if content is not None:
