@@ -64,8 +64,9 @@ async def test_notice_and_extension_notice(client, db_pool, staff_headers, make_
                             json={"contact": "筹备组 王女士 0595-22000000，物业服务中心一楼"})
     assert resp.status == 200, await resp.text()
     body = await _pdf(client, f"{trail.print_base}/notice.pdf", m.headers)
-    render_png(body, 0, ARTIFACTS / "notice-1.png")
     pages = pdf_text(body)
+    for page in range(len(pages)):
+        render_png(body, page, ARTIFACTS / f"notice-{page + 1}.png")
     text, flat = "\n".join(pages), _flat(pages)
     for fact in ("业主大会会议公告", "测试小区", "业主大会筹备组", "表决通过《管理规约》", "第2类", "第6类",
                  "四分之三以上", "过半数", "1栋业主", "全体业主", "周建国", "韩雪梅", "应选5人", "候补1名",
