@@ -98,6 +98,8 @@ async def test_notice_and_extension_notice(client, db_pool, staff_headers, make_
     await _refused(client, f"{trail.print_base}/results.pdf", m.headers, 409, "result_not_ready")
     await _refused(client, f"{trail.print_base}/committee.pdf", m.headers, 409, "committee_not_formed")
     await _refused(client, f"{trail.print_base}/ballots.pdf", m.headers, 404, "document_kind_unknown")
+    await _refused(client, f"{trail.print_base}/notice", m.headers, 404, "document_kind_unknown")
+    await _refused(client, f"{trail.print_base}/notice.zip", m.headers, 404, "document_kind_unknown")
 
 
 async def test_a_draft_has_no_notice_and_staff_of_other_communities_are_refused(client, staff_headers,

@@ -54,8 +54,8 @@ CONTACT_MAX = 200
 
 def check_kind(kind: str) -> str:
     if kind not in KINDS:
-        raise NotFound(f"没有这种文件：{kind}（可选：{'、'.join(KINDS)}）", code="document_kind_unknown",
-                       fields={"kind": "|".join(KINDS)})
+        raise NotFound(f"没有这种文件（可选：{'、'.join(k + '.pdf' for k in KINDS)}、filing.zip）",
+                       code="document_kind_unknown", fields={"kind": "|".join(KINDS)})
     return kind
 
 

@@ -19,19 +19,17 @@ def _download(body: bytes, content_type: str, name: str) -> web.Response:
         "Cache-Control": "no-store"})
 
 
-async def print_pdf(request: web.Request) -> web.Response:
+async def print_document(request: web.Request) -> web.Response:
+    """``{kind}.pdf`` for every kind, ``filing.zip`` for the filing package's sources."""
     community_id, meeting_id = request.match_info["community_id"], request.match_info["meeting_id"]
     await require_staff(request, community_id=community_id)
-    kind = documents_service.check_kind(request.match_info["kind"])
+    name = request.match_info["file"]
+    if name == "filing.zip":
+        body = await documents_service.filing_zip(pool(request), settings(request), community_id, meeting_id)
+        return _download(body, "application/zip", documents_service.filename(meeting_id, "filing", "zip"))
+    kind = documents_service.check_kind(name.removesuffix(".pdf") if name.endswith(".pdf") else f"{name}?")
     body = await documents_service.render(pool(request), settings(request), community_id, meeting_id, kind)
     return _download(body, "application/pdf", documents_service.filename(meeting_id, kind))
-
-
-async def filing_zip(request: web.Request) -> web.Response:
-    community_id, meeting_id = request.match_info["community_id"], request.match_info["meeting_id"]
-    await require_staff(request, community_id=community_id)
-    body = await documents_service.filing_zip(pool(request), settings(request), community_id, meeting_id)
-    return _download(body, "application/zip", documents_service.filename(meeting_id, "filing", "zip"))
 
 
 async def set_contact(request: web.Request) -> web.Response:
@@ -44,6 +42,5 @@ async def set_contact(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_get(_BASE + "/filing.zip", filing_zip)
-    app.router.add_get(_BASE + "/{kind}.pdf", print_pdf)
+    app.router.add_get(_BASE + "/{file}", print_document)
     app.router.add_put("/api/admin/communities/{community_id}/contact", set_contact)
