@@ -57,7 +57,8 @@ async def test_preview_lists_every_problem_by_line_and_column_and_writes_nothing
                                                                                  make_community):
     community_id = await make_community()
     headers = await staff_headers("prep_group", communities=[community_id])
-    lines = list(GOOD) + [
+    lines = [
+        *GOOD,
         "1-103,1号楼,住宅,-3,不动产登记,业主,Z,是,,,",          # line 4: area
         "1-104,1号楼,洋房,90,不动产登记,业主,W,否,,abc,",        # line 5: kind, phone; no representative
         "1-101,1号楼,住宅,81,不动产登记,业主,Q,否,,,",           # line 6: 1-101 had area 80

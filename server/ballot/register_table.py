@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -102,7 +103,7 @@ class Capped:
         return self.listed()[index]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class OwnerDetails:
     owner_id: str
     name: str
@@ -200,6 +201,7 @@ def parse_register_table(header: list[str], records: Iterable[tuple[int, dict[st
         cells = dict.fromkeys(ALL_COLUMNS, "")
         for name, code in columns:
             cells[code] = values.get(name) or ""
+        cells["building"] = sys.intern(cells["building"])  # a few hundred buildings, many rows
         found: list[RowProblem] = []
         for column in VALUE_NAMES:
             value = value_code(column, cells[column])

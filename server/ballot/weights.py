@@ -529,15 +529,16 @@ def _split_representatives(
     return problems
 
 
-def compute_electorate(rows: Iterable[RegisterRow], count_parking_area: bool) -> Electorate:
+def compute_electorate(rows: Iterable[RegisterRow], count_parking_area: bool, *, validated: bool = False) -> Electorate:
     """Voting subjects, totals and per-building figures of a register.
 
     Raises :class:`RegisterInvalid` (listing every problem) if
     :func:`validate_register` finds any, because counting a unit twice or not at
-    all would silently change every threshold.
+    all would silently change every threshold.  ``validated``: the caller has just
+    checked these rows with the same ``count_parking_area`` and found no problem.
     """
     rows = tuple(rows)
-    problems = validate_register(rows, count_parking_area=count_parking_area)
+    problems = [] if validated else validate_register(rows, count_parking_area=count_parking_area)
     if problems:
         raise RegisterInvalid(problems)
 
