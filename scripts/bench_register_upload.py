@@ -14,7 +14,8 @@ PostgreSQL (EVOTE_DATABASE_URL, else the embedded one), logs in a staff account 
 
 For each it prints one JSON line: status, seconds, the server's resident memory before and at its
 peak (sampled every 20 ms from /proc), and /healthz latencies (median, p95, max; one request
-every 50 ms while the upload runs).  No figure is asserted.
+every 50 ms while the upload runs; first the same for 5 s with the server idle, for comparison).
+No figure is asserted.  Stop it with Ctrl-C (SIGINT), which stops the server and drops the database.
 """
 from __future__ import annotations
 
@@ -190,6 +191,20 @@ async def run(only: set[str]) -> None:
                                         json={"username": "bench-admin", "password": password}) as resp:
                     token = (await resp.json())["token"]
                 headers = {"Authorization": f"Bearer {token}"}
+                # the same /healthz polling for 5 s with nothing else asked of the server, for comparison
+                idle: list[float] = []
+                until = time.perf_counter() + 5
+                while time.perf_counter() < until:
+                    t = time.perf_counter()
+                    async with session.get(f"{base}/healthz") as resp:
+                        await resp.read()
+                    idle.append((time.perf_counter() - t) * 1000)
+                    await asyncio.sleep(0.05)
+                idle.sort()
+                print(json.dumps({"file": "none (idle)", "rss_mib": round(rss_kib(server.pid) / 1024, 1),
+                                  "healthz_n": len(idle), "healthz_median_ms": round(idle[len(idle) // 2], 1),
+                                  "healthz_p95_ms": round(idle[int(len(idle) * 0.95)], 1),
+                                  "healthz_max_ms": round(idle[-1], 1)}), flush=True)
                 jobs = [
                     ("csv64", lambda: csv_long_rows(190_000, 64 * MIB - 4096), "bench-a"),
                     ("csv64-over", lambda: csv_short_rows(64 * MIB - 4096), "bench-a"),

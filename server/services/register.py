@@ -6,8 +6,8 @@ import gc
 import hashlib
 import io
 import weakref
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import IO
 
@@ -35,7 +35,7 @@ class RegisterRejected(ValidationFailed):
     code = "register_invalid"
 
     def __init__(self, problems: list[RowProblem], problem_count: int | None = None,
-                 warnings: list[RowProblem] = (), warning_count: int = 0):  # type: ignore[assignment]
+                 warnings: Sequence[RowProblem] = (), warning_count: int = 0):
         self.problems = problems
         self.problem_count = len(problems) if problem_count is None else problem_count
         super().__init__(f"登记册有 {self.problem_count} 处问题，未导入任何数据",
@@ -66,8 +66,7 @@ class RegisterCheck:
                      "owners": len(self.table.owners), "total_area": None, "total_persons": None,
                      "joint_subjects": None, "area_places": None}
         if self.ok:
-            with _quiet_gc():
-                electorate = compute_electorate(self.table.rows, self.count_parking_area, validated=True)
+            electorate = compute_electorate(self.table.rows, self.count_parking_area, validated=True)
             doc.update(total_area=format_area(electorate.total_area, electorate.places),
                        total_persons=electorate.total_persons, area_places=electorate.places,
                        joint_subjects=sum(1 for s in electorate.subjects.values() if len(s.owners) > 1))
@@ -104,28 +103,33 @@ class ImportResult:
                 "warning_count": self.warning_count}
 
 
-@contextmanager
-def _quiet_gc() -> Iterator[None]:
-    """Keep the collector from rescanning a register being built (hundreds of thousands of objects,
-    none in a cycle): what exists is frozen, here and every few thousand rows (``_frozen_every``),
-    so a collection, which holds the interpreter, walks only what is new; all is unfrozen after."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
+# While a register file is read and stored, the collector leaves its objects alone: hundreds of
+# thousands of rows, none in a cycle, which every full collection (holding the interpreter, so
+# every request) would walk again.  What exists is frozen when the work starts and every few
+# thousand rows; all is unfrozen when the work is over and its objects are gone.
+_FROZEN = 0
+
+
+@asynccontextmanager
+async def _register_work() -> AsyncIterator[None]:
+    """One register file at a time per process, its objects kept from the collector."""
+    global _FROZEN
+    async with _gate():
+        _FROZEN += 1
+        gc.freeze()
+        try:
+            yield
+        finally:
+            _FROZEN -= 1
+            if not _FROZEN:
+                gc.unfreeze()
 
 
 def _frozen_every(records: Iterator, rows: int = 5000) -> Iterator:
     for count, record in enumerate(records, start=1):
-        if count % rows == 0:
+        if _FROZEN and count % rows == 0:
             gc.freeze()
         yield record
-
-
-def _electorate(rows: list, count_parking_area: bool) -> Electorate:
-    with _quiet_gc():
-        return compute_electorate(rows, count_parking_area, validated=True)
 
 
 def _sha256(source: IO[bytes]) -> str:
@@ -146,23 +150,23 @@ def check_register_file(data: bytes | IO[bytes], filename: str, *, count_parking
     source = io.BytesIO(data) if isinstance(data, bytes | bytearray) else data
     sha256 = _sha256(source)
     try:
-        with open_table(source, filename, max_rows=max_rows) as file, _quiet_gc():
+        with open_table(source, filename, max_rows=max_rows) as file:
             table = parse_register_table(file.header, _frozen_every(file.records),
                                          count_parking_area=count_parking_area, max_listed=max_listed)
     except RegisterFileError as exc:
         if exc.status == 413:
-            raise RegisterTooLarge(exc.message, code=exc.code, fields={"max_rows": max_rows}) from None
+            fields = {"max_rows": max_rows} if exc.code == "register_too_many_rows" else None
+            raise RegisterTooLarge(exc.message, code=exc.code, fields=fields) from None
         problems = Capped(max_listed)
         problems.add(RowProblem(None, "", exc.code, exc.message))
         return RegisterCheck(RegisterTable(rows=[], owners={}, problems=problems), Capped(max_listed), sha256,
                              count_parking_area)
-    with _quiet_gc():
-        warnings = register_warnings(table, count_parking_area=count_parking_area, max_listed=max_listed)
+    warnings = register_warnings(table, count_parking_area=count_parking_area, max_listed=max_listed)
     return RegisterCheck(table, warnings, sha256, count_parking_area)
 
 
-# One register file read at a time per event loop (process): a second upload waits rather than
-# doubling the memory and competing with voters for the interpreter.
+# One register file read and stored at a time per event loop (process): a second upload waits rather
+# than doubling the memory and competing with voters for the interpreter.
 _GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = weakref.WeakKeyDictionary()
 
 
@@ -183,11 +187,10 @@ async def _community(pool: asyncpg.Pool, community_id: str):
 
 
 async def _check(community, data: bytes | IO[bytes], filename: str, settings: Settings) -> RegisterCheck:
-    async with _gate():
-        # Parsing 200,000 rows takes a while: keep the event loop free for voters.
-        return await asyncio.to_thread(check_register_file, data, filename,
-                                       count_parking_area=community["count_parking_area"],
-                                       max_rows=settings.register_max_rows)
+    # Parsing 200,000 rows takes a while: keep the event loop free for voters.
+    return await asyncio.to_thread(check_register_file, data, filename,
+                                   count_parking_area=community["count_parking_area"],
+                                   max_rows=settings.register_max_rows)
 
 
 async def preview_register(pool: asyncpg.Pool, *, community_id: str, data: bytes | IO[bytes], filename: str,
@@ -195,7 +198,12 @@ async def preview_register(pool: asyncpg.Pool, *, community_id: str, data: bytes
     """What an import of this file would find: every problem counted (the first ones listed), the
     warnings and the totals.  Writes nothing."""
     community = await _community(pool, community_id)
-    checked = await _check(community, data, filename, settings or load_settings())
+    async with _register_work():
+        return await _preview(community, data, filename, settings or load_settings())
+
+
+async def _preview(community, data: bytes | IO[bytes], filename: str, settings: Settings) -> dict:
+    checked = await _check(community, data, filename, settings)
     return await asyncio.to_thread(checked.preview)
 
 
@@ -211,12 +219,20 @@ async def import_register(pool: asyncpg.Pool, *, community_id: str, data: bytes 
     """
     settings = settings or load_settings()
     community = await _community(pool, community_id)
+    async with _register_work():
+        return await _import(pool, community, data, filename, actor, settings)
+
+
+async def _import(pool: asyncpg.Pool, community, data: bytes | IO[bytes], filename: str, actor: str,
+                  settings: Settings) -> ImportResult:
+    community_id = community["community_id"]
     checked = await _check(community, data, filename, settings)
     table = checked.table
     if table.problems:
         raise RegisterRejected(table.problems.listed(), table.problems.count, checked.warnings.listed(),
                                checked.warnings.count)
-    electorate = await asyncio.to_thread(_electorate, table.rows, community["count_parking_area"])
+    electorate = await asyncio.to_thread(compute_electorate, table.rows, community["count_parking_area"],
+                                         validated=True)
     units = {row.unit_id: row for row in table.rows}
     keys = await personal_data.load_identity_keys(settings)
     async with pool.acquire() as conn, conn.transaction():
