@@ -4,7 +4,7 @@ long a concurrent GET /healthz waits while the import runs.
 
     python scripts/bench_register_upload.py [--only csv64,csv64-over,xlsx,xlsx-over]
 
-Starts `evote serve` (one worker) on a free port against a fresh database on the configured
+Starts `evote serve` (one worker, a fresh one for each file) on a free port against a fresh database on the configured
 PostgreSQL (EVOTE_DATABASE_URL, else the embedded one), logs in a staff account and posts:
 
 - csv64:       a 64 MiB CSV of 190,000 rows (long names and evidence), preview then import;
@@ -148,6 +148,53 @@ async def measure(session: aiohttp.ClientSession, base: str, pid: int, url: str,
     return summary
 
 
+async def start_server(url: str, data_dir: str) -> asyncio.subprocess.Process:
+    port = free_port()
+    env = dict(os.environ, EVOTE_DATABASE_URL=url, EVOTE_PORT=str(port), EVOTE_HOST="127.0.0.1",
+               EVOTE_DATA_DIR=data_dir, EVOTE_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
+    server = await asyncio.create_subprocess_exec(sys.executable, "-m", "server.cli", "serve", env=env, cwd=ROOT)
+    server.port = port  # type: ignore[attr-defined]
+    return server
+
+
+async def stop(server: asyncio.subprocess.Process) -> None:
+    if server.returncode is None:
+        server.terminate()
+        await asyncio.wait_for(server.wait(), 30)
+
+
+async def ready(session: aiohttp.ClientSession, server, password: str) -> tuple[str, dict]:
+    base = f"http://127.0.0.1:{server.port}"
+    for _ in range(300):
+        try:
+            async with session.get(f"{base}/healthz") as resp:
+                if resp.status == 200:
+                    break
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.1)
+    async with session.post(f"{base}/api/staff/login",
+                            json={"username": "bench-admin", "password": password}) as resp:
+        token = (await resp.json())["token"]
+    return base, {"Authorization": f"Bearer {token}"}
+
+
+async def idle_figures(session: aiohttp.ClientSession, base: str, pid: int) -> dict:
+    """The same /healthz polling for 5 s with nothing else asked of the server, for comparison."""
+    idle: list[float] = []
+    until = time.perf_counter() + 5
+    while time.perf_counter() < until:
+        t = time.perf_counter()
+        async with session.get(f"{base}/healthz") as resp:
+            await resp.read()
+        idle.append((time.perf_counter() - t) * 1000)
+        await asyncio.sleep(0.05)
+    idle.sort()
+    return {"file": "none (idle)", "rss_mib": round(rss_kib(pid) / 1024, 1), "healthz_n": len(idle),
+            "healthz_median_ms": round(idle[len(idle) // 2], 1),
+            "healthz_p95_ms": round(idle[int(len(idle) * 0.95)], 1), "healthz_max_ms": round(idle[-1], 1)}
+
+
 async def run(only: set[str]) -> None:
     settings = load_settings()
     server_url, embedded = await asyncio.to_thread(resolve_database_url, settings)
@@ -172,49 +219,24 @@ async def run(only: set[str]) -> None:
             password = secrets.token_urlsafe(16)
             await staff_service.create_staff(pool, actor="bench", username="bench-admin", password=password,
                                              role="district_admin", street_id=None, communities=[])
-            port = free_port()
-            env = dict(os.environ, EVOTE_DATABASE_URL=url, EVOTE_PORT=str(port), EVOTE_HOST="127.0.0.1",
-                       EVOTE_DATA_DIR=data_dir, EVOTE_LOG_LEVEL="WARNING", PYTHONPATH=str(ROOT))
-            server = await asyncio.create_subprocess_exec(sys.executable, "-m", "server.cli", "serve", env=env,
-                                                          cwd=ROOT)
-            base = f"http://127.0.0.1:{port}"
-            async with aiohttp.ClientSession() as session:
-                for _ in range(200):
-                    try:
-                        async with session.get(f"{base}/healthz") as resp:
-                            if resp.status == 200:
-                                break
-                    except aiohttp.ClientError:
-                        pass
-                    await asyncio.sleep(0.1)
-                async with session.post(f"{base}/api/staff/login",
-                                        json={"username": "bench-admin", "password": password}) as resp:
-                    token = (await resp.json())["token"]
-                headers = {"Authorization": f"Bearer {token}"}
-                # the same /healthz polling for 5 s with nothing else asked of the server, for comparison
-                idle: list[float] = []
-                until = time.perf_counter() + 5
-                while time.perf_counter() < until:
-                    t = time.perf_counter()
-                    async with session.get(f"{base}/healthz") as resp:
-                        await resp.read()
-                    idle.append((time.perf_counter() - t) * 1000)
-                    await asyncio.sleep(0.05)
-                idle.sort()
-                print(json.dumps({"file": "none (idle)", "rss_mib": round(rss_kib(server.pid) / 1024, 1),
-                                  "healthz_n": len(idle), "healthz_median_ms": round(idle[len(idle) // 2], 1),
-                                  "healthz_p95_ms": round(idle[int(len(idle) * 0.95)], 1),
-                                  "healthz_max_ms": round(idle[-1], 1)}), flush=True)
-                jobs = [
-                    ("csv64", lambda: csv_long_rows(190_000, 64 * MIB - 4096), "bench-a"),
-                    ("csv64-over", lambda: csv_short_rows(64 * MIB - 4096), "bench-a"),
-                    ("xlsx", lambda: xlsx_rows(200_000), "bench-b"),
-                    ("xlsx-over", lambda: xlsx_rows(300_000), "bench-b"),
-                ]
-                for label, make, community in jobs:
-                    if only and label not in only:
-                        continue
-                    data = await asyncio.to_thread(make)
+            jobs = [
+                ("csv64", lambda: csv_long_rows(190_000, 64 * MIB - 4096), "bench-a"),
+                ("csv64-over", lambda: csv_short_rows(64 * MIB - 4096), "bench-a"),
+                ("xlsx", lambda: xlsx_rows(200_000), "bench-b"),
+                ("xlsx-over", lambda: xlsx_rows(300_000), "bench-b"),
+            ]
+            first = True
+            for label, make, community in jobs:
+                if only and label not in only:
+                    continue
+                data = await asyncio.to_thread(make)
+                # a fresh server for each file, so its memory growth is this file's alone
+                server = await start_server(url, data_dir)
+                async with aiohttp.ClientSession() as session:
+                    base, headers = await ready(session, server, password)
+                    if first:
+                        print(json.dumps(await idle_figures(session, base, server.pid)), flush=True)
+                        first = False
                     target = f"{base}/api/admin/communities/{community}/register"
                     modes = ("preview", "import") if not label.endswith("over") else ("import",)
                     for mode in modes:
@@ -223,10 +245,11 @@ async def run(only: set[str]) -> None:
                                                 headers)
                         print(json.dumps({"file": label, "mode": mode, "mib": round(len(data) / MIB, 1),
                                           **figures}, ensure_ascii=False), flush=True)
+                await stop(server)
+                server = None
         finally:
-            if server is not None and server.returncode is None:
-                server.terminate()
-                await asyncio.wait_for(server.wait(), 30)
+            if server is not None:
+                await stop(server)
             await pool.close()
             admin = await asyncpg.connect(server_url)
             await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -87,14 +87,17 @@ def _encoding(source: IO[bytes]) -> str:
 
 def _text_lines(source: IO[bytes], encoding: str) -> Iterator[str]:
     decoder = codecs.getincrementaldecoder(encoding)()
-    rest = ""
+    rest, end = "", ""
     _rewound(source)
     while chunk := source.read(1 << 16):
-        # Lines end at "\n" only ("\r\n" keeps its "\r", which csv reads as part of the ending):
-        # other line breaks (U+2028 ...) may sit inside a cell.  The last piece may go on.
-        *lines, rest = (rest + decoder.decode(chunk)).split("\n")
+        text = rest + decoder.decode(chunk)
+        # Lines end at "\n" ("\r\n" keeps its "\r", which csv reads as part of the ending), or at
+        # "\r" in a file that has no "\n" (old Mac files); other line breaks (U+2028 ...) may sit
+        # inside a cell.  The last piece may go on.
+        end = end or ("\r" if "\r" in text and "\n" not in text else "\n")
+        *lines, rest = text.split(end)
         for line in lines:
-            yield line + "\n"
+            yield line + end
     rest += decoder.decode(b"", final=True)
     if rest:
         yield rest
