@@ -83,6 +83,10 @@ async def test_reading_stops_at_the_limit(small_client, small_headers):
                                    headers=headers)
     body = await resp.json()
     assert resp.status == 200 and [p["code"] for p in body["problems"]] == ["bad_csv"]
+    # a CSV of more than twice the limit in lines is refused before any row is parsed
+    resp = await small_client.post(url, data=(HEADER + '"' + "x" * 200_000 + "\n" + "\n" * 12).encode(),
+                                   headers=headers)
+    assert (resp.status, (await resp.json())["error"]["code"]) == (413, "register_too_many_rows")
     # a sheet whose only far row lies beyond twice the limit is refused without reading empty rows
     resp = await small_client.post(url, data=xlsx([HEADER.strip().split(",")], gap_to=100_000), headers=headers)
     assert (resp.status, (await resp.json())["error"]["code"]) == (413, "register_too_many_rows")

@@ -70,13 +70,18 @@ def open_table(source: IO[bytes], filename: str = "", *, max_rows: int) -> Itera
         yield _open_csv(source, max_rows)
 
 
-def _encoding(source: IO[bytes]) -> str:
-    """utf-8-sig or gb18030 (spreadsheet programs in China often save CSV as GB18030/GBK), read in chunks."""
+def _encoding(source: IO[bytes], max_lines: int) -> str:
+    """utf-8-sig or gb18030 (spreadsheet programs in China often save CSV as GB18030/GBK), read in
+    chunks; a file of more than ``max_lines`` lines is refused before any row is parsed."""
     for encoding in ("utf-8-sig", "gb18030"):
         decoder = codecs.getincrementaldecoder(encoding)()
         _rewound(source)
+        lines = 0
         try:
             while chunk := source.read(1 << 20):
+                lines += chunk.count(b"\n")
+                if lines > max_lines:
+                    raise RegisterFileError("too_many_lines", "", 413)
                 decoder.decode(chunk)
             decoder.decode(b"", final=True)
         except UnicodeDecodeError:
@@ -104,7 +109,13 @@ def _text_lines(source: IO[bytes], encoding: str) -> Iterator[str]:
 
 
 def _open_csv(source: IO[bytes], max_rows: int) -> Table:
-    reader = csv.reader(_text_lines(source, _encoding(source)))
+    try:
+        encoding = _encoding(source, 2 * max_rows + 1)
+    except RegisterFileError as exc:
+        if exc.code == "too_many_lines":
+            raise too_many_rows(max_rows) from None
+        raise
+    reader = csv.reader(_text_lines(source, encoding))
     try:
         header = next(reader)
     except StopIteration:
