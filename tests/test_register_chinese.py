@@ -127,16 +127,17 @@ async def test_unknown_and_repeated_chinese_headers_are_refused(client, staff_he
 
 
 def test_line_endings_and_byte_order_marks():
-    from server.services.register_files import read_all
+    from server.services.register_files import read_table
 
     body = CHINESE_HEADER + "\n" + "\n".join(CHINESE_LINES[:2]) + "\n"
     for data in (body.encode(), body.replace("\n", "\r\n").encode("utf-8-sig"),
                  body.replace("\n", "\r").encode("gb18030"), body.rstrip("\n").encode()):
-        header, records = read_all(data, "r.csv", max_rows=10)
+        table = read_table(data, "r.csv", max_rows=10)
+        header, records = table.header, table.records
         assert header[0] == "单元号"
         assert [(line, values["单元号"], values["类型"]) for line, values in records] == \
             [(2, "1-101", "住宅"), (3, "1-102", "住宅")]
     # a line break inside a quoted cell stays in the cell, and the line numbers count it
-    header, records = read_all((CHINESE_HEADER + '\n1-101,1号楼,住宅,80,实测,业主,X,是,"张\n三",,\n'
-                                + CHINESE_LINES[1] + "\n").encode(), "r.csv", max_rows=10)
-    assert [(line, values["业主姓名"]) for line, values in records] == [(3, "张\n三"), (4, "张三")]
+    table = read_table((CHINESE_HEADER + '\n1-101,1号楼,住宅,80,实测,业主,X,是,"张\n三",,\n'
+                        + CHINESE_LINES[1] + "\n").encode(), "r.csv", max_rows=10)
+    assert [(line, values["业主姓名"]) for line, values in table.records] == [(3, "张\n三"), (4, "张三")]

@@ -35,7 +35,7 @@ class RegisterFileError(ValueError):
 
 def too_many_rows(max_rows: int) -> RegisterFileError:
     return RegisterFileError("register_too_many_rows",
-                             f"登记册超过 {max_rows:,} 行（不含表头），未导入；请分小区导入或联系技术人员", 413)
+                             f"文件超过 {max_rows:,} 行（不含表头），未导入；登记册请按小区分别导入", 413)
 
 
 @dataclass
@@ -231,7 +231,13 @@ def _xlsx_records(sheet, header: list[str], max_rows: int) -> Iterator[tuple[int
         yield index, values
 
 
-def read_all(data: bytes, filename: str = "", *, max_rows: int) -> tuple[list[str], list[tuple[int, dict]]]:
-    """Header and every record of an in-memory file (small files, tests)."""
+@dataclass(frozen=True)
+class LoadedTable:
+    header: list[str]
+    records: list[tuple[int, dict[str, str | None]]]
+
+
+def read_table(data: bytes, filename: str = "", *, max_rows: int = 200_000) -> LoadedTable:
+    """Header and every record of a small in-memory file (other uploads read alike: campaigns)."""
     with open_table(io.BytesIO(data), filename, max_rows=max_rows) as table:
-        return table.header, list(table.records)
+        return LoadedTable(table.header, list(table.records))

@@ -35,7 +35,7 @@ class _Upload:
         self.file.write(chunk)
 
 
-async def _read_upload(request: web.Request, upload: _Upload) -> None:
+async def _spool_upload(request: web.Request, upload: _Upload) -> None:
     """The uploaded file: multipart field ``file``, or the raw body (text/csv or xlsx)."""
     if request.content_type.startswith("multipart/"):
         reader = await request.multipart()
@@ -52,6 +52,15 @@ async def _read_upload(request: web.Request, upload: _Upload) -> None:
                                     "upload.xlsx" if "sheet" in request.content_type else "upload.csv")
 
 
+async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, str]:
+    """A small uploaded file (≤ ``limit`` bytes) as bytes, and its name; read as the register's is."""
+    with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool:
+        upload = _Upload(spool, limit)
+        await _spool_upload(request, upload)
+        spool.seek(0)
+        return spool.read(), upload.name
+
+
 def _flag(request: web.Request, name: str) -> bool:
     return request.query.get(name, "") in ("1", "true", "yes")
 
@@ -63,7 +72,7 @@ async def import_register(request: web.Request) -> web.Response:
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
     with tempfile.SpooledTemporaryFile(max_size=1 << 20) as spool:
         upload = _Upload(spool, settings(request).max_upload_bytes)
-        await _read_upload(request, upload)
+        await _spool_upload(request, upload)
         if not upload.size:
             raise BadRequest("上传的文件为空", code="empty_file")
         if _flag(request, "preview"):
