@@ -139,3 +139,19 @@ def test_capped_keeps_the_first_by_line_whatever_the_order_added():
         whole.add(RowProblem(line, "", "x", ""))
     assert [p.line for p in whole.listed()] == [3, None]
     assert not Capped(3)
+
+
+def test_an_xlsx_sheets_rows_are_counted_before_any_is_parsed():
+    import zipfile
+
+    # 40,000 row elements (namespaced, some self-closing) over several 1 MiB chunks of unpacked XML
+    rows = "".join(f'<x:row r="{i}" spans="1:2"><x:c r="A{i}"><x:v>{"9" * 20}</x:v></x:c></x:row>'
+                   if i % 7 else f'<x:row r="{i}"/>' for i in range(1, 40_001))
+    xml = f'<x:worksheet xmlns:x="urn:x"><x:sheetData>{rows}</x:sheetData><x:rowBreaks/></x:worksheet>'
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("xl/worksheets/sheet1.xml", xml)
+    assert len(xml) > 3 * 1024 * 1024
+    register_files._count_sheet_rows(out, "xl/worksheets/sheet1.xml", 40_000)
+    with pytest.raises(register_files.RegisterFileError):
+        register_files._count_sheet_rows(out, "xl/worksheets/sheet1.xml", 39_999)

@@ -10,7 +10,9 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import re
 import zipfile
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -177,6 +179,32 @@ def _check_xlsx_parts(source: IO[bytes]) -> None:
         raise RegisterFileError("bad_xlsx", "无法读取 xlsx 文件，请确认文件未损坏") from None
 
 
+_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+
+
+def _count_sheet_rows(source: IO[bytes], path: str | None, max_rows_in_all: int) -> None:
+    """Refuse a sheet with more than ``max_rows_in_all`` row elements before parsing any: its XML is
+    unpacked and scanned as bytes, far faster than openpyxl reads rows."""
+    if not path:
+        return
+    try:
+        with zipfile.ZipFile(_rewound(source)) as archive, archive.open(path.lstrip("/")) as sheet:
+            rows, tail = 0, b""
+            while chunk := sheet.read(1 << 20):
+                data = tail + chunk
+                # tags starting in the last 64 bytes (perhaps cut) are counted with the next chunk
+                cut = max(0, len(data) - 64)
+                rows += sum(1 for m in _ROW_TAG.finditer(data) if m.start() < cut)
+                tail = data[cut:]
+                if rows > max_rows_in_all:
+                    raise RegisterFileError("too_many_lines", "", 413)
+            rows += len(_ROW_TAG.findall(tail))
+    except (KeyError, zipfile.BadZipFile, OSError, EOFError, zlib.error):
+        return  # openpyxl will say what is wrong with it
+    if rows > max_rows_in_all:
+        raise RegisterFileError("too_many_lines", "", 413)
+
+
 @contextmanager
 def _open_xlsx(source: IO[bytes], max_rows: int) -> Iterator[Table]:
     import openpyxl  # only when needed
@@ -190,6 +218,10 @@ def _open_xlsx(source: IO[bytes], max_rows: int) -> Iterator[Table]:
         if not book.worksheets:
             raise RegisterFileError("empty_file", "文件为空")
         sheet = book.worksheets[0]
+        try:
+            _count_sheet_rows(source, getattr(sheet, "_worksheet_path", None), 2 * max_rows + 1)
+        except RegisterFileError:
+            raise too_many_rows(max_rows) from None
         try:
             header_row = next(sheet.iter_rows(max_row=1, max_col=MAX_XLSX_COLUMNS, values_only=True), None)
         except Exception:
