@@ -152,6 +152,11 @@ def test_an_xlsx_sheets_rows_are_counted_before_any_is_parsed():
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("xl/worksheets/sheet1.xml", xml)
     assert len(xml) > 3 * 1024 * 1024
-    register_files._count_sheet_rows(out, "xl/worksheets/sheet1.xml", 40_000)
+    valued = sum(1 for i in range(1, 40_001) if i % 7)  # 34,286 rows with a value, the header's included
+    register_files._count_sheet_rows(out, "xl/worksheets/sheet1.xml", valued - 1)
     with pytest.raises(register_files.RegisterFileError):
-        register_files._count_sheet_rows(out, "xl/worksheets/sheet1.xml", 39_999)
+        register_files._count_sheet_rows(out, "xl/worksheets/sheet1.xml", valued - 2)
+    # blank rows count only towards twice the limit
+    with pytest.raises(register_files.RegisterFileError):
+        register_files._count_sheet_rows(out, "xl/worksheets/sheet1.xml", 19_999)
+    register_files._count_sheet_rows(out, "xl/worksheets/sheet1.xml", 40_000)

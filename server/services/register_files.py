@@ -179,30 +179,42 @@ def _check_xlsx_parts(source: IO[bytes]) -> None:
         raise RegisterFileError("bad_xlsx", "无法读取 xlsx 文件，请确认文件未损坏") from None
 
 
-_ROW_TAG = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+_ROW_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
+# a whole row element: self-closing, or with its content up to the end tag
+_ROW = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row(?:\s[^>]*?)?(?:/>|>(.*?)</(?:[A-Za-z_][\w.-]*:)?row>)", re.S)
+# a cell value (<v>) or inline text (<t>) in a row's content
+_VALUE = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?[vt][\s>]")
 
 
-def _count_sheet_rows(source: IO[bytes], path: str | None, max_rows_in_all: int) -> None:
-    """Refuse a sheet with more than ``max_rows_in_all`` row elements before parsing any: its XML is
-    unpacked and scanned as bytes, far faster than openpyxl reads rows."""
+def _count_sheet_rows(source: IO[bytes], path: str | None, max_rows: int) -> None:
+    """Refuse a sheet whose row elements with a value (the header's included) are more than
+    ``max_rows`` + 1, or whose row elements are more than ``2 * max_rows + 1`` in all, before
+    openpyxl parses any: the unpacked XML is scanned as bytes, far faster than rows are read."""
     if not path:
         return
+    rows = valued = 0
     try:
         with zipfile.ZipFile(_rewound(source)) as archive, archive.open(path.lstrip("/")) as sheet:
-            rows, tail = 0, b""
-            while chunk := sheet.read(1 << 20):
-                data = tail + chunk
-                # tags starting in the last 64 bytes (perhaps cut) are counted with the next chunk
-                cut = max(0, len(data) - 64)
-                rows += sum(1 for m in _ROW_TAG.finditer(data) if m.start() < cut)
-                tail = data[cut:]
-                if rows > max_rows_in_all:
+            pending = b""
+            while True:
+                chunk = sheet.read(1 << 20)
+                data = pending + chunk
+                # whole rows only: what follows the last row start waits for the next chunk
+                starts = [m.start() for m in _ROW_START.finditer(data)]
+                end = len(data) if not chunk else (starts[-1] if starts else len(data))
+                if chunk and len(data) - end > 64 * 1024 * 1024:
+                    return  # a row of over 64 MB: leave it to openpyxl
+                for row in _ROW.finditer(data, 0, end):
+                    rows += 1
+                    if row.group(1) and _VALUE.search(row.group(1)):
+                        valued += 1
+                pending = data[end:]
+                if rows > 2 * max_rows + 1 or valued > max_rows + 1:
                     raise RegisterFileError("too_many_lines", "", 413)
-            rows += len(_ROW_TAG.findall(tail))
+                if not chunk:
+                    return
     except (KeyError, zipfile.BadZipFile, OSError, EOFError, zlib.error):
         return  # openpyxl will say what is wrong with it
-    if rows > max_rows_in_all:
-        raise RegisterFileError("too_many_lines", "", 413)
 
 
 @contextmanager
@@ -219,7 +231,7 @@ def _open_xlsx(source: IO[bytes], max_rows: int) -> Iterator[Table]:
             raise RegisterFileError("empty_file", "文件为空")
         sheet = book.worksheets[0]
         try:
-            _count_sheet_rows(source, getattr(sheet, "_worksheet_path", None), 2 * max_rows + 1)
+            _count_sheet_rows(source, getattr(sheet, "_worksheet_path", None), max_rows)
         except RegisterFileError:
             raise too_many_rows(max_rows) from None
         try:
