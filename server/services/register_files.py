@@ -182,6 +182,30 @@ def _check_xlsx_parts(source: IO[bytes]) -> None:
 _ROW_START = re.compile(rb"<(?:[A-Za-z_][\w.-]*:)?row[\s/>]")
 
 
+_MAIN = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_REL_ID = "{http://schemas.openxmlformats.org/officeDocument/2006/relationships}id"
+
+
+def _first_sheet_path(source: IO[bytes]) -> str | None:
+    """The part name of the workbook's first sheet (``xl/worksheets/sheet1.xml``), None if unclear."""
+    from xml.etree import ElementTree
+
+    try:
+        with zipfile.ZipFile(_rewound(source)) as archive:
+            workbook = ElementTree.fromstring(archive.read("xl/workbook.xml"))
+            rels = ElementTree.fromstring(archive.read("xl/_rels/workbook.xml.rels"))
+    except (KeyError, zipfile.BadZipFile, OSError, EOFError, zlib.error, ElementTree.ParseError):
+        return None
+    sheet = workbook.find(f"{_MAIN}sheets/{_MAIN}sheet")
+    if sheet is None:
+        return None
+    for rel in rels:
+        if rel.get("Id") == sheet.get(_REL_ID):
+            target = rel.get("Target") or ""
+            return target.lstrip("/") if target.startswith("/") else "xl/" + target
+    return None
+
+
 def _count_sheet_rows(source: IO[bytes], path: str | None, max_rows: int) -> None:
     """Refuse a sheet whose row elements with a value (the header's included) are more than
     ``max_rows`` + 1, or whose row elements are more than ``2 * max_rows + 1`` in all, before
@@ -229,6 +253,11 @@ def _open_xlsx(source: IO[bytes], max_rows: int) -> Iterator[Table]:
 
     _check_xlsx_parts(source)
     try:
+        # before openpyxl opens the book, which parses a whole sheet that has no <dimension>
+        _count_sheet_rows(source, _first_sheet_path(source), max_rows)
+    except RegisterFileError:
+        raise too_many_rows(max_rows) from None
+    try:
         book = openpyxl.load_workbook(_rewound(source), read_only=True, data_only=True)
     except Exception:
         raise RegisterFileError("bad_xlsx", "无法读取 xlsx 文件，请确认文件未损坏") from None
@@ -236,10 +265,6 @@ def _open_xlsx(source: IO[bytes], max_rows: int) -> Iterator[Table]:
         if not book.worksheets:
             raise RegisterFileError("empty_file", "文件为空")
         sheet = book.worksheets[0]
-        try:
-            _count_sheet_rows(source, getattr(sheet, "_worksheet_path", None), max_rows)
-        except RegisterFileError:
-            raise too_many_rows(max_rows) from None
         try:
             header_row = next(sheet.iter_rows(max_row=1, max_col=MAX_XLSX_COLUMNS, values_only=True), None)
         except Exception:
