@@ -105,30 +105,35 @@ class ImportResult:
 
 # While a register file is read and stored, the collector leaves its objects alone: hundreds of
 # thousands of rows, none in a cycle, which every full collection (holding the interpreter, so
-# every request) would walk again.  What exists is frozen when the work starts and every few
-# thousand rows; all is unfrozen when the work is over and its objects are gone.
-_FROZEN = 0
+# every request) would walk again.  When the work starts and every few thousand rows, one
+# collection (of what is not frozen yet: little) then gc.freeze, as the live tallies and the
+# server's start-up heap are (docs/performance.md).  Nothing is unfrozen after: the rows are freed
+# by their reference counts when the work is over, and unfreezing would thaw the live tallies too.
+_WORKING = 0
+
+
+def _freeze() -> None:
+    gc.collect()
+    gc.freeze()
 
 
 @asynccontextmanager
 async def _register_work() -> AsyncIterator[None]:
     """One register file at a time per process, its objects kept from the collector."""
-    global _FROZEN
+    global _WORKING
     async with _gate():
-        _FROZEN += 1
-        gc.freeze()
+        _WORKING += 1
+        _freeze()
         try:
             yield
         finally:
-            _FROZEN -= 1
-            if not _FROZEN:
-                gc.unfreeze()
+            _WORKING -= 1
 
 
 def _frozen_every(records: Iterator, rows: int = 5000) -> Iterator:
     for count, record in enumerate(records, start=1):
-        if _FROZEN and count % rows == 0:
-            gc.freeze()
+        if _WORKING and count % rows == 0:
+            _freeze()
         yield record
 
 
