@@ -160,3 +160,23 @@ def test_an_xlsx_sheets_rows_are_counted_before_any_is_parsed():
     with pytest.raises(register_files.RegisterFileError):
         register_files._count_sheet_rows(out, "xl/worksheets/sheet1.xml", 19_999)
     register_files._count_sheet_rows(out, "xl/worksheets/sheet1.xml", 40_000)
+
+
+async def test_register_work_never_thaws_what_others_froze(client, staff_headers, make_community):
+    """The live tallies and the start-up heap stay frozen (gc.freeze) through a preview and an import."""
+    import gc
+
+    community_id = await make_community()
+    headers = await staff_headers("prep_group", communities=[community_id])
+    kept = [object() for _ in range(10)]
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    try:
+        for query in ("?preview=1", ""):
+            resp = await client.post(f"/api/admin/communities/{community_id}/register{query}",
+                                     data=(HEADER + rows(12_000)).encode(), headers=headers)
+            assert resp.status in (200, 201), await resp.text()
+            assert gc.get_freeze_count() >= frozen
+    finally:
+        gc.unfreeze()
+    del kept
