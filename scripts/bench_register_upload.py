@@ -34,9 +34,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
-import asyncpg
 
-from server.db.pool import create_pool, migrate, resolve_database_url
+from server.db.pool import create_pool, migrate
+from server.devtools.bench_database import create_bench_database, drop_bench_database
 from server.repositories import communities as community_repo
 from server.services import staff as staff_service
 from server.settings import load_settings
@@ -197,13 +197,7 @@ async def idle_figures(session: aiohttp.ClientSession, base: str, pid: int) -> d
 
 async def run(only: set[str]) -> None:
     settings = load_settings()
-    server_url, embedded = await asyncio.to_thread(resolve_database_url, settings)
-    name = f"evote_bench_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = server_url.replace("/postgres?", f"/{name}?") if "/postgres?" in server_url else \
-        server_url.rsplit("/", 1)[0] + "/" + name
+    server_url, url = await create_bench_database(settings)
     pool = await create_pool(url, min_size=1, max_size=2)
     server = None
     with tempfile.TemporaryDirectory() as data_dir:
@@ -251,10 +245,7 @@ async def run(only: set[str]) -> None:
             if server is not None:
                 await stop(server)
             await pool.close()
-            admin = await asyncpg.connect(server_url)
-            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            await admin.close()
-            del embedded
+            await drop_bench_database(server_url, url)
 
 
 def main() -> None:
