@@ -80,14 +80,19 @@ async def test_register_history_cannot_be_rewritten(db_pool, imported_community)
             await conn.execute("UPDATE unit SET area = area + 1 WHERE community_id = $1", community_id)
 
 
-async def test_sessions_stay_in_utc_after_the_pool_resets_them(database_url):
+async def test_every_pooled_session_runs_in_utc(database_url):
+    """UTC is a start-up parameter of each connection; the pool runs no RESET on release, and no server code
+    sets session state (tests/test_vote_path.py scans the source), so it holds for every request."""
     from server.db.pool import create_pool
 
-    pool = await create_pool(database_url, min_size=1, max_size=1)
+    pool = await create_pool(database_url, min_size=2, max_size=2)
     try:
-        for _ in range(3):  # the pool runs RESET ALL on every release
-            async with pool.acquire() as conn:
-                assert await conn.fetchval("SHOW timezone") == "UTC"
-                await conn.execute("SET TIME ZONE 'Asia/Shanghai'")
+        conns = [await pool.acquire() for _ in range(2)]
+        try:
+            assert {await c.fetchval("SHOW timezone") for c in conns} == {"UTC"}
+            assert len({await c.fetchval("SELECT pg_backend_pid()") for c in conns}) == 2
+        finally:
+            for c in conns:
+                await pool.release(c)
     finally:
         await pool.close()
