@@ -20,6 +20,7 @@ HANDLER_MODULES = [
     "paper",
     "proxies",
     "transfers",
+    "console",
 ]
 
 
