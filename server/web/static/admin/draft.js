@@ -1,7 +1,7 @@
 // ① 议题与通知: matters from templates (the art. 278 category fixed by the template), scope,
 // candidates and nominations, attached documents, rules and window, and publishing the notice.
 import { call, get, post, admin, meetingPath, download } from './api.js';
-import { h, msg, showError, showOk, action, field, input, select, confirmStep, table, beijing } from './ui.js';
+import { h, msg, showError, action, field, input, select, confirmStep, table, beijing } from './ui.js';
 import { rulesFields, windowFields } from './meetings.js';
 import { attachmentsCard } from './attachments.js';
 
@@ -136,27 +136,29 @@ async function nominationsCard(ctx, doc, reload) {
   let list = [];
   try { list = (await get(`${admin(ctx.cid)}/nominations`)).nominations; } catch (e) { showError(out, e); }
   const base = `${admin(ctx.cid)}/nominations`;
+  const attached = new Set(elections.flatMap((m) => (m.candidates || []).map((c) => c.candidate_id)));
   const target = select('nominee-matter', elections.map((m) => [m.matter_id, `${m.matter_id} ${m.title}`]), elections[0].matter_id);
   if (list.length) {
     card.appendChild(table(['编号', '机构', '姓名', '房号', '状态', '操作'], list.map((n) => [n.nomination_id, n.body_name, n.name, n.unit_label,
       n.status_name + (n.reason ? `（${n.reason}）` : ''),
       n.status === 'pending' ? h('span', {},
-        action('审查通过', out, async () => { await post(`${base}/${n.nomination_id}/qualify`); reload(); }, { class: 'small' }),
+        action('审查通过', out, async () => { await post(`${base}/${n.nomination_id}/qualify`); reload(); }, { class: 'small', 'data-qualify': n.nomination_id }),
         action('不通过', out, async () => {
           const reason = await confirmStep('资格审查不通过', `${n.name} 的提名不通过。请写明理由（会告知被提名人）。`, { input: '理由',
             run: (r) => post(`${base}/${n.nomination_id}/refuse`, { reason: r }) });
           if (reason) reload();
         }, { class: 'small secondary' }))
+        : n.status === 'qualified' && attached.has(`N${n.nomination_id}`) ? '已列为候选人'
         : n.status === 'qualified' ? action('加入候选人', out, async () => {
           await post(`${meetingPath(ctx.cid, ctx.mid)}/matters/${target.value}/nominees`, { nomination_ids: [n.nomination_id] });
           reload();
-        }, { class: 'small' }) : '']), { 'data-testid': 'nomination-list' }));
+        }, { class: 'small', 'data-attach': n.nomination_id }) : n.status_name]), { 'data-testid': 'nomination-list' }));
     card.appendChild(field('加入到哪个选举议题', target));
   } else card.appendChild(h('p', { class: 'hint' }, '还没有提名。'));
   const owner = input({ name: 'nominate-owner', placeholder: '业主编号（名册中的 owner_id）' });
   const nbody = select('nominate-body', [['committee', '业主委员会'], ['supervisory', '监事会']], 'committee');
-  card.appendChild(h('details', {}, h('summary', {}, '＋ 代业主提名'), h('div', { class: 'row' }, field('业主编号', owner), field('机构', nbody)),
-    action('提交提名', out, async () => { await post(base, { owner_id: owner.value.trim(), body: nbody.value }); reload(); })));
+  card.appendChild(h('details', { 'data-testid': 'nominate' }, h('summary', {}, '＋ 代业主提名'), h('div', { class: 'row' }, field('业主编号', owner), field('机构', nbody)),
+    action('提交提名', out, async () => { await post(base, { owner_id: owner.value.trim(), body: nbody.value }); reload(); }, { 'data-testid': 'nominate-submit' })));
   card.appendChild(out);
   return card;
 }
@@ -170,8 +172,7 @@ function settingsCard(ctx, doc, reload) {
     field('会议名称', title), ...win.nodes, ...rules.nodes,
     action('保存修改', out, async () => {
       await call('PATCH', meetingPath(ctx.cid, ctx.mid), { json: { title: title.value, rules: rules.read(), ...win.read() } });
-      showOk(out, '已保存。');
-      setTimeout(reload, 600);
+      reload();
     }, { class: 'secondary', 'data-testid': 'save-settings' }), out);
 }
 
