@@ -39,22 +39,6 @@ function candidateRows(ctx, doc, matter, draft, out, reload) {
     : h('p', { class: 'hint' }, '还没有候选人。');
 }
 
-function candidateForm(ctx, matter, reload) {
-  const out = msg(`candidate-msg-${matter.matter_id}`);
-  const name = input({ name: 'candidate-name', maxlength: 100 });
-  const unit = input({ name: 'candidate-unit', maxlength: 100, placeholder: '例如 3-1-402' });
-  const party = h('input', { type: 'checkbox', name: 'candidate-party' });
-  const statement = h('textarea', { name: 'candidate-statement', rows: 2, maxlength: 2000 });
-  return h('details', {}, h('summary', {}, '＋ 添加候选人'),
-    h('div', { class: 'row' }, field('姓名', name), field('房号', unit)),
-    h('label', { class: 'inline' }, party, '中共党员'), field('参选承诺（可不填）', statement),
-    action('添加候选人', out, async () => {
-      await post(`${meetingPath(ctx.cid, ctx.mid)}/matters/${matter.matter_id}/candidates`,
-        { name: name.value, unit_label: unit.value, party_member: party.checked, statement: statement.value });
-      reload();
-    }, { 'data-testid': `add-candidate-${matter.matter_id}` }), out);
-}
-
 function mattersCard(ctx, doc, reload) {
   const draft = doc.state === 'draft';
   const out = msg('matters-msg');
@@ -68,7 +52,7 @@ function mattersCard(ctx, doc, reload) {
     if (m.kind === 'election') {
       box.appendChild(h('p', {}, `选举${BODY_NAMES[m.body] || ''}：应选 ${m.seats} 人，候补 ${m.alternates} 人`));
       box.appendChild(candidateRows(ctx, doc, m, draft, out, reload));
-      if (draft) box.appendChild(candidateForm(ctx, m, reload));
+      if (draft) box.appendChild(h('p', { class: 'hint' }, '候选人须先经提名和资格审查：见下方“候选人提名与资格审查”。'));
     }
     if (draft) {
       box.appendChild(action('删除议题', out, async () => {
