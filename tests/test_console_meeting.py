@@ -235,5 +235,23 @@ async def test_a_whole_meeting_through_the_console(browser, client, db_pool, mak
     assert "业主委员会" in card
     await reloads(page, "[data-testid=first-meeting]", "committee")
     assert "主任" in await text(page, "[data-formed='1']")
+    await page.click("[data-formed='1'] details:nth-of-type(2) summary")
+    await page.fill("input[name=filing-ref]", "某住建备〔2027〕12 号")
+    await reloads(page, "[data-testid=filing]", "committee")
+    await page.click("[data-formed='1'] details:nth-of-type(3) summary")
+    await page.select_option("select[name=seal]", "applied")
+    await reloads(page, "[data-testid=seal]", "committee")
+    await page.click("[data-formed='1'] details:nth-of-type(4) summary")
+    term_end = await page.evaluate("(() => { const d = new Date(Date.now() + 8 * 3600e3); "
+                                   "d.setUTCFullYear(d.getUTCFullYear() + 5); d.setUTCDate(d.getUTCDate() - 1); "
+                                   "return d.toISOString().slice(0, 10); })()")
+    await page.fill("input[name=term-end]", term_end)
+    await reloads(page, "[data-testid=term]", "committee")
+    committee = await text(page, "[data-formed='1']")
+    assert "某住建备〔2027〕12 号" in committee and "已申请刻制" in committee and term_end in committee
+    await reloads(page, "[data-leave='5']", "committee", reason="搬离本小区", confirmed=True)
+    assert "已离任" in await text(page, "[data-formed='1']")
+    deadlines = await text(page, "[data-testid=deadline-list]")
+    assert "首次会议" in deadlines and "已完成" in deadlines
     await shoot(page, "meeting-14-committee")
     no_page_errors(page)

@@ -123,7 +123,8 @@ export async function route() {
     app.dataset.ready = '1';
     return;
   }
-  const parts = location.hash.replace(/^#\/?/, '').split('/').filter(Boolean).map(decodeURIComponent);
+  // #/c/x/m/y/step?anything: what follows '?' only makes the address new (a redraw).
+  const parts = location.hash.replace(/^#\/?/, '').split('?')[0].split('/').filter(Boolean).map(decodeURIComponent);
   let node;
   try {
     node = await screenFor(parts);

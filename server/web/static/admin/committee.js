@@ -12,8 +12,10 @@ async function deadlinesCard(ctx) {
   const card = h('section', { class: 'card', 'data-testid': 'deadlines' }, h('h2', {}, '法定期限'), out);
   try {
     const doc = await get(`${admin(ctx.cid)}/deadlines`);
-    card.appendChild(doc.deadlines.length ? table(['事项', '期限', '状态', '完成日期'], doc.deadlines.map((d) => [
-      (d.body_name ? `${d.body_name}：` : '') + d.name, d.due, DEADLINE_STATES[d.state] || d.state, d.done_on ? `${d.done_on}${d.done_late ? '（逾期完成）' : ''}` : '']))
+    const items = (doc.communities || []).flatMap((c) => c.deadlines);
+    card.appendChild(h('p', { class: 'hint' }, `今天是 ${doc.today}；${doc.due_soon_days} 天内到期的标为“即将到期”。`));
+    card.appendChild(items.length ? table(['事项', '期限', '状态', '完成日期'], items.map((d) => [
+      (d.body_name ? `${d.body_name}：` : '') + d.name, d.due, DEADLINE_STATES[d.state] || d.state, d.done_on ? `${d.done_on}${d.done_late ? '（逾期完成）' : ''}` : '']), { 'data-testid': 'deadline-list' })
       : h('p', { class: 'hint' }, '暂无期限。'));
   } catch (e) { showError(out, e); }
   return card;
@@ -76,12 +78,12 @@ function stepsFor(ctx, c, reload) {
       }, { 'data-testid': 'first-meeting' })),
     h('details', {}, h('summary', {}, `备案${c.filing ? `（${c.filing.date}，${c.filing.reference}）` : '（选举产生之日起 30 日内）'}`),
       h('div', { class: 'row' }, field('备案日期', filed), field('备案文号', ref)),
-      action('登记备案', out, async () => { await post(`${base}/filing`, { filing_date: filed.value, filing_ref: ref.value }); reload(); })),
+      action('登记备案', out, async () => { await post(`${base}/filing`, { filing_date: filed.value, filing_ref: ref.value }); reload(); }, { 'data-testid': 'filing' })),
     h('details', {}, h('summary', {}, `印章（${c.seal_status_name}）`), field('印章状态', seal),
-      action('保存印章状态', out, async () => { await post(`${base}/seal`, { seal_status: seal.value }); reload(); })),
+      action('保存印章状态', out, async () => { await post(`${base}/seal`, { seal_status: seal.value }); reload(); }, { 'data-testid': 'seal' })),
     h('details', {}, h('summary', {}, `任期${c.term ? `（${c.term.start} 至 ${c.term.end}）` : ''}`),
       h('div', { class: 'row' }, field('任期开始', start), field('任期结束', end, '每届 3 至 5 年')),
-      action('保存任期', out, async () => { await post(`${base}/term`, { term_start: start.value, term_end: end.value }); reload(); })),
+      action('保存任期', out, async () => { await post(`${base}/term`, { term_start: start.value, term_end: end.value }); reload(); }, { 'data-testid': 'term' })),
     out);
 }
 
