@@ -166,7 +166,7 @@ async def test_a_whole_meeting_through_the_console(browser, client, db_pool, mak
     await go(page, f"#/c/{community_id}/m/first-2027/voting", "meeting-voting")
     assert "12" in await wait_message(page, "[data-testid=canvass-total]")
     voters = [o for o in OWNERS if o[2] in codes]
-    for unit, building, owner, name, phone in voters[:8]:
+    for _unit, _building, owner, _name, phone in voters[:8]:
         await owner_votes(browser, client, codes[owner], phone, candidates[:5])
     await reloads(page, "[data-testid=canvass-refresh]", None)
     await wait_text(page, "[data-testid=canvass-total]", "4")

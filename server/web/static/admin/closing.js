@@ -138,7 +138,6 @@ export async function closingStep(ctx, doc, reload) {
     return box;
   }
   for (const c of await resultCards(ctx, doc, reload)) box.appendChild(c);
-  if (doc.state === 'closed') box.appendChild(voidCard(ctx, doc, reload));
   return box;
 }
 
