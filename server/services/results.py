@@ -41,6 +41,7 @@ from server.services import proxies as proxies_service
 from server.services.effects import Effects
 from server.services.export import RecordNotFound, load_record_inputs, stored_files, subject_pseudonym
 from server.services.export import record_files as build_record_files
+from server.services.meeting_input import beijing_time
 from server.settings import Settings
 
 log = logging.getLogger("evote.results")
@@ -207,7 +208,7 @@ async def add_objection(pool: asyncpg.Pool, community_id: str, meeting_id: str, 
         row = await _locked_preliminary(conn, community_id, meeting_id)
         now = await clock.now(conn)
         if now >= row["objection_ends_at"]:
-            raise Conflict(f"异议期已于 {row['objection_ends_at'].isoformat(timespec='minutes')} 结束",
+            raise Conflict(f"异议期已于 {beijing_time(row['objection_ends_at'])} 结束",
                            code="objection_period_over")
         objection = await repo.insert_objection(conn, community_id, meeting_id, submitted_by=submitted_by,
                                                 on_behalf_of=on_behalf_of, text=text)
@@ -237,7 +238,7 @@ async def finalize(pool: asyncpg.Pool, community_id: str, meeting_id: str, *, ac
         row = await _locked_preliminary(conn, community_id, meeting_id)
         now = await clock.now(conn)
         if now < row["objection_ends_at"]:
-            raise Conflict(f"异议期尚未结束（{row['objection_ends_at'].isoformat(timespec='minutes')} 结束），"
+            raise Conflict(f"异议期尚未结束（{beijing_time(row['objection_ends_at'])} 结束），"
                            "不能确定最终结果", code="objection_period_running",
                            fields={"objection_ends_at": row["objection_ends_at"].isoformat()})
         unanswered = await repo.count_unanswered(conn, community_id, meeting_id)
