@@ -209,7 +209,7 @@ async def test_codes_issue_reissue_and_unlock(browser, client, db_pool, make_sta
         rows = list(csv.DictReader(io.StringIO(archive.read("codes.csv").decode("utf-8-sig"))))
     codes = {r["voter_id"]: r["code"] for r in rows}
     assert codes
-    await wait_text(page, "[data-testid=codes-msg]", "已发放")
+    await wait_text(page, "[data-testid=flash]", "已发放并下载")
     await ready(page, "meeting-codes")
     await wait_text(page, "[data-testid=codes-status]", f"已发放 {len(codes)} 户")
 
@@ -221,9 +221,9 @@ async def test_codes_issue_reissue_and_unlock(browser, client, db_pool, make_sta
     await go(page, f"#/c/{community_id}/m/{meeting_id}/codes?r=1", "meeting-codes")
     await wait_text(page, "[data-testid=codes-status]", "被锁定 1 户")
     await shoot(page, "12-codes-locked")
-    await page.click(f"[data-unlock='{voter}']")
-    await confirm(page)
-    await wait_text(page, "[data-testid=voters-msg]", f"已解锁 {voter}")
+    await reloads(page, f"[data-unlock='{voter}']", "meeting-codes", confirmed=True)
+    await wait_text(page, "[data-testid=flash]", f"已解锁 {voter}")
+    await wait_text(page, "[data-testid=codes-status]", "被锁定 0 户")
     # a lost sheet: reissued, the new code shown once
     await page.click(f"[data-reissue='{voter}']")
     await confirm(page)

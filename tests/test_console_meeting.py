@@ -160,6 +160,8 @@ async def test_a_whole_meeting_through_the_console(browser, client, db_pool, mak
         codes = {r["voter_id"]: r["code"] for r in csv.DictReader(
             io.StringIO(archive.read("codes.csv").decode("utf-8-sig")))}
     assert len(codes) == 12
+    await wait_text(page, "[data-testid=flash]", "已发放并下载")
+    await wait_text(page, "[data-testid=codes-status]", "已发放 12 户")
     await shoot(page, "meeting-06-codes")
 
     # --- owners vote on their pages; the canvass list shrinks

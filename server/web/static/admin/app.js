@@ -1,6 +1,6 @@
 // The console's shell: sign-in, the communities in scope, and the router between screens.
 import { call, get, post, session, saveSession, clearSession, whenSignedOut, admin } from './api.js';
-import { h, clear, msg, showError, field, input, stateBadge } from './ui.js';
+import { h, clear, msg, showError, field, input, takeFlash } from './ui.js';
 import { registerScreen } from './register.js';
 import { meetingsScreen, newMeetingScreen } from './meetings.js';
 import { meetingScreen } from './meeting.js';
@@ -133,7 +133,10 @@ export async function route() {
       h('a', { class: 'button secondary', href: '#/' }, '返回我的小区'));
   }
   if (mine !== routing) return;
-  clear(app).appendChild(node);
+  clear(app);
+  const flash = takeFlash();
+  if (flash) app.appendChild(flash);
+  app.appendChild(node);
   app.dataset.ready = '1';
   window.scrollTo(0, 0);
 }

@@ -1,13 +1,13 @@
 // ② 选票二维码: issue every owner's code (A4 sheets per building), reissue a lost one, unlock a
 // locked-out owner, and download the printable sheets.
 import { call, get, post, meetingPath, saveResponse } from './api.js';
-import { h, msg, showError, showOk, showWarn, action, field, input, confirmStep, table, beijing, clear } from './ui.js';
+import { h, msg, showError, showOk, showWarn, action, field, input, confirmStep, table, beijing, clear, setFlash } from './ui.js';
 import { printLinks } from './draft.js';
 
 async function issue(ctx, out, body) {
   const resp = await call('POST', `${meetingPath(ctx.cid, ctx.mid)}/codes`, { json: body, raw: true });
   const name = await saveResponse(resp, `${ctx.mid}-codes.${body.format || 'zip'}`);
-  showOk(out, `已发放并下载：${name}。这是选票码明文的唯一一份，请妥善保管、按楼栋打印分发；不要外传。`);
+  setFlash(`已发放并下载：${name}。这是选票码明文的唯一一份，请妥善保管、按楼栋打印分发；不要外传。`);
 }
 
 function issueCard(ctx, doc, status, reload) {
@@ -24,7 +24,7 @@ function issueCard(ctx, doc, status, reload) {
   const run = async (extra) => {
     try {
       await issue(ctx, out, { format: format.value, ...extra });
-      setTimeout(reload, 1500);
+      reload();
     } catch (err) {
       if (err.code === 'public_url_not_usable' && !extra.test) {
         showError(out, err);
@@ -83,7 +83,7 @@ function votersCard(ctx, doc, status, reload) {
         v.locked ? action('解锁', out, async () => {
           const done = await confirmStep('解锁', `解锁 ${v.voter_id}（${v.building} 栋）？请先当面核实业主身份。`, { input: '解锁原因', value: '已当面核实业主身份',
             ok: '解锁', run: (reason) => post(`${meetingPath(ctx.cid, ctx.mid)}/codes/${encodeURIComponent(v.voter_id)}/unlock`, { reason }) });
-          if (done) { showOk(out, `已解锁 ${v.voter_id}。`); setTimeout(reload, 800); }
+          if (done) { setFlash(`已解锁 ${v.voter_id}。`); reload(); }
         }, { class: 'small', 'data-unlock': v.voter_id }) : null)]), { 'data-testid': 'voter-codes' }));
     if (rows.length > 100) shown.appendChild(h('p', { class: 'hint' }, `只显示前 100 户，共 ${rows.length} 户；请输入楼栋或编号查找。`));
   };

@@ -1,7 +1,7 @@
 // ① 议题与通知: matters from templates (the art. 278 category fixed by the template), scope,
 // candidates and nominations, attached documents, rules and window, and publishing the notice.
 import { call, get, post, admin, meetingPath, download } from './api.js';
-import { h, msg, showError, action, field, input, select, confirmStep, table, beijing } from './ui.js';
+import { h, msg, showError, setFlash, action, field, input, select, confirmStep, table, beijing } from './ui.js';
 import { rulesFields, windowFields } from './meetings.js';
 import { attachmentsCard } from './attachments.js';
 
@@ -167,7 +167,7 @@ function noticeCard(ctx, doc, reload) {
     action('发布会议通知', out, async () => {
       const done = await confirmStep('发布会议通知', `确认发布“${doc.title}”的会议通知？发布后不能再修改议题和规则。`, {
         ok: '确认发布', run: () => post(`${meetingPath(ctx.cid, ctx.mid)}/notice`) });
-      if (done) reload();
+      if (done) { setFlash('会议通知已发布。下一步：发放选票二维码。'); reload(); }
     }, { class: 'danger', 'data-testid': 'publish-notice' }), out);
 }
 

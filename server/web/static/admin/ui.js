@@ -118,3 +118,12 @@ export function table(headers, rows, attrs = {}) {
 
 export const STATE_NAMES = { draft: '草稿', noticed: '已发布通知', open: '投票中', closed: '投票已结束', published: '结果已公布', voided: '已作废' };
 export function stateBadge(state, name) { return h('span', { class: `badge ${state}`, 'data-state': state }, name || STATE_NAMES[state] || state); }
+
+// A message that outlives the redraw after an action ("已发放…"): shown once at the top of the next screen.
+let flashText = '';
+export function setFlash(text) { flashText = text; }
+export function takeFlash() {
+  const text = flashText;
+  flashText = '';
+  return text ? h('p', { class: 'msg ok', role: 'status', 'data-testid': 'flash' }, text) : null;
+}
