@@ -18,7 +18,7 @@ from server.live.broker import broker_ctx
 from server.live.events import publish_meeting_event
 from server.live.hub import live_ctx
 from server.services import formation as formation_service
-from server.services import personal_data, scheduler
+from server.services import notifications, personal_data, scheduler
 from server.services import results as results_service
 from server.services.effects import Effects
 from server.settings import Settings
@@ -51,31 +51,47 @@ async def token_keys_ctx(app: web.Application):
     yield
 
 
-async def _scheduler_loop(app: web.Application) -> None:
-    interval = app[appkeys.SETTINGS].scheduler_interval_s
+async def _every(interval_s: float, run, what: str) -> None:
+    """Run ``run()`` every ``interval_s`` seconds; a failed pass (database restart, ...) is retried next time."""
     while True:
         try:
-            await scheduler.run_once(app[appkeys.DB_POOL], app[appkeys.EFFECTS])
+            await run()
         except asyncio.CancelledError:
             raise
-        except Exception:  # a failed pass (database restart, ...) is retried next time
-            log.exception("scheduler pass failed")
-        await asyncio.sleep(interval)
+        except Exception:
+            log.exception("%s pass failed", what)
+        await asyncio.sleep(interval_s)
 
 
-async def scheduler_ctx(app: web.Application):
-    """cleanup_ctx: start the loop after the database is ready, cancel it on shutdown."""
-    if app[appkeys.SETTINGS].scheduler_interval_s <= 0:  # disabled
+def _background(what: str, interval_s, run):
+    """A cleanup_ctx running ``run(app)`` every ``interval_s(settings)`` seconds (≤ 0 or None: not at all),
+    started after the database is ready and cancelled on shutdown."""
+
+    async def ctx(app: web.Application):
+        interval = interval_s(app[appkeys.SETTINGS])
+        if not interval or interval <= 0:
+            yield
+            return
+        task = asyncio.create_task(_every(interval, lambda: run(app), what), name=f"evote-{what}")
+        app[appkeys.BACKGROUND_TASKS].append(task)
         yield
-        return
-    task = asyncio.create_task(_scheduler_loop(app), name="evote-scheduler")
-    app[appkeys.BACKGROUND_TASKS].append(task)
-    yield
-    task.cancel()
-    try:
-        await task
-    except asyncio.CancelledError:
-        pass
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    return ctx
+
+
+# Opens and closes meetings at their set times, in every worker (server/services/scheduler.py).
+scheduler_ctx = _background(
+    "scheduler", lambda s: s.scheduler_interval_s,
+    lambda app: scheduler.run_once(app[appkeys.DB_POOL], app[appkeys.EFFECTS]))
+# Queues and sends owners' WeChat messages when templates are configured (docs/notifications.md).
+notify_ctx = _background(
+    "notify", lambda s: s.notify_interval_s if notifications.offered(s) else None,
+    lambda app: notifications.run_once(app[appkeys.DB_POOL], app[appkeys.WECHAT], app[appkeys.SETTINGS]))
 
 
 def build_effects(app: web.Application) -> Effects:
@@ -105,6 +121,7 @@ def create_app(settings: Settings) -> web.Application:
     app.cleanup_ctx.append(broker_ctx)
     app.cleanup_ctx.append(live_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
+    app.cleanup_ctx.append(notify_ctx)
     setup_routes(app)
     install_security_headers(app, public_url=settings.public_url)
     return app

@@ -54,6 +54,18 @@ class Settings:
     wechat_base_url: str = "https://api.weixin.qq.com"
     wechat_appid: str = ""
     wechat_secret: str = field(default="", repr=False)
+    # Subscribe messages (docs/notifications.md): "kind=template_id,..." for the kinds offered to owners
+    # (notice_published, voting_opened, reminder, extension, result_published); empty offers none.
+    wechat_templates: str = ""
+    # The mini program's ballot page (messages open it; the mini-program code's scene is the ballot code).
+    wechat_page: str = "pages/ballot/index"
+    # formal | trial | developer: which version of the mini program a message opens.
+    wechat_miniprogram_state: str = "formal"
+    # What the code sheets' QR code opens: "url" ({public_url}/b/{code}) or "miniprogram" (小程序码).
+    sheet_qr: str = "url"
+    # How often each worker queues and sends due messages (0 disables), and the reminder's lead time.
+    notify_interval_s: float = 30.0
+    reminder_days_before_close: int = 2
     # Secret that encrypts private keys and owners' phones at rest and keys the hashes of the digits owners
     # sign in with; empty means key files under data_dir and no full phone kept (docs/privacy.md).
     master_key: str = field(default="", repr=False)
@@ -93,8 +105,30 @@ class Settings:
     def token_key_path(self) -> Path:
         return self.token_key_file or self.data_dir / "keys" / "token_key.pem"
 
+    @property
+    def wechat_template_ids(self) -> dict[str, str]:
+        """{kind: template_id} from ``wechat_templates`` (checked by load_settings)."""
+        return parse_templates(self.wechat_templates)
+
     def replace(self, **changes) -> Settings:
         return dataclasses.replace(self, **changes)
+
+
+NOTIFICATION_KINDS = ("notice_published", "voting_opened", "reminder", "extension", "result_published")
+
+
+def parse_templates(raw: str) -> dict[str, str]:
+    """``"voting_opened=TID1,reminder=TID2"`` → {kind: template id}; SettingsError naming a bad entry."""
+    out: dict[str, str] = {}
+    for entry in (e.strip() for e in raw.split(",")):
+        if not entry:
+            continue
+        kind, sep, template_id = (p.strip() for p in entry.partition("="))
+        if not sep or kind not in NOTIFICATION_KINDS or not template_id:
+            raise SettingsError(f"EVOTE_WECHAT_TEMPLATES: {entry!r} is not kind=template_id with kind one of "
+                                f"{', '.join(NOTIFICATION_KINDS)}")
+        out[kind] = template_id
+    return out
 
 
 def _env_name(name: str) -> str:
@@ -140,4 +174,11 @@ def load_settings(env: dict | None = None, **overrides: Any) -> Settings:
         values["public_url"] = f"http://{values['host']}:{values['port']}"
     if values["max_body_bytes"] <= 0 or values["db_pool_max"] < 1:
         raise SettingsError("EVOTE_MAX_BODY_BYTES and EVOTE_DB_POOL_MAX must be positive")
+    parse_templates(values["wechat_templates"])
+    if values["sheet_qr"] not in ("url", "miniprogram"):
+        raise SettingsError(f"EVOTE_SHEET_QR must be url or miniprogram, got {values['sheet_qr']!r}")
+    if values["wechat_miniprogram_state"] not in ("formal", "trial", "developer"):
+        raise SettingsError("EVOTE_WECHAT_MINIPROGRAM_STATE must be formal, trial or developer")
+    if values["reminder_days_before_close"] < 1:
+        raise SettingsError("EVOTE_REMINDER_DAYS_BEFORE_CLOSE must be at least 1")
     return Settings(**values)

@@ -50,6 +50,16 @@ def test_identity_matches_phone_or_id_number_and_never_an_empty_record():
     assert not core.identity_matches("0000", phone="13812345678", id_number="350502199001011234")
 
 
+@pytest.mark.parametrize("url, usable", [
+    ("https://vote.example.cn", True), ("http://192.168.1.20:8080", True), ("http://evote.test", True),
+    ("", False), ("http://127.0.0.1:8080", False), ("http://127.5.0.1", False), ("http://localhost:8080", False),
+    ("http://LOCALHOST.", False), ("http://vote.localhost", False), ("http://[::1]:8080", False),
+    ("http://0.0.0.0:8080", False), ("ftp://vote.example.cn", False), ("vote.example.cn", False),
+])
+def test_a_qr_address_only_the_server_reaches_is_not_usable(url, usable):
+    assert (core.public_url_problem(url) is None) is usable
+
+
 def test_qr_png_and_svg():
     url = "https://vote.example.cn/b/" + core.generate_code()
     png = qr_png(url)
@@ -67,10 +77,12 @@ async def test_issue_refuses_a_draft_meeting(client, imported_community, db_pool
     community_id, meeting_id = await make_meeting(db_pool, client, staff_headers, imported_community, units=5,
                                                   state="draft")
     headers = await staff_headers("prep_group", communities=[community_id])
-    resp = await client.post(f"/api/admin/communities/{community_id}/meetings/{meeting_id}/codes", headers=headers)
+    resp = await client.post(f"/api/admin/communities/{community_id}/meetings/{meeting_id}/codes",
+                             json={"test": True}, headers=headers)
     assert resp.status == 409
     assert (await resp.json())["error"]["code"] == "meeting_not_noticed"
-    resp = await client.post(f"/api/admin/communities/{community_id}/meetings/nope/codes", headers=headers)
+    resp = await client.post(f"/api/admin/communities/{community_id}/meetings/nope/codes", json={"test": True},
+                             headers=headers)
     assert (await resp.json())["error"]["code"] == "meeting_not_found"
 
 
@@ -80,7 +92,13 @@ async def test_issue_over_http_returns_sheets_csv_and_qr_and_stores_only_hashes(
                                                   seed=4)
     headers = await staff_headers("prep_group", communities=[community_id])
     base = f"/api/admin/communities/{community_id}/meetings/{meeting_id}/codes"
+    # the test app's QR address is loopback: refused unless the body says it is a test
     resp = await client.post(base, headers=headers)
+    assert resp.status == 422
+    error = (await resp.json())["error"]
+    assert error["code"] == "public_url_not_usable" and "EVOTE_PUBLIC_URL" in error["message"]
+    assert "手机" in error["message"] and "测试" in error["message"]
+    resp = await client.post(base, json={"test": True}, headers=headers)
     assert resp.status == 200, await resp.text()
     assert resp.content_type == "application/zip"
     assert resp.headers["Cache-Control"] == "no-store"
@@ -111,7 +129,7 @@ async def test_issue_over_http_returns_sheets_csv_and_qr_and_stores_only_hashes(
     pdf = archive.read(f"sheets/{sorted(buildings)[0]}.pdf")
     assert pdf.startswith(b"%PDF") and b"NotoSansSC" in pdf
     # a second issue has nothing to do and says so
-    resp = await client.post(base, headers=headers)
+    resp = await client.post(base, json={"test": True}, headers=headers)
     assert resp.status == 409 and (await resp.json())["error"]["code"] == "codes_already_issued"
     # the status list has no code material
     resp = await client.get(base, headers=headers)
@@ -128,7 +146,7 @@ async def test_replace_all_reissues_every_code_and_the_old_ones_stop_working(
     old = await issue_codes(db_pool, community_id, meeting_id)
     headers = await staff_headers("committee", communities=[community_id])
     resp = await client.post(f"/api/admin/communities/{community_id}/meetings/{meeting_id}/codes",
-                             json={"replace_existing": True, "format": "pdf"}, headers=headers)
+                             json={"replace_existing": True, "format": "pdf", "test": True}, headers=headers)
     assert resp.status == 200 and resp.content_type == "application/pdf"
     body = await resp.read()
     assert body.startswith(b"%PDF")
@@ -227,6 +245,17 @@ async def test_cli_issue_and_reissue_write_sheets_csv_and_qr(imported_community,
     status, _, err = await _evote("codes", "issue", "no-such", "--community", community_id,
                                   "--out", str(tmp_path / "x"), env=env)
     assert status == 2 and "no-such" in err and "meeting_not_found" in err
+    # a loopback (or unset) QR address: the CLI warns and refuses without --test
+    loopback = {**env, "EVOTE_PUBLIC_URL": "http://127.0.0.1:8080"}
+    status, _, err = await _evote("codes", "issue", meeting_id, "--community", community_id,
+                                  "--out", str(tmp_path / "loop"), env=loopback)
+    assert status == 2 and "public_url_not_usable" in err and "警告" in err and "--test" in err
+    assert not (tmp_path / "loop").exists()
+    status, out, err = await _evote("codes", "issue", meeting_id, "--community", community_id, "--replace",
+                                    "--test", "--out", str(tmp_path / "loop"), env=loopback)
+    assert status == 0 and "警告" in err, err
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "loop" / "codes.csv").read_text("utf-8-sig"))))
+    assert rows and all(r["url"].startswith("http://127.0.0.1:8080/b/") for r in rows)
     voter = rows[0]["voter_id"]
     status, out, err = await _evote("codes", "reissue", meeting_id, "--community", community_id,
                                     "--voter", voter, "--out", str(tmp_path / "re"), env=env)
@@ -256,7 +285,8 @@ async def test_one_code_per_joint_subject_held_by_its_representative(client, db_
     community_id, meeting_id = await make_meeting(db_pool, client, staff_headers, None, community=community,
                                                   matters=ONE_RESOLUTION)
     headers = await staff_headers("prep_group", communities=[community_id])
-    resp = await client.post(f"/api/admin/communities/{community_id}/meetings/{meeting_id}/codes", headers=headers)
+    resp = await client.post(f"/api/admin/communities/{community_id}/meetings/{meeting_id}/codes",
+                             json={"test": True}, headers=headers)
     assert resp.status == 200, await resp.text()
     archive = zipfile.ZipFile(io.BytesIO(await resp.read()))
     rows = {r["voter_id"]: r for r in csv.DictReader(io.StringIO(archive.read("codes.csv").decode("utf-8-sig")))}

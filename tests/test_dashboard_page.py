@@ -22,7 +22,7 @@ from aiohttp import web
 
 from server.ballot.tally import Rules, Submission
 from server.live.count import LiveCount
-from server.live.views import NO_QUORUM_ENDED, NOBODY_YET, RESULTS, YES_MET
+from server.live.views import NO_QUORUM_ENDED, NOBODY_ENDED, NOBODY_YET, RESULTS, YES_MET
 from server.web.handlers.live import DASHBOARD_STATIC
 from tests import helpers_meetings
 from tests.helpers_live import Voting, chromium_path, wait_for_js
@@ -89,6 +89,45 @@ async def test_the_dashboard_follows_votes_live(browser, client, db_pool, staff_
     artifacts = ROOT / "test-artifacts"
     artifacts.mkdir(exist_ok=True)
     await page.screenshot(path=str(artifacts / "dashboard.png"), full_page=True)
+    assert errors == []
+
+
+async def test_the_real_dashboard_stops_saying_live_once_the_meeting_closes(browser, client, db_pool, staff_headers,
+                                                                            imported_community):
+    """The whole path: the app's stream carries the close; nobody voted on the three-quarters M2."""
+    m = await helpers_meetings.open_meeting(db_pool, client, staff_headers, imported_community, units=24)
+    voting = await Voting(client, db_pool, m).load()
+    await voting.vote(voting.voters[0], [{"matter_id": "M1", "choice": "yes"}])   # M2: nobody
+    headers = await staff_headers("prep_group", communities=[m.community_id])
+    token = headers["Authorization"].split(" ", 1)[1]
+    artifacts = ROOT / "test-artifacts"
+    artifacts.mkdir(exist_ok=True)
+    page = await browser.new_page(viewport=SIZES["desktop"])
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await page.goto(str(client.make_url(f"/dashboard/{m.community_id}/{m.meeting_id}")) + f"#token={token}")
+    await wait_for_js(page, "document.getElementById('connection').dataset.state === 'live'", timeout=15000)
+    assert await page.text_content("#connection-text") == "实时更新中"
+    assert await page.text_content("[data-testid=need-M2]") == NOBODY_YET
+    assert YES_MET not in await page.text_content("[data-matter=M2]")
+    assert await page.text_content("[data-testid=need-M1]") == YES_MET       # one voter, who said yes
+
+    resp = await helpers_meetings.end_voting_and_close(
+        db_pool, m.community_id, m.meeting_id, lambda: client.post(f"{m.base}/close", headers=m.headers))
+    assert resp.status == 200, await resp.text()
+    await wait_for_js(page, "document.getElementById('connection').dataset.state === 'ended'", timeout=10000)
+    body = await page.text_content("body")
+    assert "实时更新中" not in body and "实时看板" not in body
+    assert await page.text_content("#connection-text") == "投票已结束"
+    assert await page.is_visible("#outcome")
+    assert (await page.text_content("[data-testid=outcome-M2]")).endswith("未达参与表决法定比例")
+    assert await page.text_content("[data-testid=status-M2]") == "未达参与表决法定比例"   # no "目前："
+    assert await page.text_content("[data-testid=need-M2]") == NOBODY_ENDED
+    assert YES_MET not in await page.text_content("#matters")
+    await page.wait_for_timeout(600)
+    await page.screenshot(path=str(artifacts / "dashboard_real_closed_desktop.png"), full_page=True)
+    await page.set_viewport_size(SIZES["phone"])
+    await page.screenshot(path=str(artifacts / "dashboard_real_closed_phone.png"), full_page=True)
     assert errors == []
 
 

@@ -23,7 +23,8 @@ async def test_migrations_apply_to_an_empty_database_and_are_idempotent(database
                 WHERE i.indisprimary""")
         for row in rows:
             if row["table"] in ("district", "street", "staff", "schema_migration",
-                                "staff_token_revoked", "staff_login_throttle"):   # no community data
+                                "staff_token_revoked", "staff_login_throttle", "wechat_access_token", "shequ",
+                                "staff_shequ", "campaign", "campaign_batch", "campaign_area"):   # no community data
                 continue
             assert row["first_column"] == "community_id", row["table"]
 

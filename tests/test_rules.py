@@ -80,6 +80,16 @@ def test_unknown_threshold():
         passes("two_thirds", 1, 1, 1, 1)
 
 
+@pytest.mark.parametrize("threshold", [MAJORITY, THREE_QUARTERS])
+def test_with_nobody_taking_part_the_yes_line_is_not_met(threshold):
+    """0 >= 3/4 * 0 holds, but nobody voting approves nothing: one yes voter is still missing."""
+    assert yes_shortfall_new_voters(threshold, 0, 0, 0, 0) == Shortfall(1, 1)
+    assert not yes_shortfall_new_voters(threshold, 0, 0, 0, 0).met
+    assert yes_shortfall_converts(threshold, 0, 0, 0, 0) == Shortfall(1, 1)
+    # only the axis with nobody on it: persons known, area nil (not a real register, but each axis stands alone)
+    assert yes_shortfall_new_voters(threshold, 0, 3, 0, 3).area == 1
+
+
 def test_quorum_shortfall_examples():
     assert quorum_shortfall(20000, 2, 30000, 3) == Shortfall(0, 0)
     assert quorum_shortfall(20000, 2, 30000, 3).met
@@ -140,17 +150,20 @@ def test_yes_shortfalls_are_exact_minimums(yes, other, threshold):
     new = yes_shortfall_new_voters(threshold, yes, yes, part, part)
     assert new.area == new.persons
     x = new.area
-    assert passes(threshold, yes + x, 1, part + x, 0) or part + x == 0
-    if x:
+    assert passes(threshold, yes + x, 1, part + x, 0)
+    assert part + x > 0  # nobody taking part approves nothing, whatever the bare formula says
+    if x and part + x - 1 > 0:
         assert not passes(threshold, yes + x - 1, 1, part + x - 1, 0)
 
     convert = yes_shortfall_converts(threshold, yes, yes, part, part)
     y = convert.area
     assert passes(threshold, yes + y, 1, part, 0)
-    if y:
-        assert not passes(threshold, yes + y - 1, 1, part, 0)
     if part > 0:
+        if y:
+            assert not passes(threshold, yes + y - 1, 1, part, 0)
         assert y <= other  # converts come from the non-yes participants
+    else:
+        assert y == 1 and not convert.met  # nobody to convert: something is missing, never "met"
 
 
 # ---------------------------------------------------------------- the one model of a meeting's rules

@@ -590,7 +590,7 @@ async def test_the_record_carries_the_window_and_the_extensions(client, db_pool,
     window = {"opens_at": format_cast_at(_when(doc["opens_at"])), "closes_at": format_cast_at(_when(doc["closes_at"]))}
     extensions = [{"published_at": format_cast_at(_when(extension["published_at"])), "reason": "节假日顺延",
                    "closes_at": format_cast_at(original + timedelta(days=1))}]
-    assert calls and calls[-1] == {"window": window, "extensions": extensions}
+    assert calls and calls[-1] == {"window": window, "extensions": extensions, "attachments": []}
     public = await (await client.get(f"/api/public/meetings/{m.community_id}/{m.meeting_id}/result")).json()
     meeting = public["signed"]["payload"]["meeting"]
     assert meeting["window"] == window and meeting["extensions"] == extensions

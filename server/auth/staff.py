@@ -20,10 +20,13 @@ from server.auth.tokens import STAFF_AUDIENCE, STAFF_TYP
 from server.errors import Forbidden, Unauthorized
 from server.repositories import staff as staff_repo
 
-ROLES = ("district_admin", "street_admin", "prep_group", "committee", "auditor")
+ROLES = ("district_admin", "street_admin", "shequ_admin", "prep_group", "committee", "auditor")
 # Roles that may change things (imports, meetings, codes); auditors only read.
-WRITER_ROLES = frozenset({"district_admin", "street_admin", "prep_group", "committee"})
+WRITER_ROLES = frozenset({"district_admin", "street_admin", "shequ_admin", "prep_group", "committee"})
 ALL_ROLES = frozenset(ROLES)
+# Roles that run a meeting (筹备组, 业委会, 社区/街道 and district staff): they may see who has not
+# voted yet, for door-to-door visits (the canvass list); auditors check, they do not canvass.
+ORGANISER_ROLES = WRITER_ROLES
 
 _hasher = argon2.PasswordHasher()
 # A hash to verify against when the user does not exist, so timing does not tell.

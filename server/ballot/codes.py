@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import re
 import secrets
+from urllib.parse import urlsplit
 
 from server.ballot.masking import last4
 
@@ -50,6 +52,35 @@ def normalize_code(text: str) -> str | None:
 
 def code_hash(code: str) -> bytes:
     return hashlib.sha256(code.encode("ascii")).digest()
+
+
+PUBLIC_URL_NOT_USABLE = (
+    "二维码地址（EVOTE_PUBLIC_URL）{why}，业主用自己的手机扫码打不开选票页，印出的选票二维码将毫无用处。"
+    "请先把 EVOTE_PUBLIC_URL 设为业主手机能访问的地址（如 https://vote.example.cn）再发放；"
+    "如果只是测试，请注明为测试（test）")
+
+
+def public_url_problem(public_url: str) -> str | None:
+    """Why QR codes pointing at ``public_url`` would be useless on printed sheets, or None.
+
+    Unset (empty), not http(s), or a host that only the server itself reaches: a loopback
+    address (127.0.0.0/8, ::1, ``localhost``) or an unspecified one (0.0.0.0, ::).
+    """
+    if not public_url or not public_url.strip():
+        return PUBLIC_URL_NOT_USABLE.format(why="未设置")
+    parts = urlsplit(public_url.strip())
+    host = (parts.hostname or "").rstrip(".").lower()
+    if parts.scheme not in ("http", "https") or not host:
+        return PUBLIC_URL_NOT_USABLE.format(why=f"“{public_url}”不是 http(s) 网址")
+    if host == "localhost" or host.endswith(".localhost"):
+        return PUBLIC_URL_NOT_USABLE.format(why=f"指向本机（{host}）")
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return None
+    if address.is_loopback or address.is_unspecified:
+        return PUBLIC_URL_NOT_USABLE.format(why=f"指向本机（{host}）")
+    return None
 
 
 def code_url(public_url: str, code: str) -> str:

@@ -115,20 +115,24 @@ def quorum_shortfall(part_area: int, part_persons: int, total_area: int, total_p
 
 
 def _need_from_new_voters(threshold: str, yes: int, part: int) -> int:
-    # New participants voting yes raise both yes and part by x.
+    # New participants voting yes raise both yes and part by x.  With nobody taking part, nothing
+    # is approved: at least one must come (0 >= 3/4 * 0 holds, but approves nothing).
+    at_least = 1 if part == 0 else 0
     if threshold == MAJORITY:
-        return max(0, part - 2 * yes + 1)  # smallest x with 2(yes+x) > part+x
+        return max(at_least, part - 2 * yes + 1)  # smallest x with 2(yes+x) > part+x
     if threshold == THREE_QUARTERS:
-        return max(0, 3 * part - 4 * yes)  # smallest x with 4(yes+x) >= 3(part+x)
+        return max(at_least, 3 * part - 4 * yes)  # smallest x with 4(yes+x) >= 3(part+x)
     raise ValueError(f"unknown threshold {threshold!r}")
 
 
 def _need_from_converts(threshold: str, yes: int, part: int) -> int:
-    # Participants switching from no/abstain to yes raise yes by x, part unchanged.
+    # Participants switching from no/abstain to yes raise yes by x, part unchanged; with nobody
+    # taking part there is nobody to convert, and the figure 1 only says something is missing.
+    at_least = 1 if part == 0 else 0
     if threshold == MAJORITY:
-        return max(0, (part - 2 * yes) // 2 + 1)  # smallest x with 2(yes+x) > part
+        return max(at_least, (part - 2 * yes) // 2 + 1)  # smallest x with 2(yes+x) > part
     if threshold == THREE_QUARTERS:
-        return max(0, _ceil_div(3 * part - 4 * yes, 4))  # smallest x with 4(yes+x) >= 3*part
+        return max(at_least, _ceil_div(3 * part - 4 * yes, 4))  # smallest x with 4(yes+x) >= 3*part
     raise ValueError(f"unknown threshold {threshold!r}")
 
 
@@ -139,7 +143,9 @@ def yes_shortfall_new_voters(
 
     Per axis, the smallest ``x >= 0`` such that the threshold holds with
     ``yes + x`` against ``part + x`` (a new yes voter also joins the
-    participants, so the denominator grows too).  Zero on an axis already met.
+    participants, so the denominator grows too).  Zero on an axis already met; never zero on
+    an axis where nobody takes part (``part == 0``): nothing is approved by nobody, although
+    the bare three-quarters formula holds for 0 against 0.
     """
     return Shortfall(
         area=_need_from_new_voters(threshold, yes_area, part_area),
@@ -157,7 +163,7 @@ def yes_shortfall_converts(
     the smallest ``x >= 0`` such that the threshold holds with ``yes + x``
     against ``part``.  It never exceeds the non-yes participants
     (``part - yes``) except when nobody takes part on that axis, where converts
-    cannot help and the figure (1 for majority) only says what is missing.
+    cannot help and the figure (1, whatever the threshold) only says what is missing.
     """
     return Shortfall(
         area=_need_from_converts(threshold, yes_area, part_area),

@@ -27,6 +27,9 @@ def register(sub) -> None:
     iss.add_argument("--out", required=True, type=Path, help="directory to write into (created; must be empty)")
     iss.add_argument("--replace", action="store_true",
                      help="revoke every live code of the meeting and issue new ones to all")
+    iss.add_argument("--test", action="store_true",
+                     help="a test run: issue even though EVOTE_PUBLIC_URL is unset or loopback "
+                          "(the QR codes then open on this machine only)")
     iss.set_defaults(func=issue_main)
     re = actions.add_parser("reissue", help="revoke one voter's code (lost) and issue a new one")
     re.add_argument("meeting")
@@ -86,13 +89,19 @@ def issue_main(args) -> int:
     prog = "evote codes issue"
 
     async def go() -> int:
-        _prepare_out(args.out)
         settings = settings_from_env()
+        problem = codes_service.public_url_problem(settings.public_url)
+        if problem:
+            print(f"{prog}: 警告：{problem}", file=sys.stderr)
+            if not args.test:
+                raise CommandFailed(f"EVOTE_PUBLIC_URL={settings.public_url!r} is not usable for printed sheets "
+                                    "[public_url_not_usable]; set it, or pass --test for a test run")
+        _prepare_out(args.out)
         async with database(settings) as pool:
             try:
                 result = await codes_service.issue_codes(
                     pool, community_id=args.community, meeting_id=args.meeting, actor="cli",
-                    public_url=settings.public_url, replace_existing=args.replace)
+                    public_url=settings.public_url, replace_existing=args.replace, test=args.test)
             except ApiError as exc:
                 raise CommandFailed(f"{args.community}/{args.meeting}: {exc.message} [{exc.code}]") from None
         files = _write_outputs(args.out, result)

@@ -6,6 +6,7 @@ import sys
 from server.commands._runtime import CommandFailed, database, run, settings_from_env
 from server.commands.serve import add_server_arguments, run_single
 from server.devtools.demo import DemoNotOpen, end_demo_voting, prepare_demo
+from server.devtools.demo_campaign import prepare_demo_campaign
 from server.logging_setup import setup_logging
 from server.settings import Settings
 
@@ -16,6 +17,9 @@ def register(sub) -> None:
     parser.add_argument("--end-voting", action="store_true",
                         help="DEMO ONLY: end the demo meeting's voting period now and exit (the running "
                              "service's scheduler then closes it); acts on the demo community only")
+    parser.add_argument("--campaign", action="store_true",
+                        help="also load the 2022 鲤城 district plan with 222 generated communities "
+                             "(docs/district.md) and print its board")
     parser.set_defaults(func=main)
 
 
@@ -51,7 +55,10 @@ def main(args) -> int:
 
     async def prepare() -> dict:
         async with database(settings) as pool:
-            return await prepare_demo(pool, settings)
+            info = await prepare_demo(pool, settings)
+            if args.campaign:
+                info["campaign"] = await prepare_demo_campaign(pool)
+            return info
 
     info: dict = {}
 
@@ -73,6 +80,10 @@ def main(args) -> int:
     ]
     for label, value in info.get("links", []):
         lines.append(f"  {label:<11} {value}")
+    if "campaign" in info:
+        c = info["campaign"]
+        lines.append(f"  campaign:   {c['campaign_id']} ({c['communities']} 个小区) — board as of {c['demo_day']}: "
+                     f"{base}/api/admin/campaigns/{c['campaign_id']}/board?today={c['demo_day']}")
     lines.append("  Ctrl+C to stop.")
     run_single(settings, print_ready=lambda: print("\n".join(lines), flush=True))
     return 0

@@ -49,6 +49,7 @@ def register(sub) -> None:
 
 def _scope_arguments(parser) -> None:
     parser.add_argument("--street", help="street id (street_admin)")
+    parser.add_argument("--shequ", help="社区 id (shequ_admin)")
     parser.add_argument("--community", action="append", default=[],
                         help="community id the account may touch (repeatable)")
 
@@ -87,7 +88,8 @@ def add_main(args) -> int:
             try:
                 staff_id = await staff_service.create_staff(
                     pool, actor="cli", username=args.username, password=password, role=args.role,
-                    display_name=args.name, street_id=args.street, communities=args.community)
+                    display_name=args.name, street_id=args.street, communities=args.community,
+                    shequ_id=args.shequ)
             except ApiError as exc:
                 raise _failed(exc) from None
         print(f"staff {args.username} created (id {staff_id}, role {args.role})")

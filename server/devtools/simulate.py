@@ -320,7 +320,8 @@ async def run_simulation(settings: Settings, *, units: int, turnout: float, out:
 
             # 3. codes: one per voting subject, held by its representative
             issued = await codes_service.issue_codes(pool, community_id=community_id, meeting_id=meeting_id,
-                                                     actor="simulate", public_url=settings.public_url)
+                                                     actor="simulate", public_url=settings.public_url,
+                                                     test=True)
             reps = representatives(rows)
             if sorted(c.voter_id for c in issued.codes) != sorted(subjects):
                 raise SimulationFailed(f"{len(issued.codes)} codes issued for {len(subjects)} voting subjects")

@@ -8,6 +8,7 @@ package ``pylopdf-fonts-zh-cn``, a dependency of this project, embedded as a sub
 """
 from __future__ import annotations
 
+import io
 from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta, timezone
 
@@ -73,7 +74,10 @@ def _block(pdf: _Sheet, x: float, y: float, code, meeting_title: str) -> None:
     title = meeting_title if len(meeting_title) <= 32 else meeting_title[:31] + "…"
     pdf.cell(_BLOCK_W - 2 * pad, 4, title, align="L")
     qr_y = y + pad + 11
-    pdf.image(qr_image(code.url, box_size=6, border=1), x=x + pad, y=qr_y, w=_QR_MM, h=_QR_MM)
+    # the mini-program code WeChat drew for it, when the sheets print those (docs/notifications.md)
+    picture = getattr(code, "qr_png", None)
+    image = io.BytesIO(picture) if picture else qr_image(code.url, box_size=6, border=1)
+    pdf.image(image, x=x + pad, y=qr_y, w=_QR_MM, h=_QR_MM)
     tx, tw = x + pad + _QR_MM + 3, _BLOCK_W - 3 * pad - _QR_MM
     pdf.set_xy(tx, qr_y)
     pdf.set_font(_FONT, size=12)

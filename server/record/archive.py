@@ -1,7 +1,8 @@
 """The files of a record from a directory or an archive (.zip, .tar, .tar.gz/.bz2/.xz).
 
 One reader for ``evote tally`` (the three bundle files) and ``evote verify``
-(every file next to meeting.json: the signed record's extension files too), so
+(every file next to meeting.json: the signed record's extension files too, and the attached
+documents in its ``attachments/`` folder as ``attachments/NAME``), so
 both refuse the same things: a missing bundle file, an unreadable archive, an
 archive member that would inflate beyond :data:`MAX_MEMBER_BYTES`.  In an
 archive the files sit at the root or in one folder (the one holding
@@ -14,6 +15,7 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path, PurePosixPath
 
+from server.ballot.attachments import ATTACHMENTS_FOLDER
 from server.record.format import BUNDLE_FILES, MEETING_FILE, BundleError
 
 __all__ = ["MAX_MEMBER_BYTES", "decode_text", "read_files"]
@@ -72,6 +74,12 @@ def _read_directory(path: Path, every_file: bool) -> dict[str, bytes]:
         for child in sorted(path.iterdir()):
             if child.name not in sources and child.is_file():
                 sources[child.name] = _read_file(child, child.name)
+        attached = path / ATTACHMENTS_FOLDER
+        if attached.is_dir():
+            for child in sorted(attached.iterdir()):
+                if child.is_file():
+                    name = f"{ATTACHMENTS_FOLDER}/{child.name}"
+                    sources[name] = _read_file(child, name)
     return sources
 
 
@@ -87,7 +95,10 @@ def _pick_members(path: Path, names: Iterable[str], every_file: bool) -> dict[st
         raise BundleError(MEETING_FILE, 0, f"文件缺失：压缩包 {str(path)!r} 中没有 {MEETING_FILE}")
     if len(folders) > 1:
         raise BundleError(MEETING_FILE, 0, f"压缩包 {str(path)!r} 中有多个 {MEETING_FILE}：{', '.join(sorted(folders))}")
-    files = by_folder[folders[0]]
+    files = dict(by_folder[folders[0]])
+    if every_file:   # the attached documents of a signed record, one folder down
+        inner = str(PurePosixPath(folders[0]) / ATTACHMENTS_FOLDER)
+        files.update({f"{ATTACHMENTS_FOLDER}/{name}": member for name, member in by_folder.get(inner, {}).items()})
     for name in BUNDLE_FILES:
         if name not in files:
             raise BundleError(name, 0, f"文件缺失：压缩包 {str(path)!r} 中 {MEETING_FILE} 旁边没有 {name}")

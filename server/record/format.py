@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from server.ballot.attachments import ATTACHMENT_KEYS
 from server.ballot.tally import ELECTION, Matter, Rules, Submission, tally
 from server.ballot.weights import Electorate, RegisterRow
 
@@ -149,6 +150,7 @@ def meeting_document(
     *,
     window: Mapping[str, Moment] | None = None,
     extensions: Sequence[Mapping[str, Any]] = (),
+    attachments: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """meeting.json content in the key order of the format description.
 
@@ -156,6 +158,8 @@ def meeting_document(
     ``published_at``, ``reason``, ``closes_at``, in publication order) are
     written into the ``meeting`` object when given; times may be ISO 8601 texts
     with an offset or timezone-aware datetimes (written with ``isoformat()``).
+    ``attachments`` (the documents noticed with the meeting, each with the keys of
+    :data:`server.ballot.attachments.ATTACHMENT_KEYS`) likewise, when there are any.
     """
     meeting: dict[str, Any] = {"id": meeting_id, "title": title}
     if window is not None:
@@ -165,6 +169,8 @@ def meeting_document(
             _timed_object(extension, EXTENSION_KEYS, f"extension {number}")
             for number, extension in enumerate(extensions, start=1)
         ]
+    if attachments:
+        meeting["attachments"] = [{key: attachment[key] for key in ATTACHMENT_KEYS} for attachment in attachments]
     return {
         "format": BUNDLE_FORMAT,
         "community": {"id": community_id, "name": community_name},

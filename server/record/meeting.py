@@ -8,11 +8,13 @@ buildings are in the register, and whether anybody votes there, is checked by
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from server.ballot.attachments import ATTACHMENT_KEYS, MEDIA_TYPES
 from server.ballot.rules import threshold_for_category
 from server.ballot.tally import KINDS, RESOLUTION, Matter, RuleProblem, Rules
 from server.ballot.weights import Electorate, scope_problem
@@ -28,6 +30,8 @@ from server.record.format import (
 from server.record.jsonlines import JsonArray, JsonObject, is_int, json_type, load_json, plain
 
 __all__ = ["MeetingFile", "ScopeLines", "check_scopes", "read_meeting"]
+
+_SHA256 = re.compile("^[0-9a-f]{64}$")
 
 # The version before this one counted persons by the representative flag; say so when it is met.
 _RETIRED_FORMATS = {"evote-bundle/1": "第 1 版按代表投票人计人数，已停用"}
@@ -109,6 +113,7 @@ class _MeetingReader:
         if "title" in meeting:
             self.text(meeting, "title", "meeting", non_empty=False)
         self.window(meeting)
+        self.attachments(meeting)
         rules = self.rules(document)
         matters = self.matters(document)
         return MeetingFile(plain(document), meeting_id, rules, matters, dict(self.scope_lines))
@@ -131,6 +136,33 @@ class _MeetingReader:
                         self.text(extension, key, owner, non_empty=False)
                     else:
                         self.moment(extension, key, owner)
+
+    def attachments(self, meeting: JsonObject) -> None:
+        """``attachments`` of the ``meeting`` object, when present: each entry's form (the files
+        themselves are checked by ``evote verify`` when the record carries them)."""
+        if "attachments" not in meeting:
+            return
+        items = self.array(meeting["attachments"], meeting.line_of("attachments"), "meeting 的 attachments")
+        seen: set[int] = set()
+        for number, (item, line) in enumerate(zip(items, items.item_lines), start=1):
+            owner = f"meeting 的第 {number} 个附件（attachments）"
+            entry = self.object(item, line, owner)
+            for key in ATTACHMENT_KEYS:
+                self.required(entry, key, owner)
+            attachment_id, size = entry["attachment_id"], entry["size"]
+            if not is_int(attachment_id) or attachment_id < 1 or attachment_id in seen:
+                raise self.fail(entry.line_of("attachment_id"), f"{owner}：attachment_id 应为不重复的正整数")
+            seen.add(attachment_id)
+            for key in ("title", "filename"):
+                self.text(entry, key, owner)
+            if entry["media_type"] not in MEDIA_TYPES:
+                raise self.fail(entry.line_of("media_type"),
+                                f"{owner}：media_type 应为 {' 或 '.join(MEDIA_TYPES)}，实为 {entry['media_type']!r}")
+            if not is_int(size) or size < 1:
+                raise self.fail(entry.line_of("size"), f"{owner}：size 应为正整数（字节）")
+            sha256 = entry["sha256"]
+            if not isinstance(sha256, str) or not _SHA256.match(sha256):
+                raise self.fail(entry.line_of("sha256"), f"{owner}：sha256 应为 64 位小写十六进制")
 
     def rules(self, document: JsonObject) -> Rules:
         if "rules" not in document:

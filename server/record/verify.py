@@ -10,7 +10,9 @@ one line naming it):
    and the Merkle root and leaf count equal the signed ones;
 5. the sha256 of each file equals the one signed;
 6. the paper/proxy extension (proxies.csv, paper.csv, the signed channel split):
-   server.record.extension.check_record_extension, docs/paper-and-proxy.md.
+   server.record.extension.check_record_extension, docs/paper-and-proxy.md;
+7. the attached documents under ``attachments/``, when present: each is listed in meeting.json
+   with the same size and sha256 (:func:`check_attachments`).
 
 A record that cannot be read raises :class:`~server.record.format.BundleError`
 (the same errors, and the same archive size limits, as ``evote tally``).
@@ -24,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from server.ballot.attachments import ATTACHMENTS_FOLDER, record_name
 from server.ballot.merkle import merkle_root, sorted_leaves
 from server.ballot.signing import SignatureProblem, load_public_key, sha256_hex, verify_signed
 from server.record.archive import read_files
@@ -32,7 +35,8 @@ from server.record.format import BundleError
 from server.record.reader import parse_bundle
 from server.record.signed import RECEIPT_COLUMNS, RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE
 
-__all__ = ["EXTENSION_FILES", "VerifyFailed", "VerifyReport", "first_difference", "verify_bundle"]
+__all__ = ["EXTENSION_FILES", "VerifyFailed", "VerifyReport", "check_attachments", "first_difference",
+           "verify_bundle"]
 
 EXTENSION_FILES = (RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE)
 
@@ -50,12 +54,16 @@ class VerifyReport:
     root: str
     pinned_key: bool
     result: dict[str, Any] = field(repr=False)
+    attachments_listed: int = 0
+    attachments_checked: int = 0
 
     def summary(self) -> str:
         who = "所给公钥" if self.pinned_key else "记录内所附公钥（请与小区公布的公钥核对 key id）"
+        attached = (f"；附件 {self.attachments_checked}/{self.attachments_listed} 个与公告的 sha256 一致"
+                    if self.attachments_listed else "")
         return (f"OK 会议 {self.meeting_id}：签名有效（密钥 {self.key_id}，{who}）；"
                 f"重新计票与 result.json 一致；{self.ballots} 份选票、{self.receipts} 个回执，"
-                f"Merkle 根 {self.root}")
+                f"Merkle 根 {self.root}{attached}")
 
 
 def first_difference(expected: Any, actual: Any, path: str = "") -> str | None:
@@ -196,5 +204,31 @@ def verify_bundle(path: str | Path, public_key_data: bytes | None = None) -> Ver
     except ExtensionProblem as exc:
         raise VerifyFailed(str(exc)) from None
 
+    # 7. the attached documents the record carries, against meeting.json's (signed) list
+    listed, checked = check_attachments(bundle.meeting, files)
+
     return VerifyReport(key_id=document["key_id"], meeting_id=bundle.meeting_id, ballots=len(bundle.submissions),
-                        receipts=len(leaves), root=root, pinned_key=pinned is not None, result=recount)
+                        receipts=len(leaves), root=root, pinned_key=pinned is not None, result=recount,
+                        attachments_listed=listed, attachments_checked=checked)
+
+
+def check_attachments(meeting: dict[str, Any], files: dict[str, bytes]) -> tuple[int, int]:
+    """Each file under ``attachments/`` is one meeting.json lists, with its size and sha256.
+
+    A listed document may be absent (a record can travel without them); a present one must be
+    the one noticed.  Returns (how many are listed, how many were checked).
+    """
+    listed = meeting.get("meeting", {}).get("attachments", [])
+    expected = {record_name(entry["attachment_id"], entry["media_type"]): entry for entry in listed}
+    checked = 0
+    for name in sorted(files):
+        if not name.startswith(ATTACHMENTS_FOLDER + "/"):
+            continue
+        entry = expected.get(name)
+        if entry is None:
+            raise VerifyFailed(f"{name}: meeting.json 的 attachments 中没有这个附件")
+        content = files[name]
+        if len(content) != entry["size"] or sha256_hex(content) != entry["sha256"]:
+            raise VerifyFailed(f"{name}: 与会议公告的附件“{entry['title']}”不符（大小或 sha256 不同）")
+        checked += 1
+    return len(listed), checked

@@ -78,7 +78,10 @@ def write_directory(directory: str | Path, files: Mapping[str, bytes]) -> Path:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     for name, content in files.items():
-        (directory / name).write_bytes(content)
+        path = directory / name
+        if "/" in name:   # attachments/3.pdf
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
     return directory
 
 

@@ -50,6 +50,10 @@ async def list_communities_for(conn: asyncpg.Connection, *, staff_id: int, role:
         return await conn.fetch(base + " ORDER BY c.community_id")
     if role == "street_admin":
         return await conn.fetch(base + " WHERE c.street_id = $1 ORDER BY c.community_id", street_id)
+    if role == "shequ_admin":
+        return await conn.fetch(
+            base + " JOIN staff_shequ q ON q.shequ_id = c.shequ_id AND q.staff_id = $1 ORDER BY c.community_id",
+            staff_id)
     return await conn.fetch(
         base + " JOIN staff_community sc ON sc.community_id = c.community_id AND sc.staff_id = $1"
                " ORDER BY c.community_id", staff_id)

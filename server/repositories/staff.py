@@ -131,6 +131,10 @@ async def may_touch_community(conn: asyncpg.Connection, *, staff_id: int, role: 
     if role == "street_admin":
         return bool(await conn.fetchval(
             "SELECT 1 FROM community WHERE community_id = $1 AND street_id = $2", community_id, street_id))
+    if role == "shequ_admin":   # the communities of its 社区 (staff_shequ)
+        return bool(await conn.fetchval(
+            """SELECT 1 FROM community c JOIN staff_shequ q ON q.shequ_id = c.shequ_id
+                WHERE c.community_id = $1 AND q.staff_id = $2""", community_id, staff_id))
     return bool(await conn.fetchval(
         "SELECT 1 FROM staff_community WHERE community_id = $1 AND staff_id = $2", community_id, staff_id))
 
@@ -155,3 +159,13 @@ async def communities_outside_street(conn: asyncpg.Connection, community_ids: li
             WHERE NOT EXISTS (SELECT 1 FROM community WHERE community_id = c AND street_id = $2)""",
         community_ids, street_id)
     return [r["c"] for r in rows]
+
+
+async def add_staff_shequ(conn: asyncpg.Connection, staff_id: int, shequ_id: str) -> None:
+    await conn.execute("INSERT INTO staff_shequ (staff_id, shequ_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                       staff_id, shequ_id)
+
+
+async def shequ_in_street(conn: asyncpg.Connection, shequ_id: str | None, street_id: str | None) -> bool:
+    return bool(await conn.fetchval("SELECT 1 FROM shequ WHERE shequ_id = $1 AND street_id = $2",
+                                    shequ_id, street_id))

@@ -7,15 +7,15 @@ from __future__ import annotations
 
 import csv
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import asyncpg
 
-from server.ballot.codes import code_hash, code_url, generate_code
+from server.ballot.codes import code_hash, code_url, generate_code, public_url_problem
 from server.ballot.masking import mask_name
 from server.ballot.text_checks import spreadsheet_safe
 from server.ballot.weights import SUBJECT_SEPARATOR
-from server.errors import Conflict, NotFound
+from server.errors import Conflict, NotFound, ValidationFailed
 from server.repositories import codes as codes_repo
 from server.services import audit
 
@@ -36,6 +36,9 @@ class IssuedCode:
     url: str
     representative: str = ""      # owner id of the representative
     new_owner: bool = False       # held by the new owner of a subject that changed hands during the meeting
+    # the mini-program code (小程序码) WeChat drew for this code, printed instead of the web address QR
+    # when EVOTE_SHEET_QR=miniprogram (docs/notifications.md)
+    qr_png: bytes | None = field(default=None, repr=False, compare=False)
 
     @property
     def joint(self) -> bool:
@@ -88,12 +91,22 @@ def _new_codes(voters, community_id: str, meeting_id: str, serials: dict[str, in
     return issued, records
 
 
+def refuse_unusable_public_url(public_url: str, *, test: bool) -> None:
+    """Issuing for real needs a QR address owners' phones reach; a test says so (``test``)."""
+    problem = public_url_problem(public_url)
+    if problem and not test:
+        raise ValidationFailed(problem, code="public_url_not_usable",
+                               fields={"public_url": public_url, "test": "仅测试时可设为 true"})
+
+
 async def issue_codes(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str,
-                      public_url: str, replace_existing: bool = False) -> IssueResult:
+                      public_url: str, replace_existing: bool = False, test: bool = False) -> IssueResult:
     """A code for every voting subject without a live one (or for all, revoking the old, when replacing).
 
     One code per voting subject: joint owners (one subject) share one code, held by their representative.
+    Refused (422 ``public_url_not_usable``) when the QR address is unset or loopback, unless ``test``.
     """
+    refuse_unusable_public_url(public_url, test=test)
     async with pool.acquire() as conn, conn.transaction():
         await codes_repo.lock_meeting_codes(conn, community_id, meeting_id)
         meeting = await _meeting_for_codes(conn, community_id, meeting_id)
@@ -113,7 +126,8 @@ async def issue_codes(pool: asyncpg.Pool, *, community_id: str, meeting_id: str,
             await codes_repo.insert_codes(conn, records)
         await audit.append(conn, community_id=community_id, actor=actor, action="codes.issue",
                            detail={"meeting_id": meeting_id, "issued": len(issued), "skipped": len(live),
-                                   "revoked": len(revoked), "replace_existing": replace_existing})
+                                   "revoked": len(revoked), "replace_existing": replace_existing,
+                                   "test": test, "public_url": public_url})
     return IssueResult(community_id, meeting_id, meeting["title"], issued, len(live), len(revoked))
 
 
@@ -223,7 +237,7 @@ def output_files(result: IssueResult) -> list[tuple[str, bytes]]:
         files.append((f"sheets/{name}.pdf", building_pdf(result.meeting_title, building, codes)))
         # right after the sheet, while the QR matrices are still cached
         for code in codes:
-            files.append((f"qr/{safe_filename(code.voter_id)}-{code.serial}.png", qr_png(code.url)))
+            files.append((f"qr/{safe_filename(code.voter_id)}-{code.serial}.png", code.qr_png or qr_png(code.url)))
     files.extend(output_files_csv(result))
     return files
 

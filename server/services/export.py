@@ -30,6 +30,7 @@ from server.record.signed import pseudonym, unsigned_record_files
 from server.repositories import export as repo
 from server.repositories import register as register_repo
 from server.repositories import window as window_repo
+from server.services import attachments as attachments_service
 from server.services import counting as counting_service
 
 
@@ -63,6 +64,8 @@ class RecordInputs:
     # (延期公告) that moved its close, in publication order.
     window: dict[str, str] | None = None
     extensions: tuple[dict[str, str], ...] = ()
+    # The documents noticed with the meeting (meeting.json lists them with their sha256).
+    attachments: tuple[dict[str, Any], ...] = ()
 
 
 def _window(opens_at: datetime | None, closes_at: datetime | None) -> dict[str, str] | None:
@@ -98,21 +101,30 @@ async def load_record_inputs(conn: asyncpg.Connection, community_id: str, meetin
     extensions = tuple({"published_at": format_cast_at(e["published_at"]), "reason": e["reason"],
                         "closes_at": format_cast_at(e["closes_at"])}
                        for e in await window_repo.list_extensions(conn, community_id, meeting_id))
+    listed, _ = await attachments_service.record_attachments(conn, community_id, meeting_id)
     return RecordInputs(community_id, meeting["community_name"], meeting_id, meeting["title"],
                         counting_service.rules_from_json(meeting["rules"]), matters, register_rows, submissions,
-                        receipts, dict(meeting), window, extensions)
+                        receipts, dict(meeting), window, extensions, tuple(listed))
 
 
 def record_files(inputs: RecordInputs) -> dict[str, bytes]:
     """meeting.json, register.csv, ballots.csv (server.record's writer) and receipts.csv."""
     meeting = meeting_document(inputs.meeting_id, inputs.title, inputs.rules, inputs.matters,
                                inputs.community_id, inputs.community_name,
-                               window=inputs.window, extensions=list(inputs.extensions))
+                               window=inputs.window, extensions=list(inputs.extensions),
+                               attachments=list(inputs.attachments))
     return unsigned_record_files(meeting, inputs.register_rows, inputs.submissions, inputs.receipts)
 
 
-async def stored_files(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> dict[str, bytes]:
+async def stored_files(conn: asyncpg.Connection, community_id: str, meeting_id: str, *,
+                       with_attachments: bool = False) -> dict[str, bytes]:
+    """The files stored when the result was signed; ``with_attachments``: and the attached documents
+    (``attachments/{id}.pdf``, frozen since the notice, bound to the record by their sha256 in meeting.json)."""
     rows = await repo.stored_files(conn, community_id, meeting_id)
     if not rows:
         raise RecordNotFound(meeting_id)
-    return {row["name"]: bytes(row["content"]) for row in rows}
+    files = {row["name"]: bytes(row["content"]) for row in rows}
+    if with_attachments:
+        _, attached = await attachments_service.record_attachments(conn, community_id, meeting_id)
+        files.update(attached)
+    return files

@@ -11,6 +11,7 @@ import re
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
+from server.ballot.matter_templates import MATTER_TEMPLATES, template_problem
 from server.ballot.rules import threshold_for_category
 from server.ballot.tally import RULE_DEFAULTS, RULE_KEYS, RuleProblem, Rules
 from server.ballot.weights import Electorate, scope_problem
@@ -155,17 +156,24 @@ def check_matter(raw: Any, *, index: int, matter_id: str) -> dict:
     where = f"第 {index} 个议题的"
     if not isinstance(raw, dict):
         raise ValidationFailed(f"{where}内容应为对象", fields={"matters": "应为对象"})
-    kind = raw.get("kind", "resolution")
+    template = template_defaults(raw)
+    kind = raw.get("kind", template.get("kind", "resolution"))
     if kind not in ("resolution", "election"):
         raise ValidationFailed(f"{where}kind 应为 resolution（决议）或 election（选举）", fields={"kind": "无效"})
     matter = {"matter_id": matter_id, "kind": kind, "title": text_field(raw, "title", where=where),
               "description": text_field(raw, "description", where=where, required=False, max_length=5000)}
-    category = _int(raw, "category", where=where, default=3 if kind == "election" else None)
+    category = _int(raw, "category", where=where,
+                    default=template.get("category", 3 if kind == "election" else None))
     try:
         threshold_for_category(category)
     except ValueError:
         raise ValidationFailed(f"{where}类别应为《民法典》第二百七十八条第 1–9 项", code="bad_category",
                                fields={"category": "1–9"}) from None
+    problem = template_problem({"kind": kind, "category": category, "template": raw.get("template"),
+                                "threshold": raw.get("threshold")})
+    if problem:
+        code, name, message = problem
+        raise ValidationFailed(f"{where}{message}", code=code, fields={name: "与事项类别不符"})
     matter["category"] = category
     matter["scope"] = check_scope(raw.get("scope"), where=where)
     if kind == "resolution":
@@ -173,7 +181,7 @@ def check_matter(raw: Any, *, index: int, matter_id: str) -> dict:
         if extra:
             raise ValidationFailed(f"{where}决议事项不应有 {', '.join(extra)}", fields={extra[0]: "决议无此项"})
         return matter
-    body = raw.get("body", "other")
+    body = raw.get("body", template.get("body", "other"))
     if body not in MATTER_BODIES:
         raise ValidationFailed(f"{where}body 应为 committee（业主委员会）、supervisory（监事会）或 other",
                                fields={"body": "无效"})
@@ -190,6 +198,18 @@ def check_matter(raw: Any, *, index: int, matter_id: str) -> dict:
     matter.update(seats=seats, alternates=alternates, body=body,
                   candidates=check_candidates(raw.get("candidates", []), where=where))
     return matter
+
+
+def template_defaults(raw: dict) -> dict:
+    """What a matter's ``template`` (a key of GET /api/admin/matter-templates) fills in when not sent."""
+    key = raw.get("template")
+    if key is None:
+        return {}
+    found = next((t for t in MATTER_TEMPLATES if t.key == key), None)
+    if found is None:
+        raise ValidationFailed(f"事项模板 {key!r} 不存在；可用模板见 GET /api/admin/matter-templates",
+                               code="unknown_template", fields={"template": "不存在"})
+    return {"kind": found.kind, "category": found.category, **({"body": found.body} if found.body else {})}
 
 
 def check_scope(raw: Any, *, where: str = "") -> list[str]:

@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from server.ballot.amounts import format_area
+from server.ballot.matter_templates import CATEGORY_NAMES, templates_document
 from server.ballot.rules import THRESHOLD_NAMES, threshold_for_category
 from server.ballot.weights import RegisterInvalid, compute_electorate
 from server.errors import Conflict, NotFound, ValidationFailed
@@ -33,7 +34,7 @@ from server.repositories import meetings as repo
 from server.repositories import personal_data as personal_data_repo
 from server.repositories import register as register_repo
 from server.repositories import window as window_repo
-from server.services import audit
+from server.services import attachments, audit, register_posting
 from server.services.counting import electorate_records
 from server.services.effects import Effects
 from server.services.meeting_input import (
@@ -61,18 +62,6 @@ NOTICE_RULE = "《业主大会和业主委员会指导规则》/ 议事规则：
 STATES = ("draft", "noticed", "open", "closed", "published", "voided")
 STATE_NAMES = {"draft": "草稿", "noticed": "已公告", "open": "投票中", "closed": "已结束", "published": "已公布",
                "voided": "已作废"}
-# Civil Code art. 278, items 1–9 (shown to owners next to each matter).
-CATEGORY_NAMES = {
-    1: "制定和修改业主大会议事规则",
-    2: "制定和修改管理规约",
-    3: "选举业主委员会或者更换业主委员会成员",
-    4: "选聘和解聘物业服务企业或者其他管理人",
-    5: "使用建筑物及其附属设施的维修资金",
-    6: "筹集建筑物及其附属设施的维修资金",
-    7: "改建、重建建筑物及其附属设施",
-    8: "改变共有部分的用途或者利用共有部分从事经营活动",
-    9: "有关共有和共同管理权利的其他重大事项",
-}
 
 
 # ---------------------------------------------------------------- documents
@@ -127,13 +116,20 @@ def meeting_document(meeting: dict, matters: list | None = None, candidates: lis
     return doc
 
 
+def matter_templates() -> dict:
+    """The matter templates (art. 278 item, kind, threshold in words): server.ballot.matter_templates."""
+    return templates_document()
+
+
 async def load_document(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> dict:
     meeting = await repo.get_meeting(conn, community_id, meeting_id)
     if meeting is None:
         raise NotFound("找不到该会议", code="meeting_not_found")
-    return meeting_document(meeting, await repo.list_matters(conn, community_id, meeting_id),
-                            await repo.list_candidates(conn, community_id, meeting_id),
-                            await window_repo.list_extensions(conn, community_id, meeting_id))
+    doc = meeting_document(meeting, await repo.list_matters(conn, community_id, meeting_id),
+                           await repo.list_candidates(conn, community_id, meeting_id),
+                           await window_repo.list_extensions(conn, community_id, meeting_id))
+    doc["attachments"] = await attachments.notice_detail(conn, community_id, meeting_id)
+    return doc
 
 
 async def get_meeting(pool: asyncpg.Pool, community_id: str, meeting_id: str) -> dict:
@@ -195,7 +191,9 @@ async def create_meeting(pool: asyncpg.Pool, *, community_id: str, data: dict, a
                                      to_state="draft", actor=actor)
         await audit.append(conn, community_id=community_id, actor=actor, action="meeting.create",
                            detail={"meeting_id": meeting_id, "title": title, "rules": rules, **limits,
-                                   "matters": [m["matter_id"] for m in matters]})
+                                   "matters": [m["matter_id"] for m in matters],
+                                   # the drafts owners vote on, frozen from now on (migration 0085)
+                                   "attachments": await attachments.notice_detail(conn, community_id, meeting_id)})
         return await load_document(conn, community_id, meeting_id)
 
 
@@ -246,6 +244,8 @@ async def add_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, 
 
 
 MATTER_EDITABLE = ("title", "description", "category", "seats", "alternates", "body", "scope")
+# Sent with a change, checked against the category (server.ballot.matter_templates), not stored.
+MATTER_CHECKED = ("template", "threshold")
 
 
 async def update_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, matter_id: str, data: dict,
@@ -259,7 +259,7 @@ async def update_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: st
     if not isinstance(data, dict):
         raise ValidationFailed("请求内容应为对象")
     kind = data.get("kind")
-    unknown = sorted(set(data) - set(MATTER_EDITABLE) - {"kind"})
+    unknown = sorted(set(data) - set(MATTER_EDITABLE) - {"kind", *MATTER_CHECKED})
     if unknown:
         raise ValidationFailed(f"不能修改：{', '.join(unknown)}", fields={k: "不可修改" for k in unknown})
     if not set(data) & {*MATTER_EDITABLE, "kind"}:
@@ -283,7 +283,7 @@ async def update_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: st
                 raise Conflict("另行选举的席位、机构和表决范围由原选举决定，不能修改", code="runoff_places_fixed",
                                fields={k: "不可修改" for k in fixed})
             # Its places come from the runoff plan (maybe fewer than 5): check only the text and category.
-            text = {k: v for k, v in data.items() if k in ("title", "description", "category")}
+            text = {k: v for k, v in data.items() if k in ("title", "description", "category", *MATTER_CHECKED)}
             checked = check_matter(merged | text | {"kind": "resolution"}, index=index, matter_id=matter_id)
             matter = {**checked, "kind": "election", "seats": current["seats"], "alternates": current["alternates"],
                       "body": current["body"]}
@@ -292,7 +292,7 @@ async def update_matter(pool: asyncpg.Pool, *, community_id: str, meeting_id: st
                 merged.update(seats=current["seats"], body=current["body"])
                 if "seats" not in data or "alternates" in data:
                     merged["alternates"] = current["alternates"]   # else check_matter gives the default 40 %
-            merged.update({k: v for k, v in data.items() if k in MATTER_EDITABLE})
+            merged.update({k: v for k, v in data.items() if k in MATTER_EDITABLE or k in MATTER_CHECKED})
             matter = check_matter(merged, index=index, matter_id=matter_id)
         changes = {k: [current[k], matter.get(k)] for k in MATTER_EDITABLE if current[k] != matter.get(k)}
         if changes:
@@ -383,6 +383,7 @@ async def publish_notice(pool: asyncpg.Pool, effects: Effects, *, community_id: 
 async def _publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, actor: str) -> dict:
     async with pool.acquire() as conn, conn.transaction():
         meeting = await _locked_draft(conn, community_id, meeting_id)
+        await register_posting.check_notice_allowed(conn, community_id)
         matters = await repo.list_matters(conn, community_id, meeting_id)
         if not matters:
             raise Conflict("会议还没有任何议题，不能发布通知", code="no_matters")
@@ -430,7 +431,9 @@ async def _publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: 
                            detail={"meeting_id": meeting_id, "register_version": version,
                                    "total_area": format_area(electorate.total_area, electorate.places),
                                    "total_persons": electorate.total_persons, "area_places": electorate.places,
-                                   "matters": [m["matter_id"] for m in matters]})
+                                   "matters": [m["matter_id"] for m in matters],
+                                   # the drafts owners vote on, frozen from now on (migration 0085)
+                                   "attachments": await attachments.notice_detail(conn, community_id, meeting_id)})
         return await load_document(conn, community_id, meeting_id)
 
 

@@ -304,7 +304,7 @@ async def record_files_for_reader(pool: asyncpg.Pool, community_id: str, meeting
     (server.auth.record_access: the community's staff and owners); each read is audited."""
     async with pool.acquire() as conn, conn.transaction():
         await _public_row(conn, community_id, meeting_id)
-        files = await stored_files(conn, community_id, meeting_id)
+        files = await stored_files(conn, community_id, meeting_id, with_attachments=True)
         await audit.append(conn, community_id=community_id, actor=actor, action="record.read",
                            detail={"meeting_id": meeting_id})
     return files
@@ -314,7 +314,7 @@ async def export_files(pool: asyncpg.Pool, community_id: str, meeting_id: str) -
     """The stored record of a signed meeting (published or not): for `evote export`."""
     async with pool.acquire() as conn:
         try:
-            return await stored_files(conn, community_id, meeting_id)
+            return await stored_files(conn, community_id, meeting_id, with_attachments=True)
         except RecordNotFound:
             raise NotFound("该会议还没有已签名的记录", code="result_not_found") from None
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from datetime import date
 from typing import NoReturn
@@ -10,17 +11,19 @@ import asyncpg
 
 from server.auth.staff import ROLES, StaffPrincipal, check_password, dummy_check, hash_password, needs_rehash
 from server.auth.tokens import STAFF_AUDIENCE, STAFF_TYP, TokenKeys
-from server.errors import Conflict, Forbidden, Unauthorized, ValidationFailed
+from server.errors import Conflict, Forbidden, NotFound, Unauthorized, ValidationFailed
+from server.repositories import campaigns as campaigns_repo
 from server.repositories import communities as community_repo
 from server.repositories import staff as staff_repo
 from server.services import audit
 from server.services import staff_accounts as lockout
 
 MIN_PASSWORD_LENGTH = lockout.MIN_PASSWORD_LENGTH
+SCOPE_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 def validate_new_staff(username: str, password: str, role: str, street_id: str | None,
-                       communities: list[str]) -> None:
+                       communities: list[str], shequ_id: str | None = None) -> None:
     fields = {}
     if role not in ROLES:
         fields["role"] = f"角色必须是 {', '.join(ROLES)} 之一"
@@ -30,6 +33,8 @@ def validate_new_staff(username: str, password: str, role: str, street_id: str |
         fields["username"] = "用户名须为 2–64 位字母、数字或 _.@-"
     if role == "street_admin" and not street_id:
         fields["street_id"] = "街道管理员必须指定街道"
+    if role == "shequ_admin" and not shequ_id:
+        fields["shequ_id"] = "社区管理员必须指定社区"
     if role in ("prep_group", "committee", "auditor") and not communities:
         fields["communities"] = "该角色必须至少指定一个小区"
     if fields:
@@ -38,9 +43,9 @@ def validate_new_staff(username: str, password: str, role: str, street_id: str |
 
 async def create_staff(pool: asyncpg.Pool, *, actor: str, username: str, password: str, role: str,
                        display_name: str = "", street_id: str | None = None,
-                       communities: list[str] | None = None) -> int:
+                       communities: list[str] | None = None, shequ_id: str | None = None) -> int:
     communities = sorted(set(communities or []))
-    validate_new_staff(username, password, role, street_id, communities)
+    validate_new_staff(username, password, role, street_id, communities, shequ_id)
     password_hash = await asyncio.to_thread(hash_password, password)
     async with pool.acquire() as conn, conn.transaction():
         try:
@@ -48,26 +53,32 @@ async def create_staff(pool: asyncpg.Pool, *, actor: str, username: str, passwor
                                                      password_hash=password_hash, role=role,
                                                      street_id=street_id)
             await staff_repo.add_staff_communities(conn, staff_id, communities)
+            if role == "shequ_admin" and shequ_id:
+                await staff_repo.add_staff_shequ(conn, staff_id, shequ_id)
         except asyncpg.UniqueViolationError:
             raise Conflict("该用户名已存在", code="username_taken") from None
         except asyncpg.CheckViolationError:
             raise ValidationFailed(fields={"username": "用户名须为 2–64 位字母、数字或 _.@-"}) from None
         except asyncpg.ForeignKeyViolationError:
-            raise ValidationFailed("指定的街道或小区不存在", code="unknown_scope") from None
+            raise ValidationFailed("指定的街道、社区或小区不存在", code="unknown_scope") from None
         scopes: list[str | None] = [*communities] or [None]   # no community: the global chain
         for community_id in scopes:
             await audit.append(conn, community_id=community_id, actor=actor, action="staff.create",
-                               detail={"username": username, "role": role, "street_id": street_id})
+                               detail={"username": username, "role": role, "street_id": street_id,
+                                       **({"shequ_id": shequ_id} if shequ_id else {})})
     return staff_id
 
 
 async def ensure_may_grant(conn: asyncpg.Connection, granter: StaffPrincipal, *, role: str,
-                           street_id: str | None, communities: list[str]) -> None:
-    """A district admin grants anything; a street admin only non-admin roles within its street."""
+                           street_id: str | None, communities: list[str], shequ_id: str | None = None) -> None:
+    """A district admin grants anything; a street admin only non-admin roles within its street, and
+    社区 admins of its street's 社区."""
     if granter.role == "district_admin":
         return
     if granter.role != "street_admin" or role in ("district_admin", "street_admin"):
         raise Forbidden("您不能创建该角色的账号", code="role_forbidden")
+    if role == "shequ_admin" and not await staff_repo.shequ_in_street(conn, shequ_id, granter.street_id):
+        raise Forbidden("只能为本街道的社区创建账号", code="shequ_forbidden")
     for community_id in communities:
         if not await staff_repo.may_touch_community(conn, staff_id=granter.staff_id, role=granter.role,
                                                     street_id=granter.street_id, community_id=community_id):
@@ -141,3 +152,47 @@ async def create_community(pool: asyncpg.Pool, *, actor: str, community_id: str,
             raise ValidationFailed("街道不存在", fields={"street_id": "街道不存在"}) from None
         await audit.append(conn, community_id=community_id, actor=actor, action="community.create",
                            detail={"street_id": street_id})
+
+
+async def list_shequs(pool: asyncpg.Pool, street_id: str | None) -> list[dict]:
+    async with pool.acquire() as conn:
+        return [dict(r) for r in await campaigns_repo.list_shequs(conn, street_id)]
+
+
+async def create_shequ(pool: asyncpg.Pool, granter: StaffPrincipal, *, shequ_id: str, street_id: str,
+                       name: str) -> dict:
+    """A 社区 (居委会) of a street; a street admin may create them in its own street only."""
+    if granter.role == "street_admin" and street_id != granter.street_id:
+        raise Forbidden("街道管理员只能在本街道创建社区", code="street_forbidden")
+    if not SCOPE_ID.match(shequ_id):
+        raise ValidationFailed("社区编号只能用字母、数字、_ 或 -", fields={"shequ_id": shequ_id[:40]})
+    async with pool.acquire() as conn, conn.transaction():
+        if await campaigns_repo.get_shequ(conn, shequ_id) is not None:
+            raise Conflict("该社区编号已存在", code="shequ_exists")
+        try:
+            await campaigns_repo.upsert_shequ(conn, shequ_id, street_id, name)
+        except asyncpg.ForeignKeyViolationError:
+            raise ValidationFailed("街道不存在", code="unknown_scope", fields={"street_id": "不存在"}) from None
+        await audit.append(conn, community_id=None, actor=granter.actor, action="shequ.create",
+                           detail={"shequ_id": shequ_id, "street_id": street_id})
+    return {"shequ_id": shequ_id, "street_id": street_id, "name": name}
+
+
+async def assign_shequ(pool: asyncpg.Pool, granter: StaffPrincipal, *, community_id: str,
+                       shequ_id: str | None) -> dict:
+    """Put a community in a 社区 of its own street (None: in none)."""
+    async with pool.acquire() as conn, conn.transaction():
+        community = await community_repo.get_community(conn, community_id)
+        if community is None:
+            raise NotFound("小区不存在", code="community_not_found")
+        if shequ_id is not None:
+            shequ = await campaigns_repo.get_shequ(conn, shequ_id)
+            if shequ is None:
+                raise ValidationFailed("社区不存在", code="unknown_scope", fields={"shequ_id": "不存在"})
+            if shequ["street_id"] != community["street_id"]:
+                raise ValidationFailed("社区与小区不在同一街道", code="shequ_street_mismatch",
+                                       fields={"shequ_id": shequ_id})
+        await campaigns_repo.set_community_shequ(conn, community_id, shequ_id)
+        await audit.append(conn, community_id=community_id, actor=granter.actor, action="community.shequ",
+                           detail={"shequ_id": shequ_id})
+    return {"community_id": community_id, "shequ_id": shequ_id}

@@ -20,6 +20,11 @@ HANDLER_MODULES = [
     "paper",
     "proxies",
     "transfers",
+    "canvass",
+    "attachments",
+    "notifications",
+    "campaigns",
+    "prep_groups",
     "console",
 ]
 

@@ -3,15 +3,18 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 from urllib.parse import quote
 
 from aiohttp import web
 
+from server import appkeys
 from server.auth.staff import WRITER_ROLES, require_staff
 from server.errors import Conflict, ValidationFailed
 from server.printing.code_sheets import building_pdf
 from server.printing.qr import qr_png, qr_svg
 from server.services import codes as codes_service
+from server.services import notifications
 from server.web.handlers.common import field, json_response, pool, read_json, settings
 
 _BASE = "/api/admin/communities/{community_id}/meetings/{meeting_id}/codes"
@@ -33,20 +36,34 @@ async def issue(request: web.Request) -> web.Response:
     principal = await require_staff(request, community_id=community_id, roles=WRITER_ROLES)
     data = await read_json(request) if request.can_read_body else {}
     replace = field(data, "replace_existing", bool, required=False, default=False)
+    test = field(data, "test", bool, required=False, default=False)
     fmt = field(data, "format", str, required=False, default="zip")
     if fmt not in ("zip", "pdf"):
         raise ValidationFailed("format 只能是 zip 或 pdf", fields={"format": "zip 或 pdf"})
     result = await codes_service.issue_codes(pool(request), community_id=community_id, meeting_id=meeting_id,
                                              actor=principal.actor, public_url=settings(request).public_url,
-                                             replace_existing=replace)
+                                             replace_existing=replace, test=test)
     if not result.codes:
         raise Conflict("本次会议的选票二维码已全部发放。补发请对单户操作，或选择全部重新发放。",
                        code="codes_already_issued", fields={"skipped": result.skipped})
+    result = await _with_miniprogram_codes(request, result)
     if fmt == "pdf":
         body = await asyncio.to_thread(building_pdf, result.meeting_title, "全部楼栋", result.codes)
         return _download(body, "application/pdf", f"{meeting_id}-codes.pdf")
     body = await asyncio.to_thread(lambda: codes_service.zip_files(codes_service.output_files(result)))
     return _download(body, "application/zip", f"{meeting_id}-codes.zip")
+
+
+async def _with_miniprogram_codes(request: web.Request,
+                                  result: codes_service.IssueResult) -> codes_service.IssueResult:
+    """With EVOTE_SHEET_QR=miniprogram, each code's sheet carries the mini-program code WeChat draws for it
+    (scene = the ballot code); a code WeChat could not draw keeps the web address QR."""
+    if settings(request).sheet_qr != "miniprogram":
+        return result
+    images = await notifications.miniprogram_codes(pool(request), request.app[appkeys.WECHAT], settings(request),
+                                                   [c.code for c in result.codes])
+    return dataclasses.replace(result, codes=[dataclasses.replace(c, qr_png=images.get(c.code))
+                                              for c in result.codes])
 
 
 async def reissue(request: web.Request) -> web.Response:
@@ -59,11 +76,17 @@ async def reissue(request: web.Request) -> web.Response:
                                                voter_id=voter_id, actor=principal.actor,
                                                public_url=settings(request).public_url, reason=reason)
     png = await asyncio.to_thread(qr_png, code.url)
+    wxacode: dict = {}
+    if settings(request).sheet_qr == "miniprogram":
+        images = await notifications.miniprogram_codes(pool(request), request.app[appkeys.WECHAT],
+                                                       settings(request), [code.code])
+        if code.code in images:
+            wxacode = {"miniprogram_png_base64": base64.b64encode(images[code.code]).decode("ascii")}
     return json_response({
         "voter_id": code.voter_id, "building": code.building, "units": list(code.units),
         "masked_name": code.masked_name, "representative": code.representative, "serial": code.serial,
         "code": code.code, "url": code.url,
-        "qr_svg": qr_svg(code.url), "qr_png_base64": base64.b64encode(png).decode("ascii"),
+        "qr_svg": qr_svg(code.url), "qr_png_base64": base64.b64encode(png).decode("ascii"), **wxacode,
     }, status=201, headers={"Cache-Control": "no-store"})
 
 

@@ -140,8 +140,14 @@ async def transitions(request: web.Request) -> web.Response:
     return json_response({"meeting_id": meeting_id, "transitions": rows})
 
 
+async def matter_templates(request: web.Request) -> web.Response:
+    await require_staff(request)
+    return json_response(meetings_service.matter_templates())
+
+
 def setup(app: web.Application) -> None:
     one = BASE + "/{meeting_id}"
+    app.router.add_get("/api/admin/matter-templates", matter_templates)
     app.router.add_post(BASE, create)
     app.router.add_get(BASE, list_)
     app.router.add_get(one, get_one)

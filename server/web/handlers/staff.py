@@ -96,14 +96,15 @@ async def create_staff(request: web.Request) -> web.Response:
     if not all(isinstance(c, str) for c in communities):
         raise ValidationFailed(fields={"communities": "必须是小区编号列表"})
     street_id = field(data, "street_id", str, required=False)
+    shequ_id = field(data, "shequ_id", str, required=False, max_length=64)
     async with pool(request).acquire() as conn:
         await staff_service.ensure_may_grant(conn, principal, role=role, street_id=street_id,
-                                             communities=communities)
+                                             communities=communities, shequ_id=shequ_id)
     staff_id = await staff_service.create_staff(
         pool(request), actor=principal.actor, username=field(data, "username", str, max_length=64),
         password=field(data, "password", str, max_length=256), role=role,
         display_name=field(data, "display_name", str, required=False, default="", max_length=100),
-        street_id=street_id, communities=communities)
+        street_id=street_id, communities=communities, shequ_id=shequ_id)
     return json_response({"staff_id": staff_id}, status=201)
 
 

@@ -18,11 +18,12 @@
   var VOTING_STATES = { draft: true, noticed: true, open: true };
 
   // Legal times in Beijing time (UTC+8 all year), whatever the browser's time zone.
-  function beijingTime(iso) {
+  function beijingTime(iso, clockOnly) {
     var d = new Date(new Date(iso).getTime() + 8 * 3600 * 1000);
     function two(n) { return ("0" + n).slice(-2); }
-    return d.getUTCFullYear() + "-" + two(d.getUTCMonth() + 1) + "-" + two(d.getUTCDate()) + " " +
-      two(d.getUTCHours()) + ":" + two(d.getUTCMinutes()) + "（北京时间）";
+    var clock = two(d.getUTCHours()) + ":" + two(d.getUTCMinutes());
+    if (clockOnly) return clock + ":" + two(d.getUTCSeconds()) + "（北京时间）";
+    return d.getUTCFullYear() + "-" + two(d.getUTCMonth() + 1) + "-" + two(d.getUTCDate()) + " " + clock + "（北京时间）";
   }
 
   // Voting is over (closed, published, voided): the page says so instead of "live".
@@ -230,7 +231,7 @@
     $("meeting-state").textContent = STATE_NAMES[doc.state] || doc.state;
     // an extension notice moves closes_at: the next update shows the new close
     $("closes-at").textContent = doc.closes_at ? "投票截止 " + beijingTime(doc.closes_at) : "";
-    $("updated-at").textContent = "更新于 " + new Date(doc.generated_at).toLocaleTimeString("zh-CN");
+    $("updated-at").textContent = "更新于 " + beijingTime(doc.generated_at, true);
 
     var t = doc.turnout, totals = doc.totals, line = doc.quorum_line;
     // Each axis is met when nothing is missing on it (the server compares exact integers).
