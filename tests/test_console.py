@@ -137,16 +137,16 @@ async def test_a_meeting_is_drafted_from_templates_and_its_notice_published(brow
 
     # a three-quarters matter from its template: the category comes from the template
     templates = await page.eval_on_selector_all("select[name=template] option", "os => os.map(o => o.value)")
-    assert len(templates) >= 10          # the prompt and the nine items of art. 278
-    await page.select_option("select[name=template]", index=8)   # item 8: 改变共有部分用途或利用其经营
+    assert len(templates) >= 10          # the prompt and a template for each of the nine items of art. 278
+    await page.select_option("select[name=template]", "common_parts_use")
     info = await text(page, "[data-testid=template-info]")
-    assert "第 8 项" in info
+    assert "第 8 项" in info and "四分之三" in info
     await page.fill("input[name=matter-title]", "利用小区广场设置快递柜")
     await reloads(page, "[data-testid=add-matter-submit]", "meeting-prepare")
     matter = await wait_text(page, "[data-matter=M1]", "利用小区广场设置快递柜")
     assert "四分之三" in matter
     # an election of the committee, five seats; candidates come from vetted nominations
-    await page.select_option("select[name=template]", index=3)
+    await page.select_option("select[name=template]", "elect_committee")
     await page.fill("input[name=matter-title]", "选举第一届业主委员会")
     await page.fill("input[name=matter-seats]", "5")
     await reloads(page, "[data-testid=add-matter-submit]", "meeting-prepare")

@@ -109,10 +109,10 @@ async def test_a_whole_meeting_through_the_console(browser, client, db_pool, mak
     await page.fill("input[name=meeting_id]", "first-2027")
     await page.click("[data-testid=create-meeting]")
     await ready(page, "meeting-prepare")
-    await page.select_option("select[name=template]", index=2)      # item 2: 管理规约
+    await page.select_option("select[name=template]", "management_statute")      # item 2: 管理规约
     await page.fill("input[name=matter-title]", "修订管理规约")
     await reloads(page, "[data-testid=add-matter-submit]", "meeting-prepare")
-    await page.select_option("select[name=template]", index=3)      # item 3: the committee
+    await page.select_option("select[name=template]", "elect_committee")         # item 3: the committee
     await page.fill("input[name=matter-title]", "选举第一届业主委员会")
     await page.fill("input[name=matter-seats]", "5")
     await reloads(page, "[data-testid=add-matter-submit]", "meeting-prepare")
@@ -166,12 +166,12 @@ async def test_a_whole_meeting_through_the_console(browser, client, db_pool, mak
 
     # --- owners vote on their pages; the canvass list shrinks
     await go(page, f"#/c/{community_id}/m/first-2027/voting", "meeting-voting")
-    assert "12" in await wait_message(page, "[data-testid=canvass-total]")
+    assert "共 12 户" in await wait_message(page, "[data-testid=canvass-total]")
     voters = [o for o in OWNERS if o[2] in codes]
     for _unit, _building, owner, _name, phone in voters[:8]:
         await owner_votes(browser, client, codes[owner], phone, candidates[:5])
-    await reloads(page, "[data-testid=canvass-refresh]", None)
-    await wait_text(page, "[data-testid=canvass-total]", "4")
+    await page.click("[data-testid=canvass-refresh]")
+    await wait_text(page, "[data-testid=canvass-total]", "共 4 户")
     await shoot(page, "meeting-07-canvass")
 
     # --- one paper ballot, keyed once by each clerk
@@ -191,8 +191,8 @@ async def test_a_whole_meeting_through_the_console(browser, client, db_pool, mak
     assert "一致" in await key_paper(second)
     await shoot(second, "meeting-09-paper-second")
     await second.context.close()
-    await reloads(page, "[data-testid=canvass-refresh]", None)
-    await wait_text(page, "[data-testid=canvass-total]", "3")
+    await page.click("[data-testid=canvass-refresh]")
+    await wait_text(page, "[data-testid=canvass-total]", "共 3 户")
 
     # --- closing at the noticed time (moved to now by the test fixture)
     await go(page, f"#/c/{community_id}/m/first-2027/closing", "meeting-closing")

@@ -5,21 +5,7 @@ import { h, msg, showError, setFlash, action, field, input, select, confirmStep,
 import { rulesFields, windowFields } from './meetings.js';
 import { attachmentsCard } from './attachments.js';
 
-// Shown only if the server has no template list: the nine items of Civil Code art. 278.
-const CATEGORIES = [[1, '制定和修改业主大会议事规则'], [2, '制定和修改管理规约'], [3, '选举业主委员会或者更换业主委员会成员'],
-  [4, '选聘和解聘物业服务企业或者其他管理人'], [5, '使用建筑物及其附属设施的维修资金'], [6, '筹集建筑物及其附属设施的维修资金'],
-  [7, '改建、重建建筑物及其附属设施'], [8, '改变共有部分的用途或者利用共有部分从事经营活动'], [9, '有关共有和共同管理权利的其他重大事项']];
 const BODY_NAMES = { committee: '业主委员会', supervisory: '监事会', other: '其他' };
-
-async function loadTemplates() {
-  try {
-    return { templates: (await get('/api/admin/matter-templates')).templates, fallback: false };
-  } catch (e) {
-    if (e.status !== 404) throw e;
-    return { fallback: true, templates: CATEGORIES.map(([category, title]) => ({
-      key: `category-${category}`, category, title, description: '', kind: category === 3 ? 'election' : 'resolution' })) };
-  }
-}
 
 async function buildingsOf(cid) {
   try { return (await get(`${admin(cid)}/register/totals`)).buildings.map((b) => b.building); } catch (e) { return []; }
@@ -70,15 +56,14 @@ function mattersCard(ctx, doc, reload) {
 
 async function addMatterCard(ctx, reload) {
   const out = msg('add-matter-msg');
-  const { templates, fallback } = await loadTemplates();
+  const { templates } = await get('/api/admin/matter-templates');
   const buildings = await buildingsOf(ctx.cid);
   const pick = select('template', [['', '— 请选择议题类型 —'], ...templates.map((t) => [t.key, t.title])], '');
   const title = input({ name: 'matter-title', maxlength: 200 });
   const desc = h('textarea', { name: 'matter-description', rows: 3, maxlength: 5000 });
   const info = h('p', { class: 'hint', 'data-testid': 'template-info' });
-  const body = select('matter-body', [['committee', '业主委员会'], ['supervisory', '监事会']], 'committee');
   const seats = input({ type: 'number', name: 'matter-seats', min: 1, max: 11, value: 5 });
-  const electionBox = h('div', { class: 'row', hidden: true }, field('选举机构', body), field('应选人数', seats, '业委会 5–11 人单数；监事会 3–5 人'));
+  const electionBox = h('div', { hidden: true }, field('应选人数', seats, '业主委员会 5–11 人（单数）；监事会 3–5 人'));
   const whole = h('input', { type: 'radio', name: 'scope', value: 'all', checked: true });
   const some = h('input', { type: 'radio', name: 'scope', value: 'some' });
   const boxes = buildings.map((b) => h('label', { class: 'inline' }, h('input', { type: 'checkbox', name: 'scope-building', value: b }), `${b} 栋`));
@@ -89,12 +74,11 @@ async function addMatterCard(ctx, reload) {
   pick.addEventListener('change', () => {
     const t = chosen();
     if (!t) { info.textContent = ''; return; }
-    title.value = fallback ? '' : t.title;
+    title.value = t.title;
     desc.value = t.description || '';
-    const rule = t.threshold === 'three_quarters' ? '须经参与表决专有部分面积四分之三以上且参与表决人数四分之三以上的业主同意'
-      : t.threshold === 'majority' ? '须经参与表决专有部分面积过半数且参与表决人数过半数的业主同意' : '通过标准由服务器按类别确定';
-    info.textContent = `民法典第二百七十八条第 ${t.category} 项。${rule}。类别由模板确定，不能改。`;
+    info.textContent = `《民法典》第二百七十八条第 ${t.category} 项（${t.category_name}）：${t.quorum_text}，并经${t.threshold_text}。类别和通过比例由模板确定，不能改。`;
     electionBox.hidden = t.kind !== 'election';
+    if (t.body === 'supervisory' && Number(seats.value) > 5) seats.value = 3;
   });
   return h('section', { class: 'card', 'data-testid': 'add-matter' }, h('h2', {}, '添加议题'),
     h('p', { class: 'hint' }, '从模板选择议题类型：模板决定《民法典》第二百七十八条的类别和通过标准，不会把需要四分之三的事项误设为过半数。'),
@@ -103,8 +87,8 @@ async function addMatterCard(ctx, reload) {
     action('添加议题', out, async () => {
       const t = chosen();
       if (!t) throw new Error('请先选择议题类型');
-      const data = { kind: t.kind, category: t.category, title: title.value, description: desc.value };
-      if (t.kind === 'election') Object.assign(data, { body: body.value, seats: Number(seats.value) });
+      const data = { template: t.key, kind: t.kind, category: t.category, threshold: t.threshold, title: title.value, description: desc.value };
+      if (t.kind === 'election') Object.assign(data, { body: t.body || 'other', seats: Number(seats.value) });
       if (some.checked) data.scope = { buildings: boxes.map((l) => l.firstChild).filter((c) => c.checked).map((c) => c.value) };
       await post(`${meetingPath(ctx.cid, ctx.mid)}/matters`, data);
       reload();
