@@ -302,3 +302,50 @@ async def helpers_live_voting(client, db_pool, m) -> int:
     for voter in voting.voters[:12]:
         await voting.vote(voter, [{"matter_id": mid, "choice": "yes"} for mid in resolutions])
     return 12
+
+
+async def test_proxies_an_extension_and_voiding(browser, client, db_pool, make_staff, staff_headers,
+                                                imported_community):
+    m = await helpers_meetings.open_meeting(db_pool, client, staff_headers, imported_community, units=20,
+                                            max_extensions=1, max_extension_days=7)
+    owner, proxy = m.voter_ids[0], m.voter_ids[1]
+    username, password = await make_staff("prep_group", communities=[m.community_id])
+    page = await new_page(browser)
+    await sign_in(page, client, username, password)
+    await go(page, f"#/c/{m.community_id}/m/{m.meeting_id}/voting", "meeting-voting")
+    await page.click("[data-testid=proxies] details summary")
+    await page.fill("input[name=proxy-owner]", owner)
+    await page.fill("input[name=proxy-proxy]", proxy)
+    await page.fill("input[name=proxy-ref]", "委托书 2027-001（筹备组办公室存档）")
+    await page.click("[data-testid=proxies] details button")
+    listed = await wait_text(page, "[data-testid=proxy-list]", owner)
+    assert proxy in listed and "有效" in listed
+    await shoot(page, "18-voting-proxy")
+    await page.click("[data-testid=proxy-list] button")
+    await confirm(page, "业主本人到场撤回委托")
+    await wait_text(page, "[data-testid=proxy-list]", "已撤销")
+
+    await go(page, f"#/c/{m.community_id}/m/{m.meeting_id}/closing", "meeting-closing")
+    later = await page.evaluate("(() => { const v = document.querySelector('input[name=extension-closes-at]').value; "
+                                "const d = new Date(v + ':00Z'); d.setUTCDate(d.getUTCDate() + 3); "
+                                "return d.toISOString().slice(0, 16); })()")
+    await page.fill("input[name=extension-closes-at]", later)
+    await reloads(page, "[data-testid=extend]", "meeting-closing", reason="参与表决人数不足三分之二", confirmed=True)
+    assert "参与表决人数不足三分之二" in await text(page, "[data-testid=extension]")
+    # a second extension is beyond the meeting's rules: the server says so in the dialog
+    await page.click("[data-testid=extend]")
+    await page.fill("#confirm-input", "再延一次")
+    await page.click("#confirm-ok")
+    assert "延期" in await wait_message(page, "#confirm-error")
+    await page.click("#confirm-cancel")
+    await shoot(page, "19-closing-extended")
+    await reloads(page, "[data-testid=void-meeting]", "meeting-closing", reason="会议通知张贴位置不符合议事规则",
+                  confirmed=True)
+    await state_voided(page)
+    assert "会议通知张贴位置不符合议事规则" in await text(page, "main")
+    await shoot(page, "20-meeting-voided")
+    no_page_errors(page)
+
+
+async def state_voided(page) -> None:
+    await wait_for_js(page, "!!document.querySelector('[data-meeting-state=voided]')")
