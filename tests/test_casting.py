@@ -302,7 +302,7 @@ async def test_a_scoped_matter_is_hidden_from_and_refused_for_owners_outside_its
                   [{"matter_id": "M1", "choice": "yes"}, {"matter_id": "M2", "choice": "no"}]):
         error = await _error(await cast(client, tokens["B1"], votes), 422)
         assert error["code"] == "matter_out_of_scope" and error["fields"] == {"matters": ["M2"]}
-        assert "议题 M2 只由 1 楼栋的业主表决" in error["message"]
+        assert "“筹集 1 号楼电梯维修资金”只由 1 楼栋的业主表决" in error["message"] and "M2" not in error["message"]
     error = await _error(await cast(client, tokens["C1"], [{"matter_id": "E2", "marks": {"K1": "yes"}}]), 422)
     assert error["code"] == "matter_out_of_scope"
     assert await _count(db_pool, m) == 0

@@ -45,3 +45,44 @@ def receipt_for(canonical: bytes, salt: bytes) -> bytes:
 def receipt_code(receipt: bytes) -> str:
     """How a receipt is shown and typed: lowercase hex (64 characters)."""
     return receipt.hex()
+
+
+# ---------------------------------------------------------------- the short receipt of a ballot
+
+# One ballot (an owner's submission of one or more matters in one request) gets one short receipt:
+# 10 characters of Crockford base32 (50 bits), shown as XXXXX-XXXXX, that a person can copy and read
+# aloud.  It is the first 50 bits of SHA-256 over a label and the ballot's receipts (32 bytes each,
+# sorted bytewise), so a page shown the receipts a code stands for can check that the code names
+# exactly them (static/results/receipt_code.js does the same in the browser).
+BALLOT_RECEIPT_LABEL = b"evote-ballot-receipt/1\n"
+BALLOT_RECEIPT_CHARS = 10
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+_CONFUSABLE = str.maketrans({"I": "1", "L": "1", "O": "0"})
+
+
+def ballot_receipt_code(receipts: Sequence[bytes]) -> str:
+    """The short receipt (10 characters, no hyphen) of a ballot with these per-matter receipts."""
+    if not receipts or any(len(r) != 32 for r in receipts):
+        raise ValueError("a ballot has one or more 32-byte receipts")
+    digest = hashlib.sha256(BALLOT_RECEIPT_LABEL + b"".join(sorted(receipts))).digest()
+    bits = int.from_bytes(digest[:7], "big") >> (56 - 5 * BALLOT_RECEIPT_CHARS)
+    return "".join(_CROCKFORD[(bits >> (5 * (BALLOT_RECEIPT_CHARS - 1 - i))) & 31]
+                   for i in range(BALLOT_RECEIPT_CHARS))
+
+
+def format_ballot_receipt(code: str) -> str:
+    """How a short receipt is shown: two groups of five, ``XXXXX-XXXXX``."""
+    return f"{code[:5]}-{code[5:]}"
+
+
+def normalize_ballot_receipt(text: str) -> str | None:
+    """The stored form (10 characters) of a typed short receipt, or None if it cannot be one.
+
+    Case, spaces and hyphens are ignored; I/L read as 1 and O as 0 (Crockford), as for ballot codes.
+    """
+    if not isinstance(text, str) or len(text) > 32:
+        return None
+    cleaned = "".join(text.split()).replace("-", "").upper().translate(_CONFUSABLE)
+    if len(cleaned) != BALLOT_RECEIPT_CHARS or any(c not in _CROCKFORD for c in cleaned):
+        return None
+    return cleaned

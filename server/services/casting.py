@@ -26,7 +26,7 @@ import json
 import uuid
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -34,9 +34,19 @@ import asyncpg
 
 from server.auth.ballot import BallotPrincipal
 from server.ballot.amounts import format_area
-from server.ballot.receipts import canonical_submission, format_cast_at, new_salt, receipt_code, receipt_for
+from server.ballot.receipts import (
+    ballot_receipt_code,
+    canonical_submission,
+    format_ballot_receipt,
+    format_cast_at,
+    new_salt,
+    receipt_code,
+    receipt_for,
+)
+from server.ballot.rules import THRESHOLD_DESCRIPTIONS
 from server.ballot.tally import CHOICES, Rules
 from server.errors import Conflict, NotFound, Unauthorized, ValidationFailed
+from server.repositories import ballot_receipts as ballot_receipts_repo
 from server.repositories import casting as casting_repo
 from server.repositories import meetings as repo
 from server.repositories import window as window_repo
@@ -87,6 +97,16 @@ class MeetingDefinition:
         """The matters ``voter_id`` votes on, in meeting order."""
         return [matter_id for matter_id in self.matters if self.in_scope(matter_id, voter_id)]
 
+    def matter_name(self, matter_id: str) -> str:
+        """How a message names a matter to owners: its title in quotes (never only its id)."""
+        for doc in self.documents:
+            if doc["matter_id"] == matter_id:
+                return f"“{doc['title']}”"
+        return f"议题 {matter_id}"
+
+    def matter_names(self, matter_ids: Iterable[str]) -> str:
+        return "、".join(self.matter_name(m) for m in matter_ids)
+
     def documents_for(self, voter_id: str) -> list[dict]:
         """The matter documents of the matters ``voter_id`` votes on, in meeting order."""
         return [doc for doc in self.documents if self.in_scope(doc["matter_id"], voter_id)]
@@ -104,9 +124,9 @@ def refuse_out_of_scope(definition: MeetingDefinition, voter_id: str, matter_ids
     """
     outside = [m for m in matter_ids if not definition.in_scope(m, voter_id)]
     if outside:
-        scopes = "；".join(f"议题 {m} 只由 {scope_text(definition.matters[m].scope)} 楼栋的业主表决"
+        scopes = "；".join(f"{definition.matter_name(m)}只由 {scope_text(definition.matters[m].scope)} 楼栋的业主表决"
                           for m in outside)
-        raise ValidationFailed(f"{scopes}，该业主在这些楼栋没有计入表决的房屋，不能对该议题投票",
+        raise ValidationFailed(f"{scopes}，您在这些楼栋没有计入表决的房屋，不能对该事项投票",
                                code="matter_out_of_scope", fields={"matters": outside})
 
 
@@ -191,25 +211,25 @@ def parse_votes(definition: MeetingDefinition, raw: Any, *, allow_overvote: bool
             raise ValidationFailed(f"本次会议没有议题 {matter_id[:40]}", code="unknown_matter",
                                    fields={"matter_id": matter_id[:40]})
         if matter_id in seen:
-            raise ValidationFailed(f"议题 {matter_id} 在一次提交中出现了两次", code="duplicate_matter",
+            raise ValidationFailed(f"{definition.matter_name(matter_id)}在一次提交中出现了两次", code="duplicate_matter",
                                    fields={"matter_id": matter_id})
         seen.add(matter_id)
         if matter.kind == "resolution":
             choice = item.get("choice")
             if choice not in CHOICES or "marks" in item:
-                raise ValidationFailed(f"议题 {matter_id} 请选择 同意、反对 或 弃权", code="bad_choice",
+                raise ValidationFailed(f"{definition.matter_name(matter_id)}请选择 同意、反对 或 弃权", code="bad_choice",
                                        fields={"matter_id": matter_id, "choice": "yes / no / abstain"})
             votes.append(Vote(matter_id, (("", choice),)))
             continue
         marks = item.get("marks")
         if not isinstance(marks, dict) or "choice" in item:
-            raise ValidationFailed(f"选举事项 {matter_id} 请对候选人作出选择", code="empty_marks",
+            raise ValidationFailed(f"选举事项{definition.matter_name(matter_id)}请对候选人作出选择", code="empty_marks",
                                    fields={"matter_id": matter_id, "marks": "候选人编号 → yes / no / abstain"})
         if not marks:
             marks = {candidate_id: "abstain" for candidate_id in matter.candidate_ids}
         for candidate_id, choice in marks.items():
             if candidate_id not in matter.candidate_ids:
-                raise ValidationFailed(f"选举事项 {matter_id} 没有候选人 {str(candidate_id)[:40]}",
+                raise ValidationFailed(f"选举事项{definition.matter_name(matter_id)}没有候选人 {str(candidate_id)[:40]}",
                                        code="unknown_candidate",
                                        fields={"matter_id": matter_id, "candidate_id": str(candidate_id)[:40]})
             if choice not in CHOICES:
@@ -217,7 +237,8 @@ def parse_votes(definition: MeetingDefinition, raw: Any, *, allow_overvote: bool
                                        fields={"matter_id": matter_id, "candidate_id": candidate_id})
         supported = sum(1 for choice in marks.values() if choice == "yes")
         if supported > matter.seats and not allow_overvote:
-            raise ValidationFailed(f"选举事项 {matter_id} 最多只能选 {matter.seats} 人，您选了 {supported} 人",
+            raise ValidationFailed(f"选举事项{definition.matter_name(matter_id)}最多只能选 {matter.seats} 人，"
+                                   f"您选了 {supported} 人",
                                    code="too_many_marks",
                                    fields={"matter_id": matter_id, "seats": matter.seats, "marked": supported})
         votes.append(Vote(matter_id, tuple(sorted(marks.items()))))
@@ -240,9 +261,13 @@ class CastResult:
     created: bool                 # False: an idempotent replay of an earlier request
     received_at: datetime
     receipts: list[dict]
+    ballot_receipt: str | None = None   # the ballot's short receipt, XXXXX-XXXXX (owner's own ballots)
 
     def as_dict(self) -> dict:
-        return {"received_at": format_cast_at(self.received_at), "receipts": self.receipts}
+        doc = {"received_at": format_cast_at(self.received_at), "receipts": self.receipts}
+        if self.ballot_receipt is not None:
+            doc["ballot_receipt"] = self.ballot_receipt
+        return doc
 
 
 def submissions_event(receipts: list[dict]) -> dict:
@@ -328,16 +353,20 @@ async def _attempt(conn: asyncpg.Connection, definition: MeetingDefinition, prin
         if not row["session_live"]:
             raise Unauthorized("该选票凭证已失效，请重新扫码登录", code="ballot_session_revoked")
         if row["previous"]:
-            return _replay(row["previous"], votes)
+            replay = _replay(row["previous"], votes)
+            codes = await ballot_receipts_repo.codes_of_ballots(
+                conn, cid, mid, [uuid.UUID(r["ballot_id"]) for r in replay.receipts])
+            found = set(codes.values())
+            return replace(replay, ballot_receipt=format_ballot_receipt(found.pop()) if len(found) == 1 else None)
         refuse_outside_window(row)
         if row["voted"] and not definition.allow_revision:
             voted = sorted(set(row["voted"]))
             # refusal path only: say so when a proxy (书面委托) voted
             by_proxy = await casting_repo.matters_voted_by_proxy(conn, cid, mid, voter, voted)
             if by_proxy:
-                raise Conflict(f"您委托的代理人已代您对议题 {'、'.join(by_proxy)} 投票，委托已行使，不能再投",
+                raise Conflict(f"您委托的代理人已代您对{definition.matter_names(by_proxy)}投票，委托已行使，不能再投",
                                code="voted_by_proxy", fields={"matters": list(by_proxy)})
-            raise Conflict(f"您已对议题 {'、'.join(voted)} 投过票，每个议题只能投一次", code="already_voted",
+            raise Conflict(f"您已对{definition.matter_names(voted)}投过票，每个事项只能投一次", code="already_voted",
                            fields={"matters": voted})
         now: datetime = row["now"]
         rows, choices, out = build_rows(cid, mid, voter, CHANNEL, now, votes)
@@ -345,7 +374,11 @@ async def _attempt(conn: asyncpg.Connection, definition: MeetingDefinition, prin
                                         [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
                                         [r[3] for r in rows], [c[0] for c in choices], [c[1] for c in choices],
                                         [c[2] for c in choices])
-    return CastResult(True, now, out)
+        # The ballot's short receipt, in the same transaction; a clash with another ballot's code
+        # (50 bits: rare) is a unique violation, and the retry below makes new receipts and a new code.
+        short = ballot_receipt_code([r[3] for r in rows])
+        await ballot_receipts_repo.insert(conn, cid, mid, short, voter, now, [r[0] for r in rows])
+    return CastResult(True, now, out, format_ballot_receipt(short))
 
 
 async def cast_votes(pool: asyncpg.Pool, effects: Effects, principal: BallotPrincipal, *, votes_raw: Any,
@@ -379,7 +412,7 @@ async def _cast(pool: asyncpg.Pool, definition: MeetingDefinition, principal: Ba
             raise Unauthorized("您不在本次会议的表决名单中", code="not_in_electorate") from None
         except asyncpg.CheckViolationError as exc:
             # a vote that stands from before the subject changed hands (server/services/transfers.py)
-            if (refusal := transfers.vote_refusal(exc)) is None:
+            if (refusal := transfers.vote_refusal(exc, definition.matter_name)) is None:
                 raise
             raise refusal from None
 
@@ -415,8 +448,20 @@ async def owner_meeting(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
         "voter": None if me is None else
         {"voter_id": me["voter_id"], "area": format_area(me["area"], meeting["area_places"] or 2),
          "units": list(me["units"])},
-        "matters": definition.documents_for(principal.voter_id),   # only the matters in the owner's scope
+        # only the matters in the owner's scope, each with its threshold in words
+        "matters": [{**doc, "threshold_text": threshold_text(doc)} for doc in definition.documents_for(principal.voter_id)],
+        "quorum_text": QUORUM_TEXT,
     }
+
+
+QUORUM_TEXT = "参与表决的业主，专有部分面积和人数都要达到全体（或该事项表决范围内）的三分之二以上，表决才有效。"
+
+
+def threshold_text(matter: Mapping[str, Any]) -> str:
+    """What a matter needs to pass, in words an owner reads on the ballot."""
+    if matter["kind"] == "election":
+        return "候选人须获得参与表决业主的面积、人数均过半数同意才能当选，按得票多少确定当选人。"
+    return "通过条件：" + THRESHOLD_DESCRIPTIONS[matter["threshold"]] + "。"
 
 
 async def owner_status(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
@@ -443,9 +488,30 @@ async def owner_status(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
 
 
 async def owner_receipts(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
+    """Every submission of the owner's voting subject (whatever code signed in: they survive a reissue),
+    each with its ballot's short receipt, and the ballots: one short receipt per electronic submission
+    of one or more matters (paper and proxy ballots have none, and stand one per matter)."""
+    cid, mid, voter = principal.community_id, principal.meeting_id, principal.voter_id
+    definition = await meeting_definition(pool, cid, mid)
     async with pool.acquire() as conn:
-        rows = await repo.voter_submissions(conn, principal.community_id, principal.meeting_id, principal.voter_id)
-    return {"meeting_id": principal.meeting_id, "receipts": [
-        {"matter_id": r["matter_id"], "ballot_id": str(r["ballot_id"]), "receipt": receipt_code(bytes(r["receipt"])),
-         "received_at": format_cast_at(r["received_at"]), "channel": r["channel"], "revision": r["revision"]}
-        for r in rows]}
+        rows = await repo.voter_submissions(conn, cid, mid, voter)
+        short_of = await ballot_receipts_repo.codes_of_voter(conn, cid, mid, voter)
+    receipts = []
+    ballots: dict[str, dict] = {}
+    for r in rows:
+        ballot_id = str(r["ballot_id"])
+        short = short_of.get(ballot_id)
+        item = {"matter_id": r["matter_id"], "ballot_id": ballot_id, "receipt": receipt_code(bytes(r["receipt"])),
+                "received_at": format_cast_at(r["received_at"]), "channel": r["channel"], "revision": r["revision"],
+                "ballot_receipt": format_ballot_receipt(short) if short else None}
+        receipts.append(item)
+        ballot = ballots.setdefault(short or ballot_id, {
+            "ballot_receipt": item["ballot_receipt"], "received_at": item["received_at"], "channel": r["channel"],
+            "matters": [], "receipts": []})
+        ballot["matters"].append(r["matter_id"])
+        ballot["receipts"].append(item["receipt"])
+    order = {matter_id: i for i, matter_id in enumerate(definition.matters)}
+    for ballot in ballots.values():   # each ballot's matters in meeting order
+        pairs = sorted(zip(ballot["matters"], ballot["receipts"], strict=True), key=lambda p: order.get(p[0], 0))
+        ballot["matters"], ballot["receipts"] = [p[0] for p in pairs], [p[1] for p in pairs]
+    return {"meeting_id": mid, "receipts": receipts, "ballots": list(ballots.values())}

@@ -26,12 +26,14 @@ from datetime import timedelta
 import asyncpg
 
 from server.ballot.merkle import TREE_ALGORITHM, inclusion_proof, merkle_root, sorted_leaves
+from server.ballot.receipts import format_ballot_receipt, normalize_ballot_receipt
 from server.ballot.signing import SIGNED_FORMAT, canonical_bytes, public_key_pem, sha256_hex, sign_payload
 from server.ballot.tally import tally
 from server.ballot.weights import compute_electorate
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.record import canonical_json
 from server.record.signed import HASHED_FILES, PUBLIC_KEY_FILE, RECEIPTS_FILE, RESULT_FILE, SIGNATURE_FILE
+from server.repositories import ballot_receipts as ballot_receipts_repo
 from server.repositories import clock
 from server.repositories import meetings as meetings_repo
 from server.repositories import results as repo
@@ -330,29 +332,66 @@ def _parse_receipts(data: bytes) -> list[bytes]:
     return sorted_leaves([bytes.fromhex(fields[1]) for fields in reader if fields])
 
 
+async def _leaves(conn: asyncpg.Connection, community_id: str, meeting_id: str) -> list[bytes]:
+    cache_key = (community_id, meeting_id)
+    leaves = _LEAF_CACHE.get(cache_key)
+    if leaves is None:
+        leaves = _parse_receipts(await _record_file(conn, community_id, meeting_id, RECEIPTS_FILE))
+        _LEAF_CACHE[cache_key] = leaves
+        while len(_LEAF_CACHE) > _LEAF_CACHE_SIZE:
+            _LEAF_CACHE.popitem(last=False)
+    else:
+        _LEAF_CACHE.move_to_end(cache_key)
+    return leaves
+
+
+def _leaf_index(leaves: list[bytes], receipt: bytes) -> int:
+    index = bisect.bisect_left(leaves, receipt)
+    if index >= len(leaves) or leaves[index] != receipt:
+        raise NotFound("没有找到这个回执码，请核对后重试", code="receipt_not_found")
+    return index
+
+
 async def receipt_proof(pool: asyncpg.Pool, community_id: str, meeting_id: str, receipt_text: str) -> dict:
+    """The inclusion proof of a receipt: a full one (64 hex) or a ballot's short one (XXXXX-XXXXX,
+    :func:`ballot_receipt_proof`)."""
+    short = normalize_ballot_receipt(receipt_text)
+    if short is not None:
+        return await ballot_receipt_proof(pool, community_id, meeting_id, short)
     receipt_text = receipt_text.strip().lower()
     try:
         receipt = bytes.fromhex(receipt_text)
     except ValueError:
         receipt = b""
     if len(receipt) != 32:
-        raise ValidationFailed("回执码应为 64 位数字和字母（0-9、a-f）", code="bad_receipt",
-                               fields={"receipt": "64 位十六进制"})
+        raise ValidationFailed("回执码应为 10 位字母和数字（如 7K3M9-QX2HB），或 64 位数字和字母（0-9、a-f）",
+                               code="bad_receipt", fields={"receipt": "XXXXX-XXXXX 或 64 位十六进制"})
     async with pool.acquire() as conn:
         row = await _public_row(conn, community_id, meeting_id)
-        cache_key = (community_id, meeting_id)
-        leaves = _LEAF_CACHE.get(cache_key)
-        if leaves is None:
-            leaves = _parse_receipts(await _record_file(conn, community_id, meeting_id, RECEIPTS_FILE))
-            _LEAF_CACHE[cache_key] = leaves
-            while len(_LEAF_CACHE) > _LEAF_CACHE_SIZE:
-                _LEAF_CACHE.popitem(last=False)
-        else:
-            _LEAF_CACHE.move_to_end(cache_key)
-    index = bisect.bisect_left(leaves, receipt)
-    if index >= len(leaves) or leaves[index] != receipt:
-        raise NotFound("没有找到这个回执码，请核对后重试", code="receipt_not_found")
+        leaves = await _leaves(conn, community_id, meeting_id)
+    index = _leaf_index(leaves, receipt)
     return {"receipt": receipt.hex(), "leaf_index": index, "tree_size": len(leaves),
             "proof": [h.hex() for h in inclusion_proof(leaves, index)],
+            "root": bytes(row["receipts_root"]).hex(), "algorithm": TREE_ALGORITHM, "key_id": row["key_id"]}
+
+
+async def ballot_receipt_proof(pool: asyncpg.Pool, community_id: str, meeting_id: str, short: str) -> dict:
+    """A ballot's short receipt resolved to its full receipts, each with its inclusion proof.
+
+    Like a full receipt's proof, it names no matter, choice or voter: only the receipts, which the
+    short code is derived from (whoever checks can recompute it: server.ballot.receipts).
+    """
+    async with pool.acquire() as conn:
+        row = await _public_row(conn, community_id, meeting_id)
+        leaves = await _leaves(conn, community_id, meeting_id)
+        items = await ballot_receipts_repo.receipts_of_code(conn, community_id, meeting_id, short)
+    if not items:
+        raise NotFound("没有找到这个回执码，请核对后重试", code="receipt_not_found")
+    receipts = sorted(bytes(item["receipt"]) for item in items)
+    proofs = []
+    for receipt in receipts:
+        index = _leaf_index(leaves, receipt)
+        proofs.append({"receipt": receipt.hex(), "leaf_index": index,
+                       "proof": [h.hex() for h in inclusion_proof(leaves, index)]})
+    return {"ballot_receipt": format_ballot_receipt(short), "receipts": proofs, "tree_size": len(leaves),
             "root": bytes(row["receipts_root"]).hex(), "algorithm": TREE_ALGORITHM, "key_id": row["key_id"]}

@@ -108,8 +108,20 @@ async def find_code(conn: asyncpg.Connection, code_text: str) -> tuple[bytes, as
     if row is None:
         raise CodeInvalid()
     if row["revoked_at"] is not None:
+        if row["state"] in ENDED_STATES:   # nothing to reissue any more: say the voting is over
+            raise meeting_closed(row)
         raise CodeInvalid("该二维码已作废（已补发新码），请使用新的二维码", code="code_invalid")
     return digest, row
+
+
+ENDED_STATES = ("closed", "published")
+
+
+def meeting_closed(row: asyncpg.Record) -> Conflict:
+    """409 ``meeting_closed``, with the meeting for the owner page (its outcome and the results page)."""
+    return Conflict("本次会议投票已结束，不能再登录投票", code="meeting_closed", fields={
+        "community_id": row["community_id"], "meeting_id": row["meeting_id"], "title": row["title"],
+        "state": row["state"], "opens_at": _iso(row["opens_at"]), "closes_at": _iso(row["closes_at"])})
 
 
 def needs_identity_check(row: asyncpg.Record, device: bytes | None, openid: str | None) -> bool:
@@ -189,7 +201,7 @@ async def redeem(pool: asyncpg.Pool, keys: TokenKeys, request: RedeemRequest, *,
         notice = await voting_window.void_notice(pool, row["community_id"], row["meeting_id"])
         raise Conflict(notice["message"] if notice else "本次会议已宣布作废", code="meeting_voided")
     if row["state"] not in SIGNIN_STATES:
-        raise Conflict("本次会议投票已结束，不能再登录投票", code="meeting_closed")
+        raise meeting_closed(row)
     if locked_now(row["locked_until"], row["now"]):
         raise _locked(row["locked_until"])
     device = codes_core.device_hash(request.device_id)
@@ -224,3 +236,7 @@ async def redeem(pool: asyncpg.Pool, keys: TokenKeys, request: RedeemRequest, *,
                     "closes_at": row["closes_at"].isoformat() if row["closes_at"] else None},
         "voter": voter,
     }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None

@@ -21,6 +21,7 @@ transfer naming part of its units is refused (the register is updated after the 
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, timedelta, timezone
 from typing import Any
@@ -169,13 +170,16 @@ def whole_subject(subject_id: str, subject_units: list[str], named: tuple[str, .
                 "units_missing": missing})
 
 
-def vote_refusal(exc: asyncpg.CheckViolationError) -> ApiError | None:
+def vote_refusal(exc: asyncpg.CheckViolationError,
+                 matter_name: Callable[[str], str] | None = None) -> ApiError | None:
     """The refusal for a vote on a matter whose vote stands from before the subject changed hands
-    (the database's ``submission_voted_before_transfer``); None for any other check."""
+    (the database's ``submission_voted_before_transfer``); None for any other check.
+    ``matter_name``: how the message names the matter (owners read its title); default "议题 <id>"."""
     if exc.constraint_name != VOTED_BEFORE_TRANSFER:
         return None
     matter_id = exc.detail or ""
-    return Conflict(f"该房屋在投票期间已转让，原业主已对议题 {matter_id} 投票，该票有效，不能再对该议题投票",
+    name = matter_name(matter_id) if matter_name else f"议题 {matter_id} "
+    return Conflict(f"该房屋在投票期间已转让，原业主已对{name}投票，该票有效，不能再对该事项投票",
                     code="voted_before_transfer", fields={"matter_id": matter_id})
 
 

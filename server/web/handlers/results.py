@@ -203,8 +203,9 @@ def render_page(doc: dict, base_url: str) -> str:
         f"<li><p>异议 {o['objection_id']}：{e(o['text'])}</p>"
         f"<p class=resp>答复：{e(o['response']) if o['response'] else '（待答复）'}</p></li>"
         for o in doc["objections"]) or "<li>暂无异议</li>"
+    objection_ends = beijing_time(datetime.fromisoformat(doc["objection_ends_at"])) if doc["objection_ends_at"] else ""
     status_line = {
-        "preliminary": f"初步结果，异议期至 {e(doc['objection_ends_at'][:16].replace('T', ' '))}（UTC）。"
+        "preliminary": f"初步结果，异议期至 {e(objection_ends)}。"
                        "如有异议，请在异议期内向业主委员会或筹备组提出。",
         "final": f"最终结果（{e((doc['finalized_at'] or '')[:10])} 确定）。",
     }.get(doc["status"], "")

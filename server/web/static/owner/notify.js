@@ -83,14 +83,14 @@
 
   function mount(box) {
     box.setAttribute("data-mounted", "1");
-    box.hidden = true;
-    if (!token()) return;
+    box.classList.add("card");
     call("GET").then(function (data) { render(box, data); }).catch(function () { box.hidden = true; });
   }
 
+  // Shown once the owner is signed in (the page keeps the token); the page redraws #app as it goes.
   function look() {
     var box = document.getElementById("notify-optin");
-    if (box && !box.getAttribute("data-mounted")) mount(box);
+    if (box && !box.getAttribute("data-mounted") && token()) mount(box);
   }
   new MutationObserver(look).observe(document.documentElement, { childList: true, subtree: true });
   look();
