@@ -7,8 +7,9 @@ function problemsTable(problems) {
     { class: 'problems', 'data-testid': 'problems' });
 }
 
-function warningsList(warnings) {
-  return h('div', { 'data-testid': 'warnings' }, h('h3', {}, `提醒（不影响导入）：${warnings.length} 条`),
+function warningsList(warnings, count) {
+  const total = count || warnings.length;
+  return h('div', { 'data-testid': 'warnings' }, h('h3', {}, `提醒（不影响导入，请核对）：${total} 条${total > warnings.length ? `，下面列出前 ${warnings.length} 条` : ''}`),
     table(['行', '提醒'], warnings.map((w) => [w.line ? `第 ${w.line} 行` : '', w.message])));
 }
 
@@ -63,7 +64,7 @@ export async function registerScreen(ctx) {
     importButton.hidden = true;
     clear(result);
     showOk(out, `已导入第 ${doc.version} 版业主名册：${doc.units} 套房屋，${doc.owners} 位业主，总面积 ${doc.total_area} 平方米，${doc.total_persons} 个表决主体。`);
-    if (doc.warnings && doc.warnings.length) result.appendChild(warningsList(doc.warnings));
+    if (doc.warnings && doc.warnings.length) result.appendChild(warningsList(doc.warnings, doc.warning_count));
     versionsCard(ctx).then((card) => { const old = box.querySelector('[data-testid=register-versions]'); if (old) old.replaceWith(card); });
   }
 
@@ -87,16 +88,16 @@ export async function registerScreen(ctx) {
     if (resp.status === 201) { showDone(doc); return; }   // a server without a preview imports at once
     const problems = doc.problems || [];
     if (!doc.ok || problems.length) {
-      showError(out, new Error(`文件中有 ${doc.problem_count || problems.length} 处问题，请在表格中改正后重新选择文件检查。没有导入任何数据。`));
+      const count = doc.problem_count || problems.length;
+      showError(out, new Error(`文件中有 ${count} 处问题${count > problems.length ? `（下面列出前 ${problems.length} 处）` : ''}，请在表格中改正后重新选择文件检查。没有导入任何数据。`));
       result.appendChild(problemsTable(problems));
+      if (doc.warnings && doc.warnings.length) result.appendChild(warningsList(doc.warnings, doc.warning_count));
       return;
     }
     checkedFile = file;
-    const totals = doc.totals || {};
-    showOk(out, `检查通过：共 ${doc.rows} 行${totals.area ? `，总面积 ${totals.area} 平方米` : ''}${totals.persons !== undefined ? `，${totals.persons} 个表决主体` : ''}。请核对后点“确认导入”。`);
-    if (doc.warnings && doc.warnings.length) {
-      result.appendChild(warningsList(doc.warnings));
-    }
+    const t = doc.totals || {};
+    showOk(out, `检查通过：${t.units ?? ''} 套房屋，${t.owners ?? ''} 位业主，总面积 ${t.total_area ?? '—'} 平方米，${t.total_persons ?? '—'} 个表决主体。尚未导入：请核对后点“确认导入”。`);
+    if (doc.warnings && doc.warnings.length) result.appendChild(warningsList(doc.warnings, doc.warning_count));
     importButton.hidden = false;
   }, { 'data-testid': 'check' });
 
