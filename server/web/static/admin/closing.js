@@ -116,7 +116,9 @@ async function resultCards(ctx, doc, reload) {
   }
   if (res.status === 'final' && (doc.matters || []).some((m) => m.kind === 'election')) {
     cards.push(h('section', { class: 'card' }, h('h2', {}, '下一步：组成业主委员会'),
-      h('a', { class: 'button', href: `${ctx.home}/committee`, 'data-testid': 'to-committee' }, '前往“业委会”')));
+      h('p', { class: 'hint' }, '当选名单已自动登记。到“业委会”登记首次会议、备案、印章和任期；下面可打印公告和备案材料。'),
+      h('a', { class: 'button', href: `${ctx.home}/committee`, 'data-testid': 'to-committee' }, '前往“业委会”'),
+      printLinks(ctx, ['committee', 'filing'])));
   }
   return cards;
 }
