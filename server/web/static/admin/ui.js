@@ -111,7 +111,8 @@ export function facts(pairs) {
 }
 
 export function table(headers, rows, attrs = {}) {
-  return h('div', { class: 'scroll' }, h('table', attrs,
+  const wide = headers.length > 4 ? 'wide' : '';
+  return h('div', { class: 'scroll' }, h('table', { class: wide, ...attrs },
     h('thead', {}, h('tr', {}, headers.map((x) => h('th', {}, x)))),
     h('tbody', {}, rows.map((r) => h('tr', {}, r.map((c) => (c instanceof Node ? h('td', {}, c) : h('td', {}, c === null || c === undefined ? '' : String(c)))))))));
 }
