@@ -111,7 +111,7 @@ class RedisBroker(Broker):
     kind = "redis"
 
     def __init__(self, url: str, *, publish_timeout_s: float = 0.5, queue_size: int = 10_000,
-                 backoff_max_s: float = 1.0) -> None:
+                 backoff_max_s: float = 0.25) -> None:
         super().__init__()
         import redis.asyncio as redis
 
@@ -203,6 +203,9 @@ class RedisBroker(Broker):
                     raise
                 except Exception:
                     pass
+            # At most a quarter of a second between tries (a refused connection costs nothing), so the
+            # subscription and the resync follow Redis's return within about that: with 1 s, streams
+            # waited up to 1.2 s for other workers' votes after a restart (docs/live.md).
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.backoff_max_s)
 

@@ -56,12 +56,18 @@ class LiveHub:
             self._schedule_evict(live)
         elif fresh or not live._docs:
             try:
-                await live.refresh()
+                await live.fresh()
             except (NotFound, Conflict):
-                self.meetings.pop(key, None)
-                await live.close()
+                if self.meetings.get(key) is live:
+                    del self.meetings[key]
+                    await live.close()
                 raise
         return live
+
+    def broker_healthy(self) -> bool:
+        """Whether this worker hears of other workers' votes now (no broker: a single process)."""
+        broker = self.app.get(appkeys.BROKER)
+        return broker is None or broker.healthy
 
     def new_watcher(self, *, organiser: bool, on_drop: Callable[[], None] | None = None,
                     voter_id: str | None = None) -> Watcher:

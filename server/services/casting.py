@@ -52,10 +52,13 @@ from server.repositories import meetings as repo
 from server.repositories import window as window_repo
 from server.services import counting, transfers
 from server.services import meetings as meetings_service
-from server.services.effects import Effects
+from server.services.effects import IN_DOUBT, Effects
 from server.services.rule_statements import rule_statements
 
 CHANNEL = "electronic"
+# A lost database connection, after which a transaction may or may not have committed.
+CONNECTION_LOST = (ConnectionError, asyncpg.exceptions.PostgresConnectionError, asyncpg.InterfaceError,
+                   asyncpg.exceptions.InternalClientError)
 MAX_IDEMPOTENCY_KEY = 128
 
 
@@ -387,9 +390,19 @@ async def cast_votes(pool: asyncpg.Pool, effects: Effects, principal: BallotPrin
     definition = await meeting_definition(pool, principal.community_id, principal.meeting_id)
     votes = parse_votes(definition, votes_raw)
     refuse_out_of_scope(definition, principal.voter_id, [v.matter_id for v in votes])
-    result = await _cast(pool, definition, principal, votes, idempotency_key)
-    if result.created:
-        await announce_submissions(effects, principal.community_id, principal.meeting_id, result.receipts)
+    try:
+        result = await _cast(pool, definition, principal, votes, idempotency_key)
+    except CONNECTION_LOST:
+        # The connection died, perhaps during the COMMIT: the votes may be stored though the owner is
+        # told 503.  Live views are asked to look for rows they were not told of (an event naming no
+        # ballots makes them scan, retried until the database answers), so such a vote reaches the
+        # streams when the database is back, not at the next safety-net poll.
+        await effects.meeting_event(principal.community_id, principal.meeting_id, {"type": IN_DOUBT})
+        raise
+    # A replay is announced too: the request that stored these ballots may have lost its database
+    # connection after the commit (a 503 to the owner, nothing announced), and live views would only
+    # find them at their next safety-net scan (up to 10 s).  Views skip ballots they have counted.
+    await announce_submissions(effects, principal.community_id, principal.meeting_id, result.receipts)
     return result
 
 

@@ -23,6 +23,9 @@ from server.settings import Settings
 log = logging.getLogger("evote.effects")
 
 Publisher = Callable[[str, str, dict[str, Any]], Awaitable[None]]
+# The event type of "a write lost its database connection and may have committed": live views scan
+# for rows they were not told of, on their own schedule (the database may still be away).
+IN_DOUBT = "submissions_in_doubt"
 # hook(pool, effects, community_id, meeting_id), run once after a meeting has closed
 CloseHook = Callable[[asyncpg.Pool, "Effects", str, str], Awaitable[None]]
 

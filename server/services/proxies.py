@@ -260,8 +260,8 @@ async def cast_for_owner(pool: asyncpg.Pool, effects: Effects, principal: Ballot
     Live views are told which ballots were added once the transaction has committed."""
     result = await _cast_for_owner(pool, principal, owner_voter_id=owner_voter_id, votes_raw=votes_raw,
                                    idempotency_key=idempotency_key)
-    if result.created:
-        await casting.announce_submissions(effects, principal.community_id, principal.meeting_id, result.receipts)
+    # announced on a replay too (see casting.cast_votes)
+    await casting.announce_submissions(effects, principal.community_id, principal.meeting_id, result.receipts)
     return result
 
 
