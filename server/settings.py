@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any, get_args, get_type_hints
 from urllib.parse import urlsplit, urlunsplit
 
+from server.auth.client_address import parse_trusted_proxies
+
 
 class SettingsError(ValueError):
     """An EVOTE_* variable has a value we cannot use."""
@@ -85,6 +87,9 @@ class Settings:
     live_ring_size: int = 64
     # Most owners one proxy (书面委托 / guardian) may hold per meeting.
     proxy_cap: int = 5
+    # Reverse proxies on other machines whose X-Forwarded-For is believed (comma-separated addresses
+    # and CIDR networks); a loopback peer is always taken to be a proxy (server.auth.client_address).
+    trusted_proxies: str = ""
 
     def __repr__(self) -> str:  # never print secrets
         shown = []
@@ -104,6 +109,10 @@ class Settings:
     @property
     def token_key_path(self) -> Path:
         return self.token_key_file or self.data_dir / "keys" / "token_key.pem"
+
+    @property
+    def trusted_proxy_networks(self) -> tuple:
+        return parse_trusted_proxies(self.trusted_proxies)
 
     @property
     def wechat_template_ids(self) -> dict[str, str]:
@@ -174,6 +183,10 @@ def load_settings(env: dict | None = None, **overrides: Any) -> Settings:
         values["public_url"] = f"http://{values['host']}:{values['port']}"
     if values["max_body_bytes"] <= 0 or values["db_pool_max"] < 1:
         raise SettingsError("EVOTE_MAX_BODY_BYTES and EVOTE_DB_POOL_MAX must be positive")
+    try:
+        parse_trusted_proxies(values["trusted_proxies"])
+    except ValueError as exc:
+        raise SettingsError(f"EVOTE_TRUSTED_PROXIES: {exc}") from None
     parse_templates(values["wechat_templates"])
     if values["sheet_qr"] not in ("url", "miniprogram"):
         raise SettingsError(f"EVOTE_SHEET_QR must be url or miniprogram, got {values['sheet_qr']!r}")

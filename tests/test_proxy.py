@@ -241,3 +241,35 @@ async def test_a_proxy_votes_only_on_matters_in_the_owners_scope(client, db_pool
         rows = await conn.fetch("SELECT voter_id, matter_id, proxy_voter_id FROM submission WHERE community_id = $1 "
                                 "AND meeting_id = $2 ORDER BY voter_id", m.community_id, m.meeting_id)
     assert [tuple(r) for r in rows] == [("B1", "E2", "A2"), ("C1", "M1", "A1")]
+
+
+async def test_a_proxy_retry_replays_and_a_reused_key_is_refused(client, db_pool, staff_headers, imported_community):
+    """Same idempotency key: the same body gets the earlier receipts (200); other choices, other matters
+    or another owner get 409 idempotency_key_reused and record nothing."""
+    m = await _meeting(db_pool, client, staff_headers, imported_community)
+    owner, proxy, owner2 = m.voter_ids[:3]
+    await authorize(client, m, owner, proxy)
+    await authorize(client, m, owner2, proxy)
+    token = await ballot_token(db_pool, client, m.community_id, m.meeting_id, proxy)
+    headers = {"Authorization": f"Bearer {token}"}
+
+    async def send(on_behalf_of: str, votes: list):
+        return await client.post("/api/ballot/proxy-votes", headers=headers,
+                                 json={"on_behalf_of": on_behalf_of, "votes": votes, "idempotency_key": "k-1"})
+
+    first = await send(owner, [{"matter_id": "M1", "choice": "yes"}])
+    assert first.status == 201, await first.text()
+    again = await send(owner, [{"matter_id": "M1", "choice": "yes"}])
+    assert again.status == 200 and (await again.json())["receipts"] == (await first.json())["receipts"]
+    for on_behalf_of, votes in ((owner, [{"matter_id": "M1", "choice": "no"}]),
+                                (owner, [{"matter_id": "M1", "choice": "yes"}, {"matter_id": "M2", "choice": "no"}]),
+                                (owner2, [{"matter_id": "M1", "choice": "yes"}])):
+        resp = await send(on_behalf_of, votes)
+        assert resp.status == 409, (on_behalf_of, votes, await resp.text())
+        assert (await resp.json())["error"]["code"] == "idempotency_key_reused"
+    async with db_pool.acquire() as conn:
+        rows = await conn.fetch("SELECT voter_id, matter_id FROM submission WHERE community_id = $1 "
+                                "AND meeting_id = $2 AND proxy_voter_id = $3", m.community_id, m.meeting_id, proxy)
+    assert [(r["voter_id"], r["matter_id"]) for r in rows] == [(owner, "M1")]
+    result, _ = await counted(db_pool, m.community_id, m.meeting_id)
+    assert matter(result, "M1")["no"]["persons"] == 0

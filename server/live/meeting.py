@@ -342,7 +342,7 @@ class LiveMeeting:
         if not last_event_id:
             return None
         epoch, _, seq_text = last_event_id.partition(".")
-        if epoch != self.epoch or not seq_text.isdigit():
+        if epoch != self.epoch or not (seq_text.isascii() and seq_text.isdigit()):
             return None
         seq = int(seq_text)
         if seq > self.seq:

@@ -92,6 +92,23 @@ async def voter_matter_submissions(conn: asyncpg.Connection, community_id: str, 
             ORDER BY received_at""", community_id, meeting_id, voter_id, matter_ids)
 
 
+async def proxy_submissions_by_key(conn: asyncpg.Connection, community_id: str, meeting_id: str,
+                                   proxy_voter_id: str, idempotency_key: str) -> list[asyncpg.Record]:
+    """What a proxy submitted earlier under an idempotency key, for any owner, with each
+    submission's choices as JSON text (``[[candidate_id, choice], ...]``): a retry is told from a
+    reuse of the key for another owner or other choices."""
+    return await conn.fetch(
+        """SELECT s.voter_id, s.matter_id, s.ballot_id, s.received_at, s.receipt,
+                  coalesce((SELECT json_agg(json_build_array(c.candidate_id, c.choice))::text
+                              FROM submission_choice c
+                             WHERE c.community_id = s.community_id AND c.meeting_id = s.meeting_id
+                               AND c.ballot_id = s.ballot_id), '[]') AS choices
+             FROM submission s
+            WHERE s.community_id = $1 AND s.meeting_id = $2 AND s.proxy_voter_id = $3
+              AND s.idempotency_key = $4
+            ORDER BY s.received_at""", community_id, meeting_id, proxy_voter_id, idempotency_key)
+
+
 # ---------------------------------------------------------------- paper ballots
 
 async def open_paper_ballot(conn: asyncpg.Connection, community_id: str, meeting_id: str,

@@ -22,6 +22,7 @@ from server.repositories import campaigns as repo
 from server.repositories import communities as community_repo
 from server.repositories import elections as elections_repo
 from server.services import audit, prep_groups
+from server.services.input_dates import iso_date
 from server.services.register_files import RegisterFileError, read_table
 
 BOARD_ROLES = frozenset({"district_admin", "street_admin", "shequ_admin"})
@@ -46,13 +47,9 @@ def _date(value: Any, name: str) -> date:
     if not isinstance(value, str):
         raise ValidationFailed(f"{name} 应为日期（如 2022-03-30）", fields={name: "日期"})
     try:
-        parsed = date.fromisoformat(value)
+        return iso_date(value, name)     # 2000–2100, as every date staff send (422 value_out_of_range)
     except ValueError:
         raise ValidationFailed(f"{name} 不是有效日期", fields={name: value[:40]}) from None
-    if not 2000 <= parsed.year <= 2100:
-        raise ValidationFailed(f"{name} 超出可用范围（2000–2100 年）", code="value_out_of_range",
-                               fields={name: value[:40]})
-    return parsed
 
 
 def _text(data: dict, name: str, label: str, *, max_length: int = 100, pattern: re.Pattern | None = None) -> str:
@@ -95,7 +92,10 @@ def parse_plan(data: dict) -> dict:
         raise ValidationFailed(f"各批次比例合计 {total}%，超过 100%", code="shares_over_100",
                                fields={"batches": f"{total}%"})
     areas = []
-    for a in data.get("areas") or []:
+    raw_areas = data.get("areas") or []
+    if not isinstance(raw_areas, list) or len(raw_areas) > 100:
+        raise ValidationFailed("片区应为列表（最多 100 个）", fields={"areas": "对象列表"})
+    for a in raw_areas:
         if not isinstance(a, dict):
             raise ValidationFailed("片区格式不正确", fields={"areas": "对象列表"})
         areas.append((_text(a, "area_id", "片区编号", max_length=64, pattern=ID), _text(a, "name", "片区名称"),

@@ -25,7 +25,8 @@ _DIGITS = re.compile(r"(\d+)")
 
 def natural_key(text: str) -> tuple:
     """"2" before "10", "1-2" before "1-10": buildings and units as people number them."""
-    return tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in _DIGITS.split(text) if part)
+    # isdecimal, not isdigit: "²" is a digit to Python but not a number int() reads
+    return tuple((0, int(part), "") if part.isdecimal() else (1, 0, part) for part in _DIGITS.split(text) if part)
 
 
 def canvass_document(meeting_id: str, rows: list) -> dict:

@@ -142,7 +142,7 @@ async def record_filing(pool: asyncpg.Pool, community_id: str, committee_id: int
 
 async def record_seal(pool: asyncpg.Pool, community_id: str, committee_id: int, data: dict, actor: str) -> dict:
     status = data.get("seal_status")
-    if status not in SEAL_STATES:
+    if not isinstance(status, str) or status not in SEAL_STATES:
         raise ValidationFailed("seal_status 应为 none、applied 或 made", fields={"seal_status": "无效"})
     async with pool.acquire() as conn, conn.transaction():
         committee = await locked_committee(conn, community_id, committee_id)

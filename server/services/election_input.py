@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 
 from server.errors import ValidationFailed, missing_field
+from server.services.input_dates import iso_date
 
 # The bodies an election forms (a matter of body "other" elects nobody to a standing body).
 BODIES = ("committee", "supervisory")
@@ -47,6 +48,6 @@ def parse_date(value: Any, name: str, label: str) -> date:
     if not isinstance(value, str):
         raise ValidationFailed(f"请填写{label}（如 2026-05-01）", fields={name: "日期"})
     try:
-        return date.fromisoformat(value)
+        return iso_date(value, name)
     except ValueError:
         raise ValidationFailed(f"{label}格式不正确（如 2026-05-01）", fields={name: "日期"}) from None

@@ -16,6 +16,7 @@ from server.ballot.rules import threshold_for_category
 from server.ballot.tally import RULE_DEFAULTS, RULE_KEYS, RuleProblem, Rules
 from server.ballot.weights import Electorate, scope_problem
 from server.errors import Conflict, ValidationFailed, missing_field
+from server.services.input_dates import iso_datetime
 
 MATTER_BODIES = ("committee", "supervisory", "other")
 MAX_SCOPE_BUILDINGS = 200   # as the database allows (migration 0071)
@@ -84,7 +85,7 @@ def parse_time(value: Any, name: str) -> datetime | None:
     if not isinstance(value, str):
         raise ValidationFailed(f"{name} 应为带时区的时间（如 2026-04-01T09:00:00+08:00）", fields={name: "时间格式"})
     try:
-        moment = datetime.fromisoformat(value)
+        moment = iso_datetime(value, name)
     except ValueError:
         raise ValidationFailed(f"{name} 应为带时区的时间（如 2026-04-01T09:00:00+08:00）",
                                fields={name: "时间格式"}) from None
@@ -116,7 +117,7 @@ def check_candidates(raw: Any, *, where: str, taken: set[str] | None = None) -> 
     if len(raw) > 200:
         raise ValidationFailed(f"{where}候选人过多", fields={"candidates": "最多 200 人"})
     taken = set(taken or ())
-    given = {c.get("candidate_id") for c in raw if isinstance(c, dict) and c.get("candidate_id")}
+    given = {c["candidate_id"] for c in raw if isinstance(c, dict) and isinstance(c.get("candidate_id"), str)}
     out: list[dict] = []
     seen_people: set[tuple[str, str]] = set()
     counter = 0
@@ -272,7 +273,8 @@ def refuse_bad_scopes(matters: list, electorate: Electorate, register_buildings:
 
 def assign_matter_ids(raw_matters: list, taken: set[str]) -> list[str]:
     """Ids for a list of raw matters: the given ones, else M1, M2 … (resolutions) / E1 … (elections)."""
-    given = {m.get("matter_id") for m in raw_matters if isinstance(m, dict) and m.get("matter_id") is not None}
+    # only texts: an id of another type (a list, an object) is refused below with the matter's index
+    given = {m["matter_id"] for m in raw_matters if isinstance(m, dict) and isinstance(m.get("matter_id"), str)}
     ids: list[str] = []
     used = set(taken)
     for index, raw in enumerate(raw_matters, start=1):

@@ -46,6 +46,7 @@ from server.repositories import paper as repo
 from server.services import audit, casting, transfers
 from server.services import codes as codes_service
 from server.services.effects import Effects
+from server.services.input_dates import iso_date
 from server.services.rule_statements import rule_statements
 
 STATUS_NAMES = {"pending": "待第二人录入", "matched": "两次录入一致，已计入", "mismatch": "两次录入不一致，待复核",
@@ -76,7 +77,7 @@ def parse_paper_votes(definition: casting.MeetingDefinition, raw: Any) -> tuple[
     countable, invalid = [], []
     for item in raw:
         if _keyed_invalid(definition, item):
-            if item.get("matter_id") not in definition.matters:
+            if not isinstance(item.get("matter_id"), str) or item["matter_id"] not in definition.matters:
                 raise ValidationFailed(f"本次会议没有议题 {str(item.get('matter_id'))[:40]}", code="unknown_matter")
             invalid.append(item["matter_id"])
         else:
@@ -105,7 +106,7 @@ def parse_paper_date(raw: Any) -> date | None:
         return None
     if isinstance(raw, str):
         try:
-            return date.fromisoformat(raw)
+            return iso_date(raw, "paper_date")
         except ValueError:
             pass
     raise ValidationFailed("选票上的日期格式应为 2026-03-01", code="bad_paper_date", fields={"paper_date": "YYYY-MM-DD"})

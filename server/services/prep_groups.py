@@ -46,11 +46,11 @@ def parse_members(raw: Any) -> list[tuple]:
         if not isinstance(m, dict):
             raise ValidationFailed(f"第 {i} 位成员格式不正确", fields={"members": str(i)})
         side = m.get("side")
-        if side not in SIDES:
+        if not isinstance(side, str) or side not in SIDES:
             raise ValidationFailed(f"第 {i} 位成员的身份应为：{'、'.join(SIDES.values())}",
                                    fields={f"members[{i}].side": "、".join(SIDES)})
         employment = m.get("employment", "other")
-        if employment not in EMPLOYMENTS:
+        if not isinstance(employment, str) or employment not in EMPLOYMENTS:
             raise ValidationFailed(f"第 {i} 位成员的单位性质不正确", fields={f"members[{i}].employment": "、".join(EMPLOYMENTS)})
         out.append((_text(m.get("name"), f"members[{i}].name", "姓名", 50),
                     side, _text(m.get("unit_label"), f"members[{i}].unit_label", "房号", 64, required=False),
@@ -181,7 +181,7 @@ async def create_temporary(pool: asyncpg.Pool, *, actor: str, community_id: str,
         raise ValidationFailed("临时物业管理委员会应有 3–21 名成员", fields={"members": "3–21"})
     members = []
     for i, m in enumerate(raw, start=1):
-        if not isinstance(m, dict) or m.get("side") not in TEMPORARY_SIDES:
+        if not isinstance(m, dict) or not isinstance(m.get("side"), str) or m["side"] not in TEMPORARY_SIDES:
             raise ValidationFailed(f"第 {i} 位成员的身份应为：{'、'.join(TEMPORARY_SIDES.values())}",
                                    fields={f"members[{i}].side": "、".join(TEMPORARY_SIDES)})
         members.append((_text(m.get("name"), f"members[{i}].name", "姓名", 50), m["side"],

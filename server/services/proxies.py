@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
@@ -44,6 +45,7 @@ from server.repositories import meetings as meetings_repo
 from server.repositories import paper as repo
 from server.services import audit, casting
 from server.services.effects import Effects
+from server.services.input_dates import iso_datetime
 
 KIND_NAMES = {"proxy": "委托代理人", "guardian": "监护人"}
 AUTHORIZABLE_STATES = ("noticed", "open")
@@ -104,7 +106,7 @@ def parse_valid_until(raw: Any) -> datetime:
         raise ValidationFailed("请填写委托有效期 valid_until（如 2026-03-01T18:00:00+08:00）",
                                code="bad_valid_until", fields={"valid_until": "ISO 8601 时间"})
     try:
-        moment = datetime.fromisoformat(raw)
+        moment = iso_datetime(raw, "valid_until")
     except ValueError:
         raise ValidationFailed("委托有效期格式不正确", code="bad_valid_until",
                                fields={"valid_until": "ISO 8601 时间"}) from None
@@ -242,11 +244,18 @@ async def held_by(pool: asyncpg.Pool, principal: BallotPrincipal) -> dict:
     return {"meeting_id": principal.meeting_id, "proxy_voter_id": principal.voter_id, "owners": owners}
 
 
-def _replay(previous: list[asyncpg.Record], votes: list[casting.Vote]) -> casting.CastResult:
+def _replay(previous: list[asyncpg.Record], owner_voter_id: str, votes: list[casting.Vote]) -> casting.CastResult:
+    """A retry with the same idempotency key: the earlier receipts when it is for the same owner,
+    matters and choices; 409 ``idempotency_key_reused`` otherwise (as for an owner's own vote)."""
+    by_matter = {r["matter_id"]: r for r in previous}
+    asked = {v.matter_id: sorted(v.choices) for v in votes}
+    earlier = {m: sorted((c, v) for c, v in json.loads(r["choices"])) for m, r in by_matter.items()}
+    if {r["voter_id"] for r in previous} != {owner_voter_id} or earlier != asked:
+        raise Conflict("该提交编号已用于另一次投票，请刷新页面后重新提交", code="idempotency_key_reused",
+                       fields={"matters": sorted(by_matter)})
     return casting.replay_receipts(
-        {r["matter_id"]: {"matter_id": r["matter_id"], "ballot_id": str(r["ballot_id"]),
-                          "receipt": receipt_code(bytes(r["receipt"])),
-                          "received_at": format_cast_at(r["received_at"])} for r in previous}, votes)
+        {m: {"matter_id": m, "ballot_id": str(r["ballot_id"]), "receipt": receipt_code(bytes(r["receipt"])),
+             "received_at": format_cast_at(r["received_at"])} for m, r in by_matter.items()}, votes)
 
 
 class OwnerVotedPersonally(Conflict):
@@ -289,9 +298,9 @@ async def _cast_for_owner(pool: asyncpg.Pool, principal: BallotPrincipal, *, own
             raise Forbidden("您没有该业主有效的书面委托，不能代为投票", code="proxy_not_authorized")
         existing = await repo.voter_matter_submissions(conn, cid, mid, owner_voter_id, list(definition.matters))
         if idempotency_key is not None:
-            previous = [r for r in existing if r["idempotency_key"] == idempotency_key and r["proxy_voter_id"] == proxy]
+            previous = await repo.proxy_submissions_by_key(conn, cid, mid, proxy, idempotency_key)
             if previous:
-                return _replay(previous, votes)
+                return _replay(previous, owner_voter_id, votes)
         now: datetime = clock["now"]
         casting.refuse_outside_window(clock)
         if auth["valid_until"] <= now:

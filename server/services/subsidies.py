@@ -28,7 +28,7 @@ MANAGEMENT_CATEGORY = 4
 
 
 def _choice(value: Any, allowed: dict[str, str], name: str) -> str:
-    if value not in allowed:
+    if not isinstance(value, str) or value not in allowed:
         raise ValidationFailed(f"{name} 只能是 {', '.join(allowed)} 之一", fields={name: "、".join(allowed.values())})
     return str(value)
 

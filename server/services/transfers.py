@@ -37,6 +37,7 @@ from server.repositories import transfers as repo
 from server.services import audit, personal_data
 from server.services import codes as codes_service
 from server.services.codes import IssuedCode
+from server.services.input_dates import iso_date
 from server.settings import Settings, load_settings
 
 # Codes are in use from the notice (the electorate is frozen) until voting ends.
@@ -118,14 +119,14 @@ def parse_evidence(raw: Any) -> Evidence:
         raise ValidationFailed("请填写过户证明材料（evidence：kind、reference、date）", code="evidence_required",
                                fields={"evidence": "对象：kind、reference、date"})
     kind = raw.get("kind")
-    if kind not in EVIDENCE_KINDS:
+    if not isinstance(kind, str) or kind not in EVIDENCE_KINDS:
         names = "、".join(f"{k}（{v}）" for k, v in EVIDENCE_KINDS.items())
         raise ValidationFailed(f"证明材料种类 kind 应为 {names} 之一", code="bad_evidence_kind",
                                fields={"kind": " / ".join(EVIDENCE_KINDS)})
     reference = _text(raw, "reference", "证明材料的编号或说明", max_length=300)
     when = raw.get("date")
     try:
-        on = date.fromisoformat(when) if isinstance(when, str) and len(when) == 10 else None
+        on = iso_date(when, "date") if isinstance(when, str) and len(when) == 10 else None
     except ValueError:
         on = None
     if on is None:

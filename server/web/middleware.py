@@ -19,7 +19,7 @@ from http import HTTPStatus
 
 import asyncpg
 import asyncpg.exceptions._base as asyncpg_base
-from aiohttp import web, web_protocol
+from aiohttp import http_exceptions, web, web_protocol
 
 from server import appkeys
 from server.ballot.text_checks import has_forbidden_characters
@@ -85,6 +85,10 @@ def _client_error(exc: Exception, request_id: str) -> ApiError:
         return Conflict("操作与已有数据冲突，请刷新后重试")
     if isinstance(exc, RecursionError):
         return BadRequest("请求内容嵌套过深", code="too_deep")
+    if isinstance(exc, http_exceptions.HttpProcessingError):
+        # aiohttp could not parse what a handler read: a multipart part with a malformed header, a
+        # bad chunk.  The client sent it; its text is not echoed.
+        return BadRequest("请求内容的格式不正确", code="malformed_body")
     if isinstance(exc, (asyncpg_base.DataError, asyncpg.exceptions.DataError, OverflowError)):
         # A value the database cannot hold (an integer beyond its column, a date beyond its range,
         # a NUL in text) that the edge did not catch: the caller's input, not the server.

@@ -13,6 +13,7 @@ from server.printing.spreadsheets import board_xlsx, subsidy_xlsx
 from server.services import campaigns as service
 from server.services import staff as staff_service
 from server.services import subsidies
+from server.services.input_dates import iso_date
 from server.web.handlers.common import field, json_response, pool, read_json, settings
 from server.web.handlers.register import _read_upload
 
@@ -27,7 +28,7 @@ def _today(request: web.Request) -> dt.date | None:
     if raw is None:
         return None
     try:
-        return dt.date.fromisoformat(raw)
+        return iso_date(raw, "today")
     except ValueError:
         raise ValidationFailed("today 应为日期（如 2022-03-30）", fields={"today": raw[:20]}) from None
 

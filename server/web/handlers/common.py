@@ -131,6 +131,18 @@ def effects(request: web.Request) -> Effects:
 INT4_MAX = 2_147_483_647
 
 
+def int_query(request: web.Request, name: str, *, default: int | None, min_value: int,
+              max_value: int = INT4_MAX) -> int | None:
+    """An integer query parameter (ASCII digits only: ``²`` or ``١`` are digits to Python but not to
+    ``int``), within [min_value, max_value]; 422 naming the range otherwise, ``default`` when absent."""
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 10 or not min_value <= int(raw) <= max_value:
+        raise ValidationFailed(f"{name} 应为 {min_value}–{max_value} 的整数", fields={name: f"{min_value}–{max_value}"})
+    return int(raw)
+
+
 def int_path(request: web.Request, name: str, not_found_code: str, message: str) -> int:
     """A numeric id in the URL; anything that cannot be one (``abc``, ``0``, ``+1``, too large) is
     the same 404 as an id that does not exist, with that resource's code."""

@@ -17,7 +17,7 @@ from server.auth.staff import WRITER_ROLES, require_staff
 from server.errors import Forbidden, ValidationFailed
 from server.services import committees, deadlines, formation, nominations
 from server.services.election_input import parse_date
-from server.web.handlers.common import int_path, json_response, pool, read_json
+from server.web.handlers.common import int_path, int_query, json_response, pool, read_json
 
 ADMIN = "/api/admin/communities/{community_id}"
 MEETING = ADMIN + "/meetings/{meeting_id}"
@@ -43,10 +43,7 @@ def _query_date(request: web.Request) -> date | None:
 
 
 def _query_window(request: web.Request) -> int:
-    value = request.query.get("due_soon_days", str(DEFAULT_DUE_SOON_DAYS))
-    if not value.isdigit() or int(value) > 365:
-        raise ValidationFailed("due_soon_days 应为 0–365 的整数", fields={"due_soon_days": "0–365"})
-    return int(value)
+    return int_query(request, "due_soon_days", default=DEFAULT_DUE_SOON_DAYS, min_value=0, max_value=365) or 0
 
 
 # ---------------------------------------------------------------- owners

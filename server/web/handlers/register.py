@@ -6,10 +6,10 @@ from aiohttp import BodyPartReader, web
 from server.auth.staff import WRITER_ROLES, require_staff
 from server.ballot.amounts import format_area
 from server.ballot.masking import mask_name, masked_for_role
-from server.errors import BadRequest, PayloadTooLarge, ValidationFailed
+from server.errors import BadRequest, PayloadTooLarge
 from server.repositories import register as register_repo
 from server.services import register as register_service
-from server.web.handlers.common import json_response, pool, settings
+from server.web.handlers.common import int_query, json_response, pool, settings
 
 
 async def _read_upload(request: web.Request, limit: int) -> tuple[bytes, str]:
@@ -49,12 +49,7 @@ async def import_register(request: web.Request) -> web.Response:
 
 
 def _version_param(request: web.Request) -> int | None:
-    raw = request.query.get("version")
-    if raw is None:
-        return None
-    if not raw.isdigit() or int(raw) < 1:
-        raise ValidationFailed("version 应为正整数", fields={"version": "正整数"})
-    return int(raw)
+    return int_query(request, "version", default=None, min_value=1)
 
 
 async def totals(request: web.Request) -> web.Response:

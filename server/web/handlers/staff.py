@@ -12,6 +12,7 @@ from server.errors import NotFound, ValidationFailed
 from server.repositories import communities as community_repo
 from server.services import staff as staff_service
 from server.services import staff_accounts
+from server.services.input_dates import iso_date
 from server.web.handlers.common import field, json_response, pool, read_json, settings
 
 
@@ -22,7 +23,7 @@ async def login(request: web.Request) -> web.Response:
     try:
         result = await staff_service.login(pool(request), request.app[appkeys.TOKEN_KEYS], username=username,
                                            password=password, ttl_s=settings(request).staff_token_ttl_s,
-                                           address=client_address(request))
+                                           address=client_address(request, settings(request).trusted_proxy_networks))
     except staff_accounts.LoginLocked as locked:
         return json_response(locked.envelope(), status=locked.status,
                              headers={"Retry-After": str(locked.retry_after_s), "Cache-Control": "no-store"})
@@ -112,7 +113,7 @@ def _parse_date(value: str | None, name: str) -> dt.date | None:
     if value is None:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        return iso_date(value, name)
     except (TypeError, ValueError):
         raise ValidationFailed(f"{name} 应为日期（如 2026-03-01）", fields={name: "日期格式 YYYY-MM-DD"}) from None
 
