@@ -38,7 +38,11 @@ def test_quick_bench_runs_and_every_acknowledged_vote_is_stored(database_url, tm
     assert result["errors"] == 0
     assert result["requests"] > 0
     assert result["acknowledged_votes"] == 3 * result["requests"]
-    assert result["acknowledged_missing"] == 0
+    assert result["acknowledged_missing"] == 0 and result["lost"] == 0
+    assert isinstance(result["server_cpu_ms_per_ballot"], (int, float))
+    # the same ingest against `evote serve --workers 2` (votes_per_s_2w): no error, nothing lost
+    assert isinstance(result["votes_per_s_2w"], (int, float)) and result["votes_per_s_2w"] > 0
+    assert result["errors_2w"] == 0 and result["lost_2w"] == 0
     # Fan-out: every watcher connected and saw every vote cast while it listened.
     assert result["watchers"] == 50 and result["watchers_failed"] == 0
     assert result["fanout_votes"] > 0 and result["fanout_missed"] == 0

@@ -14,6 +14,7 @@ import jwt
 import pytest
 
 from server.ballot import identity
+from server.ballot.receipts import BALLOT_RECEIPT_ALPHABET, BALLOT_RECEIPT_CHARS, BALLOT_RECEIPT_LABEL
 from server.repositories import casting as casting_repo
 from server.services import casting, counting, personal_data, purge
 from server.services import transfers as transfers_service
@@ -264,13 +265,14 @@ async def test_the_transfer_waits_for_a_vote_in_flight_and_a_vote_during_it_is_r
     async with db_pool.acquire() as conn:
         voting = conn.transaction()
         await voting.start()
-        row = await casting_repo.precheck(conn, m.community_id, m.meeting_id, jti=jti, voter_id="A+B",
-                                          matter_ids=["M1"], idempotency_key=None)
-        assert row["session_live"]
-        rows, choices, _ = casting.build_rows(m.community_id, m.meeting_id, "A+B", "electronic", row["now"],
-                                              [casting.Vote("M1", (("", "no"),))])
-        await casting_repo.insert_votes(conn, m.community_id, m.meeting_id, "A+B", row["now"], False, None,
-                                        *map(list, zip(*rows)), *map(list, zip(*choices)))
+        p = casting.prepare_ballot(m.community_id, m.meeting_id, "A+B", [casting.Vote("M1", (("", "no"),))])
+        row = await casting_repo.cast(conn, m.community_id, m.meeting_id, jti=jti, voter_id="A+B",
+                                      allow_revision=False, idempotency_key=None, matter_ids=p.matter_ids,
+                                      ballot_ids=p.ballot_ids, salts=p.salts, heads=p.heads, tails=p.tails,
+                                      choice_ballots=p.choice_ballots, choice_candidates=p.choice_candidates,
+                                      choice_values=p.choice_values, short_label=BALLOT_RECEIPT_LABEL,
+                                      short_alphabet=BALLOT_RECEIPT_ALPHABET, short_chars=BALLOT_RECEIPT_CHARS)
+        assert row["session_live"] and len(row["stored"]) == 1 and row["short_code"]
         transfer = asyncio.create_task(record(client, m, transfer_body()))
         await asyncio.sleep(0.5)
         assert not transfer.done()

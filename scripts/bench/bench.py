@@ -59,7 +59,7 @@ import asyncpg  # noqa: E402
 from batch import batch  # noqa: E402
 from common import Bench, log, start_server, stop_server  # noqa: E402
 from fanout import fanout  # noqa: E402
-from ingest import ingest, pgbench, prepare_ingest  # noqa: E402
+from ingest import ingest, ingest_other_workers, pgbench, prepare_ingest  # noqa: E402
 
 from server.auth.tokens import TokenKeys, load_or_create_private_key  # noqa: E402
 from server.db.pool import create_pool, migrate, resolve_database_url  # noqa: E402
@@ -76,9 +76,10 @@ def machine_note() -> dict:
     return {"cpus": os.cpu_count(), "load_avg_1m": round(load[0], 2), "python": sys.version.split()[0]}
 
 
-HEADLINE_KEYS = ["votes_per_s", "requests_per_s", "p50_ms", "p99_ms", "errors", "pgbench_tps", "pgbench_3row_tps",
-                 "ratio_vs_pgbench", "ratio_fair", "acknowledged_votes", "acknowledged_missing", "fanout_p50_ms",
-                 "fanout_p99_ms", "watchers", "rss_mb", "import_50k_s", "tally_50k_s", "verify_50k_s"]
+HEADLINE_KEYS = ["votes_per_s", "requests_per_s", "server_cpu_ms_per_ballot", "p50_ms", "p99_ms", "errors", "lost",
+                 "pgbench_tps", "pgbench_3row_tps", "ratio_vs_pgbench", "ratio_fair", "votes_per_s_2w",
+                 "acknowledged_votes", "acknowledged_missing", "fanout_p50_ms", "fanout_p99_ms", "watchers", "rss_mb",
+                 "import_50k_s", "tally_50k_s", "verify_50k_s"]
 
 
 def print_table(bench: Bench) -> None:
@@ -122,6 +123,14 @@ async def run_jobs(bench: Bench) -> None:
     args = bench.args
     if not args.skip_ingest or args.watchers:
         await prepare_ingest(bench)
+        if not args.skip_ingest and args.compare_workers and args.compare_workers != args.workers:
+            # First the other worker count on its share of the voters (votes_per_s_2w), then the main
+            # server, whose run completes the rush the fan-out follows.
+            start_server(bench, args.compare_workers)
+            try:
+                await ingest_other_workers(bench)
+            finally:
+                stop_server(bench)
         start_server(bench)
         try:
             if not args.skip_ingest:
@@ -196,6 +205,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--voters", type=int, default=20_000, help="voting subjects of the ingest meeting")
     p.add_argument("--connections", type=int, default=32, help="load generator connections = pgbench clients")
     p.add_argument("--workers", type=int, default=1, help="evote serve --workers")
+    p.add_argument("--compare-workers", type=int, default=2,
+                   help="also run 2/5 of the voters against a server with this many workers first "
+                        "(votes_per_s_2w; 0 or equal to --workers: no such run)")
     p.add_argument("--pool-max", type=int, default=None, help="EVOTE_DB_POOL_MAX for the server")
     p.add_argument("--duration", type=int, default=30, help="longest ingest run in seconds (stops when voters run out)")
     p.add_argument("--wrk-threads", type=int, default=2)

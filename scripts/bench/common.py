@@ -138,6 +138,7 @@ class Bench:
     server: subprocess.Popen | None = None
     base_url: str = ""
     reserve: int = 0          # voters kept back from the ingest for the fan-out votes
+    workers: int = 1          # workers of the server running now
 
     def row(self, section: str, what: str, value: object) -> None:
         self.table.append((section, what, "—" if value is None else str(value)))
@@ -187,9 +188,11 @@ async def electorate_voters(pool: asyncpg.Pool, community_id: str, meeting_id: s
             community_id, meeting_id)]
 
 
-def start_server(bench: Bench) -> None:
+def start_server(bench: Bench, workers: int | None = None) -> None:
     """`evote serve --workers W` on a free port over the bench database; returns once it accepts."""
     a = bench.args
+    workers = a.workers if workers is None else workers
+    bench.workers = workers
     port = free_port()
     env = dict(os.environ, EVOTE_DATABASE_URL=bench.db_url, EVOTE_DATA_DIR=str(bench.data_dir),
                EVOTE_PORT=str(port), EVOTE_HOST="127.0.0.1", EVOTE_LOG_LEVEL=a.log_level,
@@ -201,7 +204,7 @@ def start_server(bench: Bench) -> None:
     if a.pool_max:
         env["EVOTE_DB_POOL_MAX"] = str(a.pool_max)
     log_file = open(bench.work_dir / "server.log", "wb")
-    server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--workers", str(a.workers)],
+    server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--workers", str(workers)],
                               env=env, cwd=ROOT, stdout=log_file, stderr=subprocess.STDOUT)
     bench.server = server
     bench.base_url = f"http://127.0.0.1:{port}"
@@ -213,7 +216,7 @@ def start_server(bench: Bench) -> None:
             with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                 pass
             # every worker binds the port; give the others a moment to finish starting
-            time.sleep(1.0 if a.workers > 1 else 0.2)
+            time.sleep(1.0 if workers > 1 else 0.2)
             return
         except OSError:
             time.sleep(0.2)

@@ -16,8 +16,9 @@ from datetime import datetime
 import aiohttp
 from common import COMMUNITY, MEETING, Bench, ballot_body, log, percentile, rounded, rss_mb
 
-TURNOUT_PERSONS = re.compile(rb'"turnout": \{"area": "[0-9.]+", "persons": (\d+)')
-TURNOUT_PERSONS_TEXT = re.compile(r'"turnout": \{"area": "[0-9.]+", "persons": (\d+)')
+# compact or spaced JSON (the server's frames are compact)
+TURNOUT_PERSONS = re.compile(rb'"turnout": ?\{"area": ?"[0-9.]+", ?"persons": ?(\d+)')
+TURNOUT_PERSONS_TEXT = re.compile(r'"turnout": ?\{"area": ?"[0-9.]+", ?"persons": ?(\d+)')
 
 
 @dataclass

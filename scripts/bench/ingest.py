@@ -170,9 +170,10 @@ async def check_acknowledged(bench: Bench, acked: list[str]) -> tuple[int, int]:
     return found, stored
 
 
-async def ingest(bench: Bench) -> None:
+async def timed_run(bench: Bench, first: int, last: int) -> dict:
+    """Voters [first, last) against the running server: a short warm-up (not counted), then the timed
+    run; figures, with the server's process CPU over the timed window (every worker's)."""
     a = bench.args
-    first, last = 0, len(bench.tokens) - bench.reserve
     use_wrk = shutil.which("wrk") is not None and not a.async_client
     if not use_wrk and not a.async_client:
         log("wrk not found: using the aiohttp load generator (install wrk for the reference figures)")
@@ -192,39 +193,76 @@ async def ingest(bench: Bench) -> None:
         # --cold measures the first minute instead (docs/performance.md).
         async with bench.pool.acquire() as conn:
             await conn.execute("ANALYZE submission, submission_choice")
-    log(f"ingest: {last - first} voters, {a.connections} connections, up to {a.duration} s "
-        f"({'wrk' if use_wrk else 'aiohttp'})")
+    log(f"ingest: {last - first} voters, {a.connections} connections, {bench.workers} worker(s), up to "
+        f"{a.duration} s ({'wrk' if use_wrk else 'aiohttp'})")
     cpu_before = cpu_seconds(bench.server_pid)
     r = (run_wrk(bench, first, last, a.duration) if use_wrk
          else await run_async_client(bench, first, last, a.duration))
-    server_cpu = cpu_seconds(bench.server_pid) - cpu_before
+    r["server_cpu"] = cpu_seconds(bench.server_pid) - cpu_before
+    found, r["stored"] = await check_acknowledged(bench, r["acked"])
+    r["missing"] = len(r["acked"]) - found
+    if r["errors"]:
+        bench.failures.append(f"ingest errors ({bench.workers} worker(s)): {r['errors']} (e.g. {r['error_samples']})")
+    if r["missing"]:
+        bench.failures.append(f"{r['missing']} acknowledged votes are not in the database")
+    return r
+
+
+def ingest_split(bench: Bench) -> tuple[int, int, int]:
+    """(first, split, last): voters [split, last) go to the run with --compare-workers, [first, split)
+    to the main run; the reserve at the end is kept for the fan-out."""
+    first, last = 0, len(bench.tokens) - bench.reserve
+    other = bench.args.compare_workers
+    if not other or other == bench.args.workers:
+        return first, last, last
+    return first, first + (last - first) * 3 // 5, last
+
+
+async def ingest_other_workers(bench: Bench) -> None:
+    """The run with ``--compare-workers`` (default 2) on its share of the voters: ``votes_per_s_2w``."""
+    _, split, last = ingest_split(bench)
+    if split == last:
+        return
+    r = await timed_run(bench, split, last)
+    key = f"votes_per_s_{bench.workers}w"
+    votes_per_s = len(r["acked"]) / r["seconds"]
+    bench.results.update({
+        key: round(votes_per_s, 1), f"p99_ms_{bench.workers}w": rounded(r["p99_ms"]),
+        f"errors_{bench.workers}w": r["errors"], f"lost_{bench.workers}w": r["missing"],
+        f"server_cpu_ms_per_ballot_{bench.workers}w": round(r["server_cpu"] * 1000 / max(1, r["requests_ok"]), 3),
+    })
+    bench.row("ingest", f"votes/s with {bench.workers} workers ({last - split} voters)", bench.results[key])
+    bench.row("ingest", f"p99 ms with {bench.workers} workers", bench.results[f"p99_ms_{bench.workers}w"])
+
+
+async def ingest(bench: Bench) -> None:
+    a = bench.args
+    first, split, _ = ingest_split(bench)
+    r = await timed_run(bench, first, split)
     requests_per_s = r["requests_ok"] / r["seconds"]
     votes_per_s = len(r["acked"]) / r["seconds"]
-    found, stored = await check_acknowledged(bench, r["acked"])
-    missing = len(r["acked"]) - found
+    server_cpu = r["server_cpu"]
     bench.results.update({
         "load_generator": r["tool"], "connections": a.connections, "workers": a.workers,
         "requests": r["requests_ok"], "requests_per_s": round(requests_per_s, 1),
         "votes_per_s": round(votes_per_s, 1), "p50_ms": rounded(r["p50_ms"]), "p99_ms": rounded(r["p99_ms"]),
         "errors": r["errors"],
-        "acknowledged_votes": len(r["acked"]), "acknowledged_missing": missing,
+        "acknowledged_votes": len(r["acked"]), "acknowledged_missing": r["missing"], "lost": r["missing"],
+        # process CPU (user + system) of the server over the timed window, per ballot (one request)
+        "server_cpu_ms_per_ballot": round(server_cpu * 1000 / max(1, r["requests_ok"]), 3),
         "server_cpu_ms_per_request": round(server_cpu * 1000 / max(1, r["requests_ok"]), 2),
         "server_cpu_share": round(server_cpu / r["seconds"], 2),
     })
-    if r["errors"]:
-        bench.failures.append(f"ingest errors: {r['errors']} (e.g. {r['error_samples']})")
-    if missing:
-        bench.failures.append(f"{missing} acknowledged votes are not in the database")
     for what, key in [("load generator", "load_generator"), ("connections / workers", None),
                       ("requests (ballots of 3 matters)", "requests"), ("requests/s", "requests_per_s"),
                       ("votes/s (submissions)", "votes_per_s"), ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms"),
                       ("errors", "errors"), ("acknowledged votes", "acknowledged_votes"),
                       ("acknowledged but missing", "acknowledged_missing"),
-                      ("server CPU ms per request", "server_cpu_ms_per_request"),
+                      ("server CPU ms per ballot", "server_cpu_ms_per_ballot"),
                       ("server CPU (cores busy)", "server_cpu_share")]:
         value = f"{a.connections} / {a.workers}" if key is None else bench.results[key]
         bench.row("ingest", what, value)
-    bench.row("ingest", "submissions stored (incl. warm-up)", stored)
+    bench.row("ingest", "submissions stored (incl. warm-up)", r["stored"])
 
 
 PGBENCH_TABLE = """

@@ -24,14 +24,42 @@ def format_cast_at(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def canonical_submission(*, community_id: str, meeting_id: str, ballot_id: str, voter_id: str, matter_id: str,
-                         channel: str, cast_at: datetime, choices: Sequence[tuple[str, str]]) -> bytes:
+def _canonical_text(*, community_id: str, meeting_id: str, ballot_id: str, voter_id: str, matter_id: str,
+                    channel: str, cast_at: str, choices: Sequence[tuple[str, str]]) -> str:
     return json.dumps(
         {"community_id": community_id, "meeting_id": meeting_id, "ballot_id": str(ballot_id),
-         "voter_id": voter_id, "matter_id": matter_id, "channel": channel, "cast_at": format_cast_at(cast_at),
+         "voter_id": voter_id, "matter_id": matter_id, "channel": channel, "cast_at": cast_at,
          "choices": sorted([list(c) for c in choices])},
         ensure_ascii=False, separators=(",", ":"), sort_keys=True,
-    ).encode()
+    )
+
+
+def canonical_submission(*, community_id: str, meeting_id: str, ballot_id: str, voter_id: str, matter_id: str,
+                         channel: str, cast_at: datetime, choices: Sequence[tuple[str, str]]) -> bytes:
+    return _canonical_text(community_id=community_id, meeting_id=meeting_id, ballot_id=ballot_id,
+                           voter_id=voter_id, matter_id=matter_id, channel=channel,
+                           cast_at=format_cast_at(cast_at), choices=choices).encode()
+
+
+_CAST_AT_MARK = "cast-at"
+
+
+def canonical_around_cast_at(*, community_id: str, meeting_id: str, ballot_id: str, voter_id: str, matter_id: str,
+                             channel: str, choices: Sequence[tuple[str, str]]) -> tuple[bytes, bytes]:
+    """``canonical_submission`` before and after the text of ``cast_at``: ``head + format_cast_at(t) + tail``
+    is the canonical form for any time ``t``.  The vote path hands both parts to the database, which
+    puts its own receive time between them (the time is known only inside the inserting statement).
+
+    Keys are sorted, so the object opens with ``ballot_id`` (a UUID: nothing to escape) and then
+    ``cast_at``; the time's text needs no escaping either.
+    """
+    text = _canonical_text(community_id=community_id, meeting_id=meeting_id, ballot_id=ballot_id,
+                           voter_id=voter_id, matter_id=matter_id, channel=channel, cast_at=_CAST_AT_MARK,
+                           choices=choices)
+    head = '{"ballot_id":' + json.dumps(str(ballot_id)) + ',"cast_at":"'
+    if not text.startswith(head + _CAST_AT_MARK + '"'):
+        raise ValueError("canonical form does not open with ballot_id and cast_at")
+    return head.encode(), text[len(head) + len(_CAST_AT_MARK):].encode()
 
 
 def new_salt() -> bytes:
@@ -57,6 +85,7 @@ def receipt_code(receipt: bytes) -> str:
 BALLOT_RECEIPT_LABEL = b"evote-ballot-receipt/1\n"
 BALLOT_RECEIPT_CHARS = 10
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+BALLOT_RECEIPT_ALPHABET = _CROCKFORD   # the vote path's statement derives the code in SQL with it
 _CONFUSABLE = str.maketrans({"I": "1", "L": "1", "O": "0"})
 
 

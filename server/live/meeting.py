@@ -45,6 +45,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import asyncpg
+import orjson
 
 from server.ballot.tally import Matter
 from server.ballot.weights import Electorate
@@ -79,8 +80,24 @@ OUTAGE_POLL_S = 1.0
 EPOCH_START = datetime(1970, 1, 1, tzinfo=UTC)
 
 
+_ORJSON_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS | orjson.OPT_PASSTHROUGH_SUBCLASS
+
+
 def _dumps(doc: Mapping[str, Any]) -> str:
-    return json.dumps(doc, ensure_ascii=False, default=str)
+    """A frame's JSON text (orjson: compact, UTF-8; json where orjson refuses a value)."""
+    try:
+        return orjson.dumps(doc, default=str, option=_ORJSON_OPTIONS).decode()
+    except TypeError:
+        return json.dumps(doc, ensure_ascii=False, default=str)
+
+
+def _digest(docs: Mapping[str, Any]) -> bytes:
+    """Whether the documents changed: a hash of their canonical (key-sorted) JSON."""
+    try:
+        text = orjson.dumps(docs, default=str, option=_ORJSON_OPTIONS | orjson.OPT_SORT_KEYS)
+    except TypeError:
+        text = json.dumps(docs, sort_keys=True, ensure_ascii=False, default=str).encode()
+    return hashlib.sha256(text).digest()
 
 
 # --------------------------------------------------------------------------
@@ -261,7 +278,7 @@ class LiveMeeting:
 
     def _publish_if_changed(self, kind: str, *, force: bool) -> bool:
         docs = self._build()
-        digest = hashlib.sha256(json.dumps(docs, sort_keys=True, ensure_ascii=False, default=str).encode()).digest()
+        digest = _digest(docs)
         if digest == self._digest and not force:
             return False
         self._digest = digest

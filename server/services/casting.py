@@ -1,14 +1,14 @@
 """Electronic vote casting and what an owner may read about their own ballot.
 
-The hot path (:func:`cast_votes`) is one transaction of two statements:
-
-1. one SELECT that locks the meeting row ``FOR SHARE`` (a close waits for votes in
-   flight, and a vote after the close sees it), reads the server's receive time
-   ``clock_timestamp()`` (the legal vote time, Civil Code art. 137), checks the
-   token's session, and finds earlier submissions of this voter for the matters
-   (and for the idempotency key);
-2. one INSERT of every submission and choice (a data-modifying CTE over
-   ``unnest`` arrays).
+The hot path (:func:`cast_votes`) is ONE statement, committed on its own (one round
+trip to the database, no BEGIN/COMMIT; repositories/casting.py): it locks the meeting
+row ``FOR SHARE`` (a close waits for votes in flight, and a vote after the close sees
+it), reads the server's receive time ``clock_timestamp()`` (the legal vote time, Civil
+Code art. 137), checks the token's session, finds earlier submissions of this voter
+for the matters (and for the idempotency key), and, only when all of that allows it,
+inserts every submission and choice, the receipts computed in the statement around
+its receive time.  The answer comes after the commit: durable before acknowledged.
+Refusals are decided here from the same row, with the same conditions.
 
 The database decides races: ``UNIQUE (community_id, meeting_id, voter_id,
 matter_id, channel, revision)`` with revision 0 refuses a second submission
@@ -35,7 +35,10 @@ import asyncpg
 from server.auth.ballot import BallotPrincipal
 from server.ballot.amounts import format_area
 from server.ballot.receipts import (
-    ballot_receipt_code,
+    BALLOT_RECEIPT_ALPHABET,
+    BALLOT_RECEIPT_CHARS,
+    BALLOT_RECEIPT_LABEL,
+    canonical_around_cast_at,
     canonical_submission,
     format_ballot_receipt,
     format_cast_at,
@@ -345,43 +348,82 @@ def refuse_outside_window(row: asyncpg.Record) -> None:
                        fields={"closes_at": row["closes_at"].isoformat() if row["closes_at"] else None})
 
 
+@dataclass(frozen=True, slots=True)
+class PreparedBallot:
+    """What the one statement of an electronic ballot needs, made before it runs (no I/O)."""
+    matter_ids: list[str]
+    ballot_ids: list[uuid.UUID]
+    salts: list[bytes]
+    heads: list[bytes]
+    tails: list[bytes]
+    choice_ballots: list[uuid.UUID]
+    choice_candidates: list[str]
+    choice_values: list[str]
+
+
+def prepare_ballot(cid: str, mid: str, voter: str, votes: list[Vote]) -> PreparedBallot:
+    p = PreparedBallot([], [], [], [], [], [], [], [])
+    for vote in votes:
+        ballot_id = uuid.uuid4()
+        head, tail = canonical_around_cast_at(community_id=cid, meeting_id=mid, ballot_id=str(ballot_id),
+                                              voter_id=voter, matter_id=vote.matter_id, channel=CHANNEL,
+                                              choices=vote.choices)
+        p.matter_ids.append(vote.matter_id)
+        p.ballot_ids.append(ballot_id)
+        p.salts.append(new_salt())
+        p.heads.append(head)
+        p.tails.append(tail)
+        for candidate_id, choice in vote.choices:
+            p.choice_ballots.append(ballot_id)
+            p.choice_candidates.append(candidate_id)
+            p.choice_values.append(choice)
+    return p
+
+
 async def _attempt(conn: asyncpg.Connection, definition: MeetingDefinition, principal: BallotPrincipal,
                    votes: list[Vote], idempotency_key: str | None) -> CastResult:
     cid, mid, voter = principal.community_id, principal.meeting_id, principal.voter_id
-    async with conn.transaction():
-        row = await casting_repo.precheck(conn, cid, mid, jti=principal.jti, voter_id=voter,
-                                          matter_ids=[v.matter_id for v in votes], idempotency_key=idempotency_key)
-        if row is None:
-            raise NotFound("找不到该会议", code="meeting_not_found")
-        if not row["session_live"]:
-            raise Unauthorized("该选票凭证已失效，请重新扫码登录", code="ballot_session_revoked")
-        if row["previous"]:
-            replay = _replay(row["previous"], votes)
-            codes = await ballot_receipts_repo.codes_of_ballots(
-                conn, cid, mid, [uuid.UUID(r["ballot_id"]) for r in replay.receipts])
-            found = set(codes.values())
-            return replace(replay, ballot_receipt=format_ballot_receipt(found.pop()) if len(found) == 1 else None)
-        refuse_outside_window(row)
-        if row["voted"] and not definition.allow_revision:
-            voted = sorted(set(row["voted"]))
-            # refusal path only: say so when a proxy (书面委托) voted
-            by_proxy = await casting_repo.matters_voted_by_proxy(conn, cid, mid, voter, voted)
-            if by_proxy:
-                raise Conflict(f"您委托的代理人已代您对{definition.matter_names(by_proxy)}投票，委托已行使，不能再投",
-                               code="voted_by_proxy", fields={"matters": list(by_proxy)})
-            raise Conflict(f"您已对{definition.matter_names(voted)}投过票，每个事项只能投一次", code="already_voted",
-                           fields={"matters": voted})
-        now: datetime = row["now"]
-        rows, choices, out = build_rows(cid, mid, voter, CHANNEL, now, votes)
-        await casting_repo.insert_votes(conn, cid, mid, voter, now, definition.allow_revision, idempotency_key,
-                                        [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-                                        [r[3] for r in rows], [c[0] for c in choices], [c[1] for c in choices],
-                                        [c[2] for c in choices])
-        # The ballot's short receipt, in the same transaction; a clash with another ballot's code
-        # (50 bits: rare) is a unique violation, and the retry below makes new receipts and a new code.
-        short = ballot_receipt_code([r[3] for r in rows])
-        await ballot_receipts_repo.insert(conn, cid, mid, short, voter, now, [r[0] for r in rows])
-    return CastResult(True, now, out, format_ballot_receipt(short))
+    p = prepare_ballot(cid, mid, voter, votes)
+    row = await casting_repo.cast(conn, cid, mid, jti=principal.jti, voter_id=voter,
+                                  allow_revision=definition.allow_revision, idempotency_key=idempotency_key,
+                                  matter_ids=p.matter_ids, ballot_ids=p.ballot_ids, salts=p.salts, heads=p.heads,
+                                  tails=p.tails, choice_ballots=p.choice_ballots,
+                                  choice_candidates=p.choice_candidates, choice_values=p.choice_values,
+                                  short_label=BALLOT_RECEIPT_LABEL, short_alphabet=BALLOT_RECEIPT_ALPHABET,
+                                  short_chars=BALLOT_RECEIPT_CHARS)
+    if row is None:
+        raise NotFound("找不到该会议", code="meeting_not_found")
+    if not row["session_live"]:
+        raise Unauthorized("该选票凭证已失效，请重新扫码登录", code="ballot_session_revoked")
+    if row["previous"]:
+        replay = _replay(row["previous"], votes)
+        codes = await ballot_receipts_repo.codes_of_ballots(
+            conn, cid, mid, [uuid.UUID(r["ballot_id"]) for r in replay.receipts])
+        found = set(codes.values())
+        return replace(replay, ballot_receipt=format_ballot_receipt(found.pop()) if len(found) == 1 else None)
+    refuse_outside_window(row)
+    if row["voted"] and not definition.allow_revision:
+        voted = sorted(set(row["voted"]))
+        # refusal path only: say so when a proxy (书面委托) voted
+        by_proxy = await casting_repo.matters_voted_by_proxy(conn, cid, mid, voter, voted)
+        if by_proxy:
+            raise Conflict(f"您委托的代理人已代您对{definition.matter_names(by_proxy)}投票，委托已行使，不能再投",
+                           code="voted_by_proxy", fields={"matters": list(by_proxy)})
+        raise Conflict(f"您已对{definition.matter_names(voted)}投过票，每个事项只能投一次", code="already_voted",
+                       fields={"matters": voted})
+    stored = dict(item.split(" ", 1) for item in row["stored"])
+    if len(stored) != len(votes) or row["short_code"] is None:
+        # The statement's conditions and the refusals above are the same; this cannot happen.
+        raise RuntimeError(f"vote of {cid}/{mid} neither stored nor refused")
+    now: datetime = row["now"]
+    received_at = format_cast_at(now)
+    # The ballot's short receipt was written by the same statement (derived there from the receipts as
+    # receipts.ballot_receipt_code derives it); a clash with another ballot's code (50 bits: rare) is a
+    # unique violation, and the retry in _cast makes new receipts and a new code.
+    return CastResult(True, now, [{"matter_id": matter_id, "ballot_id": str(ballot_id), "receipt": stored[matter_id],
+                                   "received_at": received_at}
+                                  for matter_id, ballot_id in zip(p.matter_ids, p.ballot_ids)],
+                      format_ballot_receipt(row["short_code"]))
 
 
 async def cast_votes(pool: asyncpg.Pool, effects: Effects, principal: BallotPrincipal, *, votes_raw: Any,
