@@ -23,12 +23,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import aiohttp
-import asyncpg
 from aiohttp import web
 
 from server.app import create_app
 from server.auth.staff import StaffPrincipal
-from server.db.pool import create_pool, migrate, resolve_database_url
+from server.db.pool import create_pool, migrate
+from server.devtools.bench_database import create_bench_database, drop_bench_database
 from server.devtools.demo_campaign import CAMPAIGN_ID, DEMO_DAY, prepare_demo_campaign
 from server.services import campaigns
 from server.services import staff as staff_service
@@ -43,13 +43,7 @@ def _figures(samples: list[float]) -> dict:
 
 async def run(rounds: int) -> dict:
     settings = load_settings()
-    server_url, _ = await asyncio.to_thread(resolve_database_url, settings)
-    name = f"evote_bench_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = server_url.replace("/postgres?", f"/{name}?") if "/postgres?" in server_url else \
-        server_url.rsplit("/", 1)[0] + "/" + name
+    server_url, url = await create_bench_database(settings)
     pool = await create_pool(url, min_size=1, max_size=4)
     try:
         async with pool.acquire() as conn:
@@ -100,9 +94,7 @@ async def run(rounds: int) -> dict:
                 "board_xlsx_http_ms": _figures(xlsx_ms), "target_ms": 300}
     finally:
         await pool.close()
-        admin = await asyncpg.connect(server_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_bench_database(server_url, url)
 
 
 def main() -> int:

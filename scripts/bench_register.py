@@ -12,16 +12,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import secrets
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import asyncpg
 
-from server.db.pool import create_pool, migrate, resolve_database_url
+from server.db.pool import create_pool, migrate
+from server.devtools.bench_database import create_bench_database, drop_bench_database
 from server.devtools.demo_data import generate_register_rows, register_csv
 from server.repositories import communities as community_repo
 from server.services import register as register_service
@@ -30,13 +29,7 @@ from server.settings import load_settings
 
 async def run(units: int) -> dict:
     settings = load_settings()
-    server_url, embedded = await asyncio.to_thread(resolve_database_url, settings)
-    name = f"evote_bench_{secrets.token_hex(4)}"
-    admin = await asyncpg.connect(server_url)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    await admin.close()
-    url = server_url.replace("/postgres?", f"/{name}?") if "/postgres?" in server_url else \
-        server_url.rsplit("/", 1)[0] + "/" + name
+    server_url, url = await create_bench_database(settings)
     pool = await create_pool(url, min_size=1, max_size=4)
     try:
         async with pool.acquire() as conn:
@@ -58,10 +51,7 @@ async def run(units: int) -> dict:
                 "total_area": totals["totals"]["area"], "total_persons": totals["totals"]["persons"]}
     finally:
         await pool.close()
-        admin = await asyncpg.connect(server_url)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
-        del embedded
+        await drop_bench_database(server_url, url)
 
 
 def main() -> None:

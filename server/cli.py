@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "audit",
     "simulate",
     "codes",
+    "documents",
     "purge",
 ]
 

@@ -50,6 +50,8 @@ class Settings:
     # Largest request body accepted (bytes); register uploads have their own.
     max_body_bytes: int = 256 * 1024
     max_upload_bytes: int = 64 * 1024 * 1024
+    # Most rows (after the header) a register file may have; more is refused (413 register_too_many_rows).
+    register_max_rows: int = 200_000
     db_pool_min: int = 2
     db_pool_max: int = 20
     # WeChat code2Session (configurable so tests use a fake server).
@@ -181,8 +183,8 @@ def load_settings(env: dict | None = None, **overrides: Any) -> Settings:
     values.update({k: v for k, v in overrides.items() if v is not None})
     if "public_url" not in overrides and not env.get("EVOTE_PUBLIC_URL"):
         values["public_url"] = f"http://{values['host']}:{values['port']}"
-    if values["max_body_bytes"] <= 0 or values["db_pool_max"] < 1:
-        raise SettingsError("EVOTE_MAX_BODY_BYTES and EVOTE_DB_POOL_MAX must be positive")
+    if values["max_body_bytes"] <= 0 or values["db_pool_max"] < 1 or values["register_max_rows"] < 1:
+        raise SettingsError("EVOTE_MAX_BODY_BYTES, EVOTE_DB_POOL_MAX and EVOTE_REGISTER_MAX_ROWS must be positive")
     try:
         parse_trusted_proxies(values["trusted_proxies"])
     except ValueError as exc:

@@ -58,3 +58,13 @@ def beijing(moment: datetime, *, year: bool = True) -> str:
 
 async def no_sideways_scroll(page) -> bool:
     return await page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+@pytest.fixture
+async def browser():
+    """Headless Chromium for a test (import this fixture into the test module)."""
+    playwright_api = pytest.importorskip("playwright.async_api")
+    async with playwright_api.async_playwright() as pw:
+        browser = await launch(pw)
+        yield browser
+        await browser.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -56,13 +57,18 @@ async def test_the_dashboard_follows_votes_live(browser, client, db_pool, staff_
     headers = await staff_headers("prep_group", communities=[m.community_id])
     token = headers["Authorization"].split(" ", 1)[1]
 
-    page = await browser.new_page(viewport={"width": 1280, "height": 1400})
+    # a browser far from Beijing: the page still shows Beijing time
+    page = await browser.new_page(viewport={"width": 1280, "height": 1400}, timezone_id="America/New_York")
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     url = str(client.make_url(f"/dashboard/{m.community_id}/{m.meeting_id}"))
     await page.goto(f"{url}#token={token}")
     await wait_for_js(page, "document.getElementById('connection').dataset.state === 'live'", timeout=15000)
     assert await page.text_content("#turnout-persons") == "20"
+    updated = await page.text_content("#updated-at")
+    beijing_hours = {(datetime.now(UTC) + timedelta(hours=8, seconds=-s)).strftime("%H") for s in (0, 30)}
+    assert re.fullmatch(r"更新于 (\d\d):\d\d:\d\d（北京时间）", updated), updated
+    assert updated[4:6] in beijing_hours, updated
     assert "#token=" not in page.url  # the token does not stay in the address bar or history
     # Two gauges with the 2/3 line, matter cards with status and distance, building bars, channels.
     assert await page.locator(".gauge .line23").count() == 2

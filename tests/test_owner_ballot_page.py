@@ -13,7 +13,7 @@ from tests.helpers_live import wait_for_js
 from tests.helpers_meetings import backdate_notice, ballot_token, cast, close_now
 from tests.helpers_owner_page import (
     beijing,
-    launch,
+    browser,  # noqa: F401  (fixture)
     needs_chromium,
     no_sideways_scroll,
     phone_context,
@@ -25,15 +25,6 @@ PRIVACY = "本小区业主、业主大会筹备组/业委会工作人员和审�
 TITLES = {"M1": "表决通过《管理规约》", "M2": "筹集电梯维修资金", "E1": "选举第一届业主委员会委员"}
 
 
-@pytest.fixture
-async def browser():
-    playwright_api = pytest.importorskip("playwright.async_api")
-    async with playwright_api.async_playwright() as pw:
-        browser = await launch(pw)
-        yield browser
-        await browser.close()
-
-
 async def _meeting_times(db_pool, community_id, meeting_id):
     async with db_pool.acquire() as conn:
         return await conn.fetchrow("SELECT opens_at, closes_at FROM meeting WHERE community_id = $1 "
@@ -41,7 +32,7 @@ async def _meeting_times(db_pool, community_id, meeting_id):
 
 
 @pytest.mark.parametrize("size,wechat", [("phone", False), ("small", True)])
-async def test_the_ballot_explains_itself_and_names_what_is_unanswered(browser, client, db_pool, staff_headers,
+async def test_the_ballot_explains_itself_and_names_what_is_unanswered(browser, client, db_pool, staff_headers,  # noqa: F811
                                                                       imported_community, size, wechat):
     community_id, meeting_id = await make_meeting(db_pool, client, staff_headers, imported_community, units=10,
                                                   seed=41)
@@ -132,7 +123,7 @@ async def test_the_ballot_explains_itself_and_names_what_is_unanswered(browser, 
     await context.close()
 
 
-async def test_before_voting_opens_the_page_says_when_it_starts(browser, client, db_pool, staff_headers,
+async def test_before_voting_opens_the_page_says_when_it_starts(browser, client, db_pool, staff_headers,  # noqa: F811
                                                                 imported_community):
     community_id, meeting_id = await make_meeting(db_pool, client, staff_headers, imported_community, units=8,
                                                   seed=43, state="noticed")

@@ -14,19 +14,15 @@ from tests import fake_wechat
 from tests.helpers_codes import issue_codes, person_voter, phone_last4, voter_identity
 from tests.helpers_live import wait_for_js
 from tests.helpers_meetings import open_meeting
-from tests.helpers_owner_page import launch, needs_chromium, phone_context, screenshot
+from tests.helpers_owner_page import (
+    browser,  # noqa: F401  (fixture)
+    needs_chromium,
+    phone_context,
+    screenshot,
+)
 from tests.test_notifications import TEMPLATES
 
 pytestmark = needs_chromium
-
-
-@pytest.fixture
-async def browser():
-    playwright_api = pytest.importorskip("playwright.async_api")
-    async with playwright_api.async_playwright() as pw:
-        browser = await launch(pw)
-        yield browser
-        await browser.close()
 
 
 @pytest_asyncio.fixture
@@ -34,8 +30,19 @@ async def wechat_server(aiohttp_server):
     return await aiohttp_server(fake_wechat.make_app())
 
 
+async def signed_in_page(browser, client, code: str, last4: str, size: str, wechat: bool):  # noqa: F811
+    context = await phone_context(browser, size, wechat=wechat)
+    page = await context.new_page()
+    await page.goto(str(client.make_url(f"/b/{code}")))
+    await page.wait_for_selector("#last4")
+    await page.fill("#last4", last4)
+    await page.click("#last4-submit")
+    return context, page
+
+
 @pytest.mark.parametrize("size,wechat", [("phone", False), ("small", True)])
-async def test_owner_opts_in_on_the_page(browser, aiohttp_client, settings, wechat_server, db_pool, staff_headers,
+async def test_owner_opts_in_on_the_page(browser,  # noqa: F811
+                                          aiohttp_client, settings, wechat_server, db_pool, staff_headers,
                                          imported_community, size, wechat):
     wx = settings.replace(wechat_base_url=str(wechat_server.make_url("")).rstrip("/"),
                           wechat_appid=fake_wechat.APPID, wechat_secret=fake_wechat.SECRET,
@@ -46,12 +53,7 @@ async def test_owner_opts_in_on_the_page(browser, aiohttp_client, settings, wech
     codes = await issue_codes(db_pool, m.community_id, m.meeting_id)
     voter = await person_voter(db_pool, m.community_id, m.meeting_id, codes)
     identity = await voter_identity(db_pool, m.community_id, m.meeting_id, voter)
-    context = await phone_context(browser, size, wechat=wechat)
-    page = await context.new_page()
-    await page.goto(str(client.make_url(f"/b/{codes[voter].code}")))
-    await page.wait_for_selector("#last4")
-    await page.fill("#last4", phone_last4(identity))
-    await page.click("#last4-submit")
+    context, page = await signed_in_page(browser, client, codes[voter].code, phone_last4(identity), size, wechat)
     await page.wait_for_selector(".matter")
     await wait_for_js(page, "!document.getElementById('notify-optin').hidden")
     text = await page.inner_text("#notify-optin")
@@ -64,12 +66,7 @@ async def test_owner_opts_in_on_the_page(browser, aiohttp_client, settings, wech
         await conn.execute("UPDATE ballot_code SET wechat_openid = 'openid-page' WHERE community_id = $1 "
                            "AND meeting_id = $2 AND voter_id = $3 AND revoked_at IS NULL",
                            m.community_id, m.meeting_id, voter)
-    context = await phone_context(browser, size, wechat=wechat)
-    page = await context.new_page()
-    await page.goto(str(client.make_url(f"/b/{codes[voter].code}")))
-    await page.wait_for_selector("#last4")
-    await page.fill("#last4", phone_last4(identity))
-    await page.click("#last4-submit")
+    context, page = await signed_in_page(browser, client, codes[voter].code, phone_last4(identity), size, wechat)
     await page.wait_for_selector("#notify-reminder")
     labels = await page.inner_text("#notify-optin")
     assert "投票提醒" in labels and "表决结果公告" in labels

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from tests.helpers_codes import issue_codes, make_meeting, person_voter, phone_last4, voter_identity
 from tests.helpers_live import wait_for_js
 from tests.helpers_meetings import close_now
 from tests.helpers_owner_page import (
     beijing,
-    launch,
+    browser,  # noqa: F401  (fixture)
     needs_chromium,
     no_sideways_scroll,
     phone_context,
@@ -23,15 +21,6 @@ SHORT = re.compile(r"^[0-9A-HJKMNP-TV-Z]{5}-[0-9A-HJKMNP-TV-Z]{5}$")
 TITLES = {"M1": "表决通过《管理规约》", "M2": "筹集电梯维修资金", "E1": "选举第一届业主委员会委员"}
 
 
-@pytest.fixture
-async def browser():
-    playwright_api = pytest.importorskip("playwright.async_api")
-    async with playwright_api.async_playwright() as pw:
-        browser = await launch(pw)
-        yield browser
-        await browser.close()
-
-
 async def _sign_in(page, url: str, last4: str) -> None:
     await page.goto(url)
     await page.wait_for_selector("#last4")
@@ -40,7 +29,7 @@ async def _sign_in(page, url: str, last4: str) -> None:
 
 
 async def test_short_receipt_survives_a_reissue_and_is_checked_on_another_phone_after_the_close(
-        browser, client, db_pool, staff_headers, imported_community):
+        browser, client, db_pool, staff_headers, imported_community):  # noqa: F811
     community_id, meeting_id = await make_meeting(db_pool, client, staff_headers, imported_community, units=10,
                                                   seed=47)
     codes = await issue_codes(db_pool, community_id, meeting_id)

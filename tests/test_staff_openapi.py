@@ -188,7 +188,8 @@ def _run_schemathesis(base_url: str, tokens: dict, seeded: dict, max_examples: i
         @given(case=_cases(operation), data=st.data())
         def check(case, data):
             for name in case.path_parameters or {}:
-                if name in seeded and data.draw(st.integers(0, 3), label=f"seed {name}"):
+                # seeded unless drawn 3: Hypothesis' simplest examples (0) reach the seeded resources
+                if name in seeded and data.draw(st.integers(0, 3), label=f"seed {name}") != 3:
                     case.path_parameters[name] = data.draw(st.sampled_from(seeded[name]), label=name)
             for name in case.query or {}:
                 if data.draw(st.integers(0, 3), label=f"tricky {name}") == 0:
@@ -244,7 +245,7 @@ async def test_schemathesis_against_the_live_staff_api(client, db_pool, make_sta
               "nomination_id": ["1"], "committee_id": ["1"], "paper_id": ["1"], "authorization_id": ["1"],
               "objection_id": ["1"], "member_no": ["1"], "street_id": ["test-street"], "action": ["revoke"],
               "attachment_id": ["1"], "campaign_id": ["c-2022"], "objection_no": ["1"], "posting_no": ["1"],
-              "correction_no": ["1"]}
+              "correction_no": ["1"], "file": ["notice.pdf", "sheets.pdf", "filing.zip"]}
     tokens = {"admin": await _login(client, make_staff), "logout": await _login(client, make_staff)}
     base_url = str(client.make_url("")).rstrip("/")
     # schemathesis is synchronous (requests): run it in a thread so this loop keeps serving the app.
@@ -310,7 +311,7 @@ async def test_every_body_field_of_the_wrong_type_or_range_is_a_4xx(client, db_p
            "nomination_id": "1", "committee_id": "1", "paper_id": "1", "authorization_id": "1", "objection_id": "1",
            "member_no": "1", "street_id": "test-street", "username": "nobody-here", "action": "roles",
            "attachment_id": "1", "campaign_id": "c-2022", "objection_no": "1", "posting_no": "1",
-           "correction_no": "1"}
+           "correction_no": "1", "file": "notice.pdf"}
     text = json.dumps(_document()).replace("O-0001", m.voter_ids[0]).replace("O-0002", m.voter_ids[1])
     doc = json.loads(text)
     sent, server_errors = 0, []

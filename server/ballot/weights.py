@@ -30,7 +30,7 @@ bundle reader reports the first.
 """
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from server.ballot.amounts import AreaFormatError, area_places, format_area, parse_area
@@ -51,6 +51,7 @@ __all__ = [
     "compute_electorate",
     "in_scope",
     "is_counted",
+    "iter_register_problems",
     "parse_register_record",
     "scope_problem",
     "subject_id",
@@ -383,7 +384,16 @@ def validate_register(
     - ``empty_electorate``: no voting subject; only checked when
       ``count_parking_area`` is given, because which units count depends on it.
     """
-    problems: list[RegisterProblem] = []
+    problems = list(iter_register_problems(rows, count_parking_area=count_parking_area))
+    problems.sort(key=lambda p: (p.row is None, p.row or 0))
+    return problems
+
+
+def iter_register_problems(
+    rows: Sequence[RegisterRow], *, count_parking_area: bool | None = None
+) -> Iterator[RegisterProblem]:
+    """The problems of :func:`validate_register`, one at a time and unordered (a caller that keeps
+    only some of them need not hold them all)."""
     first_row_of_unit: dict[str, int] = {}
     representative_of_unit: dict[str, int] = {}
     row_of_owner_in_unit: dict[tuple[str, str], int] = {}
@@ -394,7 +404,7 @@ def validate_register(
     for index, row in enumerate(rows):
         unit = row.unit_id
         if SUBJECT_SEPARATOR in row.owner_id:
-            problems.append(
+            yield (
                 RegisterProblem(
                     index,
                     "owner_id",
@@ -410,7 +420,7 @@ def validate_register(
             for column in _UNIT_COLUMNS:
                 mine, theirs = getattr(row, column), getattr(reference, column)
                 if mine != theirs:
-                    problems.append(
+                    yield (
                         RegisterProblem(
                             index,
                             column,
@@ -422,7 +432,7 @@ def validate_register(
                     )
         earlier_owner_row = row_of_owner_in_unit.setdefault((unit, row.owner_id), index)
         if earlier_owner_row != index:
-            problems.append(
+            yield (
                 RegisterProblem(
                     index,
                     "owner_id",
@@ -434,7 +444,7 @@ def validate_register(
         if row.representative:
             earlier = representative_of_unit.setdefault(unit, index)
             if earlier != index:
-                problems.append(
+                yield (
                     RegisterProblem(
                         index,
                         "representative",
@@ -447,7 +457,7 @@ def validate_register(
             if developer_id is None:
                 developer_id, developer_row = row.owner_id, index
             elif row.owner_id != developer_id:
-                problems.append(
+                yield (
                     RegisterProblem(
                         index,
                         "owner_id",
@@ -460,7 +470,7 @@ def validate_register(
 
     for unit, first in first_row_of_unit.items():
         if unit not in representative_of_unit:
-            problems.append(
+            yield (
                 RegisterProblem(
                     first,
                     "representative",
@@ -469,11 +479,11 @@ def validate_register(
                 )
             )
 
-    problems.extend(_split_representatives(rows, owners_of_unit, representative_of_unit))
+    yield from _split_representatives(rows, owners_of_unit, representative_of_unit)
 
     if count_parking_area is not None:
         if not any(is_counted(row, count_parking_area) for row in rows):
-            problems.append(
+            yield (
                 RegisterProblem(
                     None,
                     None,
@@ -482,8 +492,6 @@ def validate_register(
                 )
             )
 
-    problems.sort(key=lambda p: (p.row is None, p.row or 0))
-    return problems
 
 
 def _split_representatives(
@@ -521,15 +529,16 @@ def _split_representatives(
     return problems
 
 
-def compute_electorate(rows: Iterable[RegisterRow], count_parking_area: bool) -> Electorate:
+def compute_electorate(rows: Iterable[RegisterRow], count_parking_area: bool, *, validated: bool = False) -> Electorate:
     """Voting subjects, totals and per-building figures of a register.
 
     Raises :class:`RegisterInvalid` (listing every problem) if
     :func:`validate_register` finds any, because counting a unit twice or not at
-    all would silently change every threshold.
+    all would silently change every threshold.  ``validated``: the caller has just
+    checked these rows with the same ``count_parking_area`` and found no problem.
     """
     rows = tuple(rows)
-    problems = validate_register(rows, count_parking_area=count_parking_area)
+    problems = [] if validated else validate_register(rows, count_parking_area=count_parking_area)
     if problems:
         raise RegisterInvalid(problems)
 

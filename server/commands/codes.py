@@ -1,7 +1,8 @@
 """`evote codes issue MEETING --community ID --out DIR`, `evote codes reissue ... --voter SUBJECT_ID` and
 `evote codes unlock MEETING --community ID --voter SUBJECT_ID --reason TEXT`.
 
-Writes per-building PDF sheets (sheets/*.pdf), codes.csv and QR PNGs (qr/*.png) into DIR.
+Writes per-building PDFs (sheets/*.pdf: the code sheets, then the building's sign-off list 签收表),
+codes.csv and QR PNGs (qr/*.png) into DIR.
 codes.csv holds every plaintext code: whoever has it can vote for those owners. Keep it
 offline and delete it once the sheets are printed.
 """
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from server.commands._runtime import CommandFailed, database, run, settings_from_env
 from server.errors import ApiError
-from server.printing.code_sheets import building_pdf, by_building, safe_filename
+from server.printing.code_sheets import SheetContext, building_pdf, by_building, safe_filename
 from server.services import codes as codes_service
 
 
@@ -73,7 +74,9 @@ def _write_outputs(out: Path, result: codes_service.IssueResult) -> int:
             while name in used:
                 name += "_"
             used.add(name)
-            (out / "sheets" / f"{name}.pdf").write_bytes(building_pdf(result.meeting_title, building, codes))
+            ctx = result.context or SheetContext(result.meeting_title)
+            # the building's sheets, then its sign-off list (签收表)
+            (out / "sheets" / f"{name}.pdf").write_bytes(building_pdf(ctx, building, codes, signoff=True))
             written += 1
             for code in codes:   # while the QR matrices are cached
                 (out / "qr" / f"{safe_filename(code.voter_id)}-{code.serial}.png").write_bytes(qr_png(code.url))

@@ -8,6 +8,7 @@ from server.commands.serve import add_server_arguments, run_single
 from server.devtools.demo import DemoNotOpen, end_demo_voting, prepare_demo
 from server.devtools.demo_campaign import prepare_demo_campaign
 from server.logging_setup import setup_logging
+from server.services.meeting_input import beijing_time
 from server.settings import Settings
 
 
@@ -38,7 +39,7 @@ def end_voting(settings: Settings) -> int:
     if status:
         return status
     print(f"evote demo: voting of {ended['community_id']}/{ended['meeting_id']} ended at "
-          f"{ended['closes_at'].isoformat()} (demo only). The running service closes the meeting and signs "
+          f"{beijing_time(ended['closes_at'])} (demo only). The running service closes the meeting and signs "
           f"its result within {settings.scheduler_interval_s:g} s; or POST …/close now.")
     return 0
 

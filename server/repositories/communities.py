@@ -27,7 +27,7 @@ async def insert_community(conn: asyncpg.Connection, *, community_id: str, name:
 async def get_community(conn: asyncpg.Connection, community_id: str) -> asyncpg.Record | None:
     return await conn.fetchrow(
         """SELECT c.community_id, c.name, c.street_id, s.name AS street_name, c.count_parking_area,
-                  c.prep_group_formed_on, c.created_at,
+                  c.prep_group_formed_on, c.contact, c.created_at,
                   (SELECT max(version) FROM register_version v WHERE v.community_id = c.community_id)
                       AS register_version
              FROM community c LEFT JOIN street s ON s.street_id = c.street_id
@@ -57,6 +57,11 @@ async def list_communities_for(conn: asyncpg.Connection, *, staff_id: int, role:
     return await conn.fetch(
         base + " JOIN staff_community sc ON sc.community_id = c.community_id AND sc.staff_id = $1"
                " ORDER BY c.community_id", staff_id)
+
+
+async def set_contact(conn: asyncpg.Connection, community_id: str, contact: str) -> bool:
+    return await conn.fetchval("UPDATE community SET contact = $2 WHERE community_id = $1 RETURNING true",
+                               community_id, contact) is not None
 
 
 async def set_community_settings(conn: asyncpg.Connection, community_id: str, *,

@@ -16,7 +16,9 @@ from server.ballot.masking import mask_name
 from server.ballot.text_checks import spreadsheet_safe
 from server.ballot.weights import SUBJECT_SEPARATOR
 from server.errors import Conflict, NotFound, ValidationFailed
+from server.printing.code_sheets import SheetContext
 from server.repositories import codes as codes_repo
+from server.repositories import communities as community_repo
 from server.services import audit
 
 # Codes are issued once the electorate is frozen (at notice) and until voting closes.
@@ -36,6 +38,7 @@ class IssuedCode:
     url: str
     representative: str = ""      # owner id of the representative
     new_owner: bool = False       # held by the new owner of a subject that changed hands during the meeting
+    sheet_no: str = ""            # the serial printed on its sheet and in the sign-off list (never the code)
     # the mini-program code (小程序码) WeChat drew for this code, printed instead of the web address QR
     # when EVOTE_SHEET_QR=miniprogram (docs/notifications.md)
     qr_png: bytes | None = field(default=None, repr=False, compare=False)
@@ -60,6 +63,7 @@ class IssueResult:
     codes: list[IssuedCode]
     skipped: int        # voters who already had a live code (not replaced)
     revoked: int        # live codes revoked because they were replaced
+    context: SheetContext | None = None   # web address, voting period and contact printed on the sheets
 
     def summary(self) -> dict:
         return {"community_id": self.community_id, "meeting_id": self.meeting_id,
@@ -78,15 +82,40 @@ async def _meeting_for_codes(conn: asyncpg.Connection, community_id: str, meetin
     return meeting
 
 
+def sheet_positions(voters) -> dict[str, int]:
+    """Each subject's place in its building (1, 2, …) in the order of ``voters_for_sheets`` over the whole
+    frozen electorate: the same number whenever its sheet or sign-off list is printed."""
+    positions: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    for v in voters:
+        counts[v["building"]] = counts.get(v["building"], 0) + 1
+        positions[v["voter_id"]] = counts[v["building"]]
+    return positions
+
+
+def sheet_number(building: str, position: int, serial: int) -> str:
+    """``1-003-1``: building, place in it, and which issue of the code (the sheet's serial, not the code)."""
+    return f"{building}-{position:03d}-{serial}"
+
+
+async def sheet_context(conn: asyncpg.Connection, community_id: str, meeting: asyncpg.Record | dict,
+                        public_url: str) -> SheetContext:
+    community = await community_repo.get_community(conn, community_id)
+    return SheetContext(meeting["title"], public_url=public_url, opens_at=meeting["opens_at"],
+                        closes_at=meeting["closes_at"], contact=community["contact"] if community else "")
+
+
 def _new_codes(voters, community_id: str, meeting_id: str, serials: dict[str, int], public_url: str,
-               actor: str) -> tuple[list[IssuedCode], list[tuple]]:
+               actor: str, positions: dict[str, int] | None = None) -> tuple[list[IssuedCode], list[tuple]]:
     issued, records = [], []
     for v in voters:
         code = generate_code()
         serial = serials.get(v["voter_id"], 0) + 1
+        position = (positions or {}).get(v["voter_id"], 0)
         issued.append(IssuedCode(v["voter_id"], v["building"], tuple(v["units"]), mask_name(v["name"]),
                                  serial, code, code_url(public_url, code), v["representative"],
-                                 bool(v["new_owner"])))
+                                 bool(v["new_owner"]),
+                                 sheet_no=sheet_number(v["building"], position, serial) if position else ""))
         records.append((community_id, meeting_id, v["voter_id"], serial, code_hash(code), actor))
     return issued, records
 
@@ -121,14 +150,16 @@ async def issue_codes(pool: asyncpg.Pool, *, community_id: str, meeting_id: str,
             live = await codes_repo.live_serials(conn, community_id, meeting_id)
         todo = [v for v in voters if v["voter_id"] not in live]
         serials = await codes_repo.max_serials(conn, community_id, meeting_id)
-        issued, records = _new_codes(todo, community_id, meeting_id, serials, public_url, actor)
+        issued, records = _new_codes(todo, community_id, meeting_id, serials, public_url, actor,
+                                     sheet_positions(voters))
+        context = await sheet_context(conn, community_id, meeting, public_url)
         if records:
             await codes_repo.insert_codes(conn, records)
         await audit.append(conn, community_id=community_id, actor=actor, action="codes.issue",
                            detail={"meeting_id": meeting_id, "issued": len(issued), "skipped": len(live),
                                    "revoked": len(revoked), "replace_existing": replace_existing,
                                    "test": test, "public_url": public_url})
-    return IssueResult(community_id, meeting_id, meeting["title"], issued, len(live), len(revoked))
+    return IssueResult(community_id, meeting_id, meeting["title"], issued, len(live), len(revoked), context)
 
 
 async def reissue_code(pool: asyncpg.Pool, *, community_id: str, meeting_id: str, voter_id: str, actor: str,
@@ -185,9 +216,11 @@ async def new_subject_code(conn: asyncpg.Connection, *, community_id: str, meeti
                            actor: str, public_url: str) -> IssuedCode:
     """A new code for one voting subject with no live code left (the caller revoked it, under
     :func:`codes_repo.lock_meeting_codes`), held by whoever holds the subject's code now."""
-    voters = await codes_repo.voters_for_sheets(conn, community_id, meeting_id, [voter_id])
+    everyone = await codes_repo.voters_for_sheets(conn, community_id, meeting_id)
+    voters = [v for v in everyone if v["voter_id"] == voter_id]
     serials = await codes_repo.max_serials(conn, community_id, meeting_id)
-    issued, records = _new_codes(voters, community_id, meeting_id, serials, public_url, actor)
+    issued, records = _new_codes(voters, community_id, meeting_id, serials, public_url, actor,
+                                 sheet_positions(everyone))
     await codes_repo.insert_codes(conn, records)
     return issued[0]
 
@@ -220,7 +253,8 @@ def output_files_csv(result: IssueResult) -> list[tuple[str, bytes]]:
 
 
 def output_files(result: IssueResult) -> list[tuple[str, bytes]]:
-    """What a code issue produces, as (relative path, bytes): per-building PDFs, codes.csv, QR PNGs.
+    """What a code issue produces, as (relative path, bytes): per-building PDFs of the sheets followed by
+    their sign-off list (签收表), codes.csv, QR PNGs.
 
     CPU-bound (QR and PDF rendering): call it in a thread from the event loop.
     """
@@ -229,12 +263,14 @@ def output_files(result: IssueResult) -> list[tuple[str, bytes]]:
 
     files: list[tuple[str, bytes]] = []
     used: set[str] = set()
+    ctx = result.context or SheetContext(result.meeting_title)
     for building, codes in by_building(result.codes).items():
         name = safe_filename(building)
         while name in used:
             name += "_"
         used.add(name)
-        files.append((f"sheets/{name}.pdf", building_pdf(result.meeting_title, building, codes)))
+        # the building's sheets, then its sign-off list (签收表): one file, one font to embed
+        files.append((f"sheets/{name}.pdf", building_pdf(ctx, building, codes, signoff=True)))
         # right after the sheet, while the QR matrices are still cached
         for code in codes:
             files.append((f"qr/{safe_filename(code.voter_id)}-{code.serial}.png", code.qr_png or qr_png(code.url)))

@@ -15,12 +15,13 @@ import asyncpg
 
 from server.ballot.campaign import EMPLOYMENTS
 from server.ballot.masking import mask_name
-from server.ballot.prep_group import MIN_POSTING_DAYS, SIDES, GroupMember, composition_problems
+from server.ballot.prep_group import SIDES, GroupMember, composition_problems
 from server.errors import Conflict, NotFound, ValidationFailed
 from server.repositories import communities as community_repo
 from server.repositories import locks
 from server.repositories import prep_groups as repo
 from server.services import audit
+from server.services.register_posting import posting_days
 
 RESOLVERS = frozenset({"district_admin", "street_admin"})
 TEMPORARY_SIDES = {"street": "街道办事处", "residents_committee": "社区居委会", "owner": "业主代表"}
@@ -95,10 +96,7 @@ async def draft_group(pool: asyncpg.Pool, *, actor: str, community_id: str, data
 
 
 async def post_group(pool: asyncpg.Pool, *, actor: str, community_id: str, data: dict) -> dict:
-    days = data.get("days", MIN_POSTING_DAYS)
-    if not isinstance(days, int) or isinstance(days, bool) or not MIN_POSTING_DAYS <= days <= 60:
-        raise ValidationFailed(f"公示期应为 {MIN_POSTING_DAYS}–60 日", code="posting_too_short",
-                               fields={"days": f"不少于 {MIN_POSTING_DAYS} 日"})
+    days = posting_days(data)
     async with pool.acquire() as conn, conn.transaction():
         await locks.xact_lock(conn, "prep_group", community_id)
         current = await repo.current_group(conn, community_id, for_update=True)

@@ -39,11 +39,17 @@ def _posting(row: asyncpg.Record) -> dict:
             "ends_at": row["ends_at"].isoformat(), "running": row["running"]}
 
 
-async def start_posting(pool: asyncpg.Pool, *, actor: str, community_id: str, data: dict) -> dict:
+def posting_days(data: dict) -> int:
+    """A posting's length in days: 7 (the least the rules allow) to 60; 7 when not given."""
     days = data.get("days", MIN_POSTING_DAYS)
     if not isinstance(days, int) or isinstance(days, bool) or not MIN_POSTING_DAYS <= days <= 60:
         raise ValidationFailed(f"公示期应为 {MIN_POSTING_DAYS}–60 日", code="posting_too_short",
                                fields={"days": f"不少于 {MIN_POSTING_DAYS} 日"})
+    return days
+
+
+async def start_posting(pool: asyncpg.Pool, *, actor: str, community_id: str, data: dict) -> dict:
+    days = posting_days(data)
     async with pool.acquire() as conn, conn.transaction():
         await locks.xact_lock(conn, "register_posting", community_id)
         version = await repo.latest_version(conn, community_id)

@@ -25,6 +25,7 @@ HANDLER_MODULES = [
     "notifications",
     "campaigns",
     "prep_groups",
+    "documents",
     "console",
 ]
 

@@ -48,7 +48,8 @@ async def issue(request: web.Request) -> web.Response:
                        code="codes_already_issued", fields={"skipped": result.skipped})
     result = await _with_miniprogram_codes(request, result)
     if fmt == "pdf":
-        body = await asyncio.to_thread(building_pdf, result.meeting_title, "全部楼栋", result.codes)
+        body = await asyncio.to_thread(lambda: building_pdf(result.context or result.meeting_title, "全部楼栋",
+                                                            result.codes, signoff=True))
         return _download(body, "application/pdf", f"{meeting_id}-codes.pdf")
     body = await asyncio.to_thread(lambda: codes_service.zip_files(codes_service.output_files(result)))
     return _download(body, "application/zip", f"{meeting_id}-codes.zip")

@@ -159,6 +159,11 @@ OUTCOME_NAMES = {"passed": "通过", "failed": "未通过", "no_quorum": "未达
                  "elected": "已选出", "runoff": "需另行选举"}
 
 
+def _bj(moment: str | None) -> str:
+    """An ISO time of the record as people read it (Beijing time)."""
+    return beijing_time(datetime.fromisoformat(moment)) if moment else ""
+
+
 def _fig(figure: dict) -> str:
     return f"{html.escape(figure['area'])} m²，{figure['persons']} 人"
 
@@ -203,11 +208,10 @@ def render_page(doc: dict, base_url: str) -> str:
         f"<li><p>异议 {o['objection_id']}：{e(o['text'])}</p>"
         f"<p class=resp>答复：{e(o['response']) if o['response'] else '（待答复）'}</p></li>"
         for o in doc["objections"]) or "<li>暂无异议</li>"
-    objection_ends = beijing_time(datetime.fromisoformat(doc["objection_ends_at"])) if doc["objection_ends_at"] else ""
     status_line = {
-        "preliminary": f"初步结果，异议期至 {e(objection_ends)}。"
+        "preliminary": f"初步结果，异议期至 <span id=objection-ends>{e(_bj(doc['objection_ends_at']))}</span>。"
                        "如有异议，请在异议期内向业主委员会或筹备组提出。",
-        "final": f"最终结果（{e((doc['finalized_at'] or '')[:10])} 确定）。",
+        "final": f"最终结果（{e(_bj(doc['finalized_at'])[:10])} 确定）。",
     }.get(doc["status"], "")
     record_url = f"/api/public/meetings/{e(cid)}/{e(mid)}/record.zip"
     # The signed hashes of every file: anyone given the record by an owner can check it.
@@ -225,6 +229,8 @@ def render_page(doc: dict, base_url: str) -> str:
         "config": json.dumps({"cid": cid, "mid": mid, "root": doc["receipts_root"]}).replace("<", "\\u003c"),
         "keys_url": f"/api/public/communities/{e(cid)}/keys",
         "base_url": e(base_url),
+        "page_url": e(f"{base_url}/r/{cid}/{mid}"),
+        "published_day": e(_bj(doc["published_at"])[:10]),
     }
     # One pass, so text from the record (a title with "{{...}}") is never read as a placeholder.
     return re.sub(r"\{\{(\w+)\}\}", lambda match: values[match.group(1)], template)
