@@ -88,6 +88,9 @@ async def test_register_preview_lists_every_problem_then_imports(browser, client
     await page.click("[data-tab=register]")
     await ready(page, "register")
     assert "还没有导入" in await text(page, "[data-testid=register-versions]")
+    async with page.expect_download() as template:
+        await page.click("[data-testid=template]")
+    assert (await template.value).suggested_filename.endswith(".xlsx")
 
     bad = list(JOINT_LINES)
     bad[4] = bad[4].replace(",90,", ",九十,")            # line 6 of the file: an area that is not a number

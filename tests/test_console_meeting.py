@@ -93,9 +93,8 @@ async def test_a_whole_meeting_through_the_console(browser, client, db_pool, mak
     await page.set_input_files("input[name=register-file]", files=[
         {"name": "业主名册.csv", "mimeType": "text/csv", "buffer": register_csv(bad=False)}])
     await page.click("[data-testid=check]")
-    await wait_message(page, "[data-testid=register-msg]")
-    if await page.is_visible("[data-testid=import]"):   # the preview passed: import what was checked
-        await page.click("[data-testid=import]")
+    await wait_text(page, "[data-testid=register-msg]", "检查通过")
+    await page.click("[data-testid=import]")
     await wait_text(page, "[data-testid=register-msg]", "已导入第 1 版")
     await wait_text(page, "[data-testid=register-totals]", "12")
     await shoot(page, "meeting-04-register-imported")
@@ -135,6 +134,10 @@ async def test_a_whole_meeting_through_the_console(browser, client, db_pool, mak
     await shoot(page, "meeting-05-draft")
     await reloads(page, "[data-testid=publish-notice]", "meeting-codes", confirmed=True)
     await state_is(page, "noticed")
+    await go(page, f"#/c/{community_id}/m/first-2027/prepare", "meeting-prepare")
+    async with page.expect_download() as notice_pdf:      # the notice for the bulletin board
+        await page.click("[data-print=notice]")
+    assert (await (await notice_pdf.value).path()).read_bytes()[:5] == b"%PDF-"
 
     # --- the calendar: the notice went out 16 days ago (test fixture); the meeting opens
     await backdate_notice(db_pool, community_id, "first-2027")
