@@ -174,6 +174,7 @@ async def test_notice_requires_the_15_day_period_a_register_and_matters(client, 
     error = await _error(resp, 409)
     assert error["code"] == "notice_period_not_met"
     assert "15 日前公告" in error["message"] and "指导规则" in error["message"]
+    assert "（北京时间） 开始投票" in error["message"] and "+00:00" not in error["message"]
 
     empty = await _draft(client, headers, community_id, matters=[])
     resp = await client.post(f"{_base(community_id)}/{empty['meeting_id']}/notice", headers=headers)
@@ -211,6 +212,7 @@ async def test_opening_early_is_refused_citing_the_rule_then_allowed_after_15_da
     error = await _error(resp, 409)
     assert error["code"] == "notice_period_not_met"
     assert "《业主大会和业主委员会指导规则》" in error["message"] and "15 日" in error["message"]
+    assert "（北京时间） 开始" in error["message"]
     # closing a meeting that is not open is refused too
     assert (await _error(await client.post(f"{m.base}/close", headers=m.headers), 409))["code"] == "wrong_state"
 

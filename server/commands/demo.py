@@ -76,7 +76,8 @@ def main(args) -> int:
         f"  community:  {info['community_id']}  (总面积 {info['totals']['totals']['area']} m², "
         f"总人数 {info['totals']['totals']['persons']})",
         f"  health:     {base}/healthz",
-        f"  staff API:  {base}/api/staff/login   user {info['admin_username']}  password {info['admin_password']}",
+        f"  console:    {base}/admin/   user {info['admin_username']}  password {info['admin_password']}",
+        f"  staff API:  {base}/api/staff/login   (same user and password)",
     ]
     for label, value in info.get("links", []):
         lines.append(f"  {label:<11} {value}")

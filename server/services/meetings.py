@@ -402,7 +402,7 @@ async def _publish_notice(pool: asyncpg.Pool, *, community_id: str, meeting_id: 
         earliest = now + timedelta(days=NOTICE_DAYS)
         if meeting["opens_at"] < earliest:
             raise Conflict(f"投票开始时间过早。{NOTICE_RULE}；按今天发布通知，最早可于 "
-                           f"{beijing_time(earliest)} 开始投票",
+                           f"{beijing_time(earliest.replace(second=0, microsecond=0) + timedelta(minutes=1))} 开始投票",
                            code="notice_period_not_met",
                            fields={"opens_at": "至少在通知发布 15 日后", "earliest": earliest.isoformat()})
         version = await register_repo.latest_version(conn, community_id)

@@ -26,6 +26,7 @@ HANDLER_MODULES = [
     "campaigns",
     "prep_groups",
     "documents",
+    "console",
 ]
 
 
