@@ -5,8 +5,10 @@ import { registerScreen } from './register.js';
 import { meetingsScreen, newMeetingScreen } from './meetings.js';
 import { meetingScreen } from './meeting.js';
 import { committeeScreen } from './committee.js';
+import { campaignsScreen, boardScreen, mayWatchBoards } from './district.js';
+import { prepScreen } from './prep.js';
 
-const ROLE_NAMES = { district_admin: '区级管理员', street_admin: '街道管理员', prep_group: '筹备组', committee: '业委会', auditor: '审计（只读）' };
+const ROLE_NAMES = { district_admin: '区级管理员', street_admin: '街道管理员', shequ_admin: '社区管理员', prep_group: '筹备组', committee: '业委会', auditor: '审计（只读）' };
 const app = document.getElementById('app');
 const crumbs = document.getElementById('crumbs');
 let communities = null;
@@ -60,7 +62,9 @@ async function loadCommunities() {
 async function communitiesScreen() {
   setCrumbs([['我的小区', null]]);
   const list = await loadCommunities();
-  const box = h('div', { 'data-screen': 'communities' }, h('h1', {}, '我负责的小区'));
+  const s = session();
+  const box = h('div', { 'data-screen': 'communities' }, h('h1', {}, '我负责的小区'),
+    s && mayWatchBoards(s.role) ? h('p', {}, h('a', { class: 'button secondary', href: '#/d', 'data-testid': 'to-boards' }, '查看工作进度（各小区成立业主大会的进展）')) : null);
   if (!list.length) {
     box.appendChild(h('p', { class: 'msg warn' }, '您的账号还没有分配小区。请联系街道或区级管理员。'));
     return box;
@@ -84,13 +88,18 @@ async function communityName(cid) {
 
 function communityTabs(cid, on) {
   const base = `#/c/${encodeURIComponent(cid)}`;
-  const tabs = [['meetings', '会议', base], ['register', '业主名册', `${base}/register`], ['committee', '业委会', `${base}/committee`]];
+  const tabs = [['prep', '筹备', `${base}/prep`], ['meetings', '会议', base], ['register', '业主名册', `${base}/register`], ['committee', '业委会', `${base}/committee`]];
   return h('nav', { class: 'tabs' }, tabs.map(([key, text, href]) => h('a', { href, class: key === on ? 'on' : '', 'data-tab': key }, text)));
 }
 
-// #/  #/c/{cid}  #/c/{cid}/register  #/c/{cid}/committee  #/c/{cid}/new  #/c/{cid}/m/{mid}[/{step}]
-async function screenFor(parts) {
+// #/  #/d  #/d/{campaign}?today=&street=  #/c/{cid}[/prep|/register|/committee|/new]  #/c/{cid}/m/{mid}[/{step}]
+async function screenFor(parts, query) {
   if (!parts.length) return communitiesScreen();
+  if (parts[0] === 'd') {
+    if (!parts[1]) { setCrumbs([['我的小区', '#/'], ['工作进度', null]]); return campaignsScreen(); }
+    setCrumbs([['我的小区', '#/'], ['工作进度', '#/d'], [parts[1], null]]);
+    return boardScreen(parts[1], query);
+  }
   if (parts[0] !== 'c' || !parts[1]) return communitiesScreen();
   const cid = parts[1];
   const name = await communityName(cid);
@@ -107,6 +116,7 @@ async function screenFor(parts) {
   let body;
   if (tab === 'register') body = await registerScreen(ctx);
   else if (tab === 'committee') body = await committeeScreen(ctx);
+  else if (tab === 'prep') body = await prepScreen(ctx);
   else if (tab === 'new') body = await newMeetingScreen(ctx);
   else body = await meetingsScreen(ctx);
   box.appendChild(body);
@@ -124,10 +134,12 @@ export async function route() {
     return;
   }
   // #/c/x/m/y/step?anything: what follows '?' only makes the address new (a redraw).
-  const parts = location.hash.replace(/^#\/?/, '').split('?')[0].split('/').filter(Boolean).map(decodeURIComponent);
+  const [path, search] = location.hash.replace(/^#\/?/, '').split('?');
+  const parts = path.split('/').filter(Boolean).map(decodeURIComponent);
+  const query = Object.fromEntries(new URLSearchParams(search || ''));
   let node;
   try {
-    node = await screenFor(parts);
+    node = await screenFor(parts, query);
   } catch (err) {
     node = h('section', { class: 'card' }, h('h1', {}, '无法打开该页面'), h('p', { class: 'msg error', role: 'alert' }, err.message || String(err)),
       h('a', { class: 'button secondary', href: '#/' }, '返回我的小区'));
