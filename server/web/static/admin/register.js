@@ -3,7 +3,7 @@ import { call, get, admin, download } from './api.js';
 import { h, msg, showError, showOk, hideMsg, action, table, beijing, clear } from './ui.js';
 
 function problemsTable(problems) {
-  return table(['行', '列', '问题'], problems.map((p) => [p.line ? `第 ${p.line} 行` : '整个文件', p.column || '', p.message]),
+  return table(['行', '列', '问题'], problems.map((p) => [p.line ? `第 ${p.line} 行` : '整个文件', p.column_label || p.column || '', p.message]),
     { class: 'problems', 'data-testid': 'problems' });
 }
 
