@@ -127,3 +127,7 @@ async def version_units(conn: asyncpg.Connection, community_id: str, version: in
                   array(SELECT owner_id FROM ownership x WHERE x.community_id = u.community_id
                            AND x.version = u.version AND x.unit_id = u.unit_id ORDER BY owner_id) AS owners
              FROM unit u WHERE u.community_id = $1 AND u.version = $2""", community_id, version)
+
+
+async def community_name(conn: asyncpg.Connection, community_id: str) -> str | None:
+    return await conn.fetchval("SELECT name FROM community WHERE community_id = $1", community_id)

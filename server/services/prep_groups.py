@@ -120,7 +120,8 @@ async def get_group(pool: asyncpg.Pool, community_id: str, *, public: bool = Fal
             raise NotFound("本小区尚未公示筹备组名单", code="prep_group_not_found")
         members = await repo.members(conn, community_id, group["group_no"])
         objections = await repo.objections(conn, community_id, group["group_no"])
-    doc = _jsonable(group)
+        community = await community_repo.get_community(conn, community_id)
+    doc = _jsonable(group) | {"community_name": community["name"] if community else community_id}
     doc["members"] = [{**_jsonable(m), "side_name": SIDES[m["side"]]} for m in members]
     if public:
         # the public list: names as posted on the board, no employment, objections without who filed them

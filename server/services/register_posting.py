@@ -70,13 +70,14 @@ async def public_list(pool: asyncpg.Pool, community_id: str) -> dict:
         if posting is None:
             raise NotFound("本小区尚未公示业主名册", code="posting_not_found")
         units = await repo.posted_units(conn, community_id, posting["version"])
+        name = await repo.community_name(conn, community_id)
     buildings: dict[str, dict] = {}
     for u in units:
         b = buildings.setdefault(u["building"], {"building": u["building"], "units": [], "area": 0})
         b["units"].append({"unit_id": u["unit_id"], "kind": KINDS[u["kind"]], "area": format_area(u["area"]),
                            "area_source": AREA_SOURCES[u["area_source"]]})
         b["area"] += u["area"]
-    return {"community_id": community_id, **_posting(posting),
+    return {"community_id": community_id, "community_name": name or community_id, **_posting(posting),
             "buildings": [b | {"count": len(b["units"]), "area": format_area(b["area"])} for b in buildings.values()]}
 
 

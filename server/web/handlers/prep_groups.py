@@ -3,6 +3,7 @@ temporary management committee (admin and public API)."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from urllib.parse import quote
 
 from aiohttp import web
@@ -157,7 +158,17 @@ async def convene(request: web.Request) -> web.Response:
                                                meeting_id=field(data, "meeting_id", str, max_length=64)))
 
 
+NOTICE_STATIC = Path(__file__).resolve().parent.parent / "static" / "notice"
+
+
+async def notice_page(request: web.Request) -> web.StreamResponse:
+    """The community's public notices (公示): the preparatory group's list and the register posting."""
+    return web.FileResponse(NOTICE_STATIC / "index.html", headers={"Cache-Control": "no-cache"})
+
+
 def setup(app: web.Application) -> None:
+    app.router.add_get("/p/{community_id}", notice_page)
+    app.router.add_static("/static/notice/", NOTICE_STATIC, append_version=False)
     app.router.add_get(ADMIN + "/prep-group", get_group)
     app.router.add_post(ADMIN + "/prep-group", draft_group)
     app.router.add_post(ADMIN + "/prep-group/post", post_group)
