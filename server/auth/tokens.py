@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 import os
 import re
 import secrets
@@ -21,7 +22,6 @@ from pathlib import Path
 
 import jwt
 import orjson
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
@@ -119,7 +119,7 @@ class TokenKeys:
         else (then ``_verify_signed``, PyJWT, decides and says why).
 
         The same checks as PyJWT with the options below, for the one shape we issue: a header of
-        exactly ``alg`` EdDSA and ``typ``, a valid Ed25519 signature, ``exp`` an integer not past (5 s
+        exactly ``alg`` EdDSA and ``typ``, our own Ed25519 signature, ``exp`` an integer not past (5 s
         leeway), ``iat`` a number not in the future, no ``nbf``, ``iss`` ours, ``aud`` the audience (a
         string), ``sub`` and ``jti`` strings.  Without PyJWT's generic parsing a first-use token costs
         the signature check and little else (PyJWT's parsing was 9 % of the vote path's server time).
@@ -133,9 +133,15 @@ class TokenKeys:
             if (not isinstance(header, dict) or header.keys() != {"alg", "typ"} or header["alg"] != "EdDSA"
                     or header["typ"] != typ):
                 return None
-            self.public_key.verify(_b64decode(parts[2]), f"{parts[0]}.{parts[1]}".encode("ascii"))
+            # Ed25519 signing is deterministic (RFC 8032): what this key signs these bytes with now is what
+            # it signed them with when we issued the token.  Signing again and comparing in constant time
+            # costs less than half a verification (72 against 164 µs here) and accepts exactly the tokens we
+            # made; any other signature, valid or not, is left to PyJWT's full verification (None below).
+            if not hmac.compare_digest(self.private_key.sign(f"{parts[0]}.{parts[1]}".encode("ascii")),
+                                       _b64decode(parts[2])):
+                return None
             claims = orjson.loads(_b64decode(parts[1]))
-        except (ValueError, binascii.Error, InvalidSignature, orjson.JSONDecodeError):
+        except (ValueError, binascii.Error, orjson.JSONDecodeError):
             return None
         if not isinstance(claims, dict) or "nbf" in claims:
             return None
