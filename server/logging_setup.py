@@ -49,6 +49,12 @@ def setup_logging(level: str = "INFO", as_json: bool = True) -> None:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # Neither format shows a line's source file, thread or process: do not look them up for every line
+    # (the logging HOWTO's "Optimization"; a fifth of the access log's cost on the vote path).
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

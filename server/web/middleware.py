@@ -13,7 +13,8 @@ import asyncio
 import hashlib
 import json
 import logging
-import secrets
+import os
+import random
 import time
 from http import HTTPStatus
 
@@ -104,9 +105,18 @@ def _client_error(exc: Exception, request_id: str) -> ApiError:
                     fields={"request_id": request_id})
 
 
+# Request ids only tell log lines apart: 16 hex digits from a generator seeded once per process, not
+# read from the kernel per request (os.urandom was 2-4 % of the vote path's server time).
+_request_ids = random.Random(os.urandom(16))
+
+
+def new_request_id() -> str:
+    return f"{_request_ids.getrandbits(64):016x}"
+
+
 @web.middleware
 async def error_middleware(request: web.Request, handler):
-    request_id = request.headers.get("X-Request-Id") or secrets.token_hex(8)
+    request_id = request.headers.get("X-Request-Id") or new_request_id()
     request[appkeys.REQUEST_ID] = request_id
     started = time.perf_counter()
     status = 500
@@ -137,7 +147,14 @@ async def error_middleware(request: web.Request, handler):
 
 def _unsafe_request_text(request: web.Request) -> bool:
     """A NUL or a lone surrogate in the path, a path parameter or the query string."""
-    if has_forbidden_characters(request.path) or has_forbidden_characters(request.raw_path):
+    raw_path = request.raw_path           # the request target as sent: path and query string, undecoded
+    if has_forbidden_characters(raw_path):
+        return True
+    if "%" not in raw_path:
+        # Nothing is percent-decoded: the path, its parameters and the query's keys and values are made
+        # of the target's own characters (HTTP's parser refuses a NUL or a non-ASCII byte in it).
+        return False
+    if has_forbidden_characters(request.path):
         return True
     if any(has_forbidden_characters(value) for value in request.match_info.values()):
         return True
@@ -193,8 +210,7 @@ def install_security_headers(app: web.Application, *, public_url: str) -> None:
     headers = security_headers(public_url.lower().startswith("https://"))
 
     async def on_prepare(request: web.Request, response: web.StreamResponse) -> None:
-        for name, value in headers.items():
-            response.headers[name] = value
+        response.headers.update(headers)    # one call; replaces any of these a handler set
         if request.path in TOKEN_PATHS:
             response.headers["Cache-Control"] = "no-store"
 
