@@ -384,6 +384,7 @@ def prepare_ballot(cid: str, mid: str, voter: str, votes: list[Vote], *, jti: st
 class CastJob:
     """One request's electronic ballot, waiting for the statement that stores it (group commit)."""
     pool: asyncpg.Pool
+    effects: Effects
     definition: MeetingDefinition
     principal: BallotPrincipal
     votes: list[Vote]
@@ -495,6 +496,14 @@ def _statement_failed_on_data(exc: BaseException) -> bool:
     return isinstance(exc, FAILED_ON_DATA) and not isinstance(exc, CONNECTION_LOST)
 
 
+async def _announce_batch(key: Any, done: list[tuple[CastJob, CastResult]]) -> None:
+    """After a statement: one event naming every ballot it stored (live views read exactly those)."""
+    receipts = [r for job, result in done if result.created for r in result.receipts]
+    if receipts:
+        job = done[0][0]
+        await announce_submissions(job.effects, job.principal.community_id, job.principal.meeting_id, receipts)
+
+
 _group_commits: dict[tuple[int, int], GroupCommit[CastJob, CastResult]] = {}
 
 
@@ -503,7 +512,7 @@ def group_commit(max_batch: int, lanes: int) -> GroupCommit[CastJob, CastResult]
     found = _group_commits.get((max_batch, lanes))
     if found is None:
         found = _group_commits[(max_batch, lanes)] = GroupCommit(
-            run_batch=_cast_batch, run_alone=_cast_alone, retry_alone=_statement_failed_on_data,
+            run_batch=_cast_batch, run_alone=_cast_alone, retry_alone=_statement_failed_on_data, after=_announce_batch,
             key_of=lambda job: (id(job.pool), job.principal.community_id, job.principal.meeting_id),
             member_of=lambda job: job.principal.voter_id, max_batch=max_batch, lanes=lanes)
     return found
@@ -516,7 +525,7 @@ async def cast_votes(pool: asyncpg.Pool, effects: Effects, principal: BallotPrin
     votes = parse_votes(definition, votes_raw)
     refuse_out_of_scope(definition, principal.voter_id, [v.matter_id for v in votes])
     try:
-        result = await _cast(pool, definition, principal, votes, idempotency_key,
+        result = await _cast(pool, effects, definition, principal, votes, idempotency_key,
                              max_batch=effects.settings.cast_group_max, lanes=effects.settings.cast_group_lanes)
     except CONNECTION_LOST:
         # The connection died, perhaps during the commit: the votes may be stored though the owner is
@@ -525,18 +534,21 @@ async def cast_votes(pool: asyncpg.Pool, effects: Effects, principal: BallotPrin
         # streams when the database is back, not at the next safety-net poll.
         await effects.meeting_event(principal.community_id, principal.meeting_id, {"type": IN_DOUBT})
         raise
-    # A replay is announced too: the request that stored these ballots may have lost its database
-    # connection after the commit (a 503 to the owner, nothing announced), and live views would only
-    # find them at their next safety-net scan (up to 10 s).  Views skip ballots they have counted.
-    await announce_submissions(effects, principal.community_id, principal.meeting_id, result.receipts)
+    # Stored ballots were announced by their statement (one event for all of its ballots).  A replay is
+    # announced too: the request that stored these ballots may have lost its database connection after
+    # the commit (a 503 to the owner, nothing announced), and live views would only find them at their
+    # next safety-net scan (up to 10 s).  Views skip ballots they have counted.
+    if not result.created:
+        await announce_submissions(effects, principal.community_id, principal.meeting_id, result.receipts)
     return result
 
 
-async def _cast(pool: asyncpg.Pool, definition: MeetingDefinition, principal: BallotPrincipal, votes: list[Vote],
-                idempotency_key: str | None, *, max_batch: int = 64, lanes: int = 4) -> CastResult:
+async def _cast(pool: asyncpg.Pool, effects: Effects, definition: MeetingDefinition, principal: BallotPrincipal,
+                votes: list[Vote], idempotency_key: str | None, *, max_batch: int = 64, lanes: int = 4) -> CastResult:
     """The ballot through the group commit: stored with the others that arrive while earlier batches
     commit (server/services/group_commit.py)."""
-    return await group_commit(max_batch, lanes).submit(CastJob(pool, definition, principal, votes, idempotency_key))
+    job = CastJob(pool, effects, definition, principal, votes, idempotency_key)
+    return await group_commit(max_batch, lanes).submit(job)
 
 
 # ---------------------------------------------------------------- owner reads
