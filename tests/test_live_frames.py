@@ -165,3 +165,18 @@ async def test_a_compressed_websocket_is_served_by_its_own_handler(client, db_po
     msg = await _ws_until(ws, 1)
     assert msg["type"] == "update" and msg["view"] == "results"
     await ws.close()
+
+
+async def test_a_quiet_websocket_gets_heartbeats(aiohttp_client, settings, db_pool, open_meeting):
+    from server.app import create_app
+
+    client = await aiohttp_client(create_app(settings.replace(live_heartbeat_s=0.3, live_poll_s=3600)))
+    v = await open_meeting(20, client_=client)
+    ws = await client.ws_connect(f"/api/ballot/live/ws?token={await v.token(v.voters[0])}")
+    assert (await ws.receive_json(timeout=10))["type"] == "snapshot"
+    assert await ws.receive_json(timeout=10) == {"type": "heartbeat"}
+    await ws.send_str("ping")
+    while (msg := await ws.receive_json(timeout=10))["type"] == "heartbeat":
+        pass
+    assert msg == {"type": "pong"}
+    await ws.close()

@@ -267,8 +267,11 @@ class LiveMeeting:
         self.seq = 0
         self.ring: deque[Published] = deque(maxlen=hub.ring_size)
         self.watchers: set[AnyWatcher] = set()
-        # The current event's frames, (view, matters shown, framing) -> bytes, shared by its watchers.
+        # The current event's frames, (view, matters shown, framing) -> bytes, shared by its watchers;
+        # and its snapshot for a stream that connects, as text (view, matters shown) and framed.
         self._frames: dict[tuple[str, Visible, str], bytes] = {}
+        self._snapshot_texts: dict[tuple[str, Visible], str] = {}
+        self._snapshot_frames: dict[tuple[str, Visible, str], bytes] = {}
         self._lock = asyncio.Lock()
         self._dirty = False
         self._need_full = True
@@ -397,7 +400,7 @@ class LiveMeeting:
             texts[(view, None)] = _dumps(full)
         published = Published(self.seq, kind, texts)
         self.ring.append(published)
-        self._frames = {}
+        self._frames, self._snapshot_texts, self._snapshot_frames = {}, {}, {}
         for watcher in list(self.watchers):
             self._offer(watcher, published)
         return True
@@ -442,13 +445,21 @@ class LiveMeeting:
         return frame
 
     def _offer(self, watcher: AnyWatcher, published: Published) -> None:
-        view, visible = self.view_for(watcher), self.visible_matters(watcher.voter_id)
-        text = self._text(published, view, visible)
-        if text is None:
-            return
+        view = RESULTS if watcher.organiser or self.show_live_results else TURNOUT
+        visible = None if watcher.voter_id is None else self.count.visible_matters(watcher.voter_id)
         if isinstance(watcher, FrameWatcher):
-            sent = watcher.write(self._frame(published, view, visible, watcher.framing, text))
+            # the fan-out's path: the current event's frame, once the first watcher of its variant made it
+            frame = self._frames.get((view, visible, watcher.framing)) if published.seq == self.seq else None
+            if frame is None:
+                text = self._text(published, view, visible)
+                if text is None:
+                    return
+                frame = self._frame(published, view, visible, watcher.framing, text)
+            sent = watcher.write(frame)
         else:
+            text = self._text(published, view, visible)
+            if text is None:
+                return
             sent = watcher.offer((self.event_id(published.seq), published.kind, text))
         if not sent and watcher.dropped:
             self.hub.dropped_watchers += 1
@@ -463,14 +474,30 @@ class LiveMeeting:
             self._evict_handle = None
         self.watchers.add(watcher)
         self._ensure_poll()
-        missed = self._missed_since(last_event_id, self.view_for(watcher), self.visible_matters(watcher.voter_id))
+        view, visible = self.view_for(watcher), self.visible_matters(watcher.voter_id)
+        missed = self._missed_since(last_event_id, view, visible)
         if missed is None:
-            doc = self.document(watcher.organiser, watcher.voter_id)
-            snapshot = dict(doc, type="snapshot")
-            watcher.offer((doc["event_id"], "snapshot", _dumps(snapshot)))
+            self._send_snapshot(watcher, view, visible)
         else:
             for published in missed:
                 self._offer(watcher, published)
+
+    def _send_snapshot(self, watcher: AnyWatcher, view: str, visible: Visible) -> None:
+        """The current document as a snapshot: serialised (and framed) once per variant and event,
+        not once per connecting stream (2,000 owners connecting at once)."""
+        event_id = self._docs[view]["event_id"]
+        text = self._snapshot_texts.get((view, visible))
+        if text is None:
+            doc = self._docs[view] if visible is None else only_matters(self._docs[view], visible)
+            text = self._snapshot_texts[(view, visible)] = _dumps(dict(doc, type="snapshot"))
+        if isinstance(watcher, FrameWatcher):
+            key = (view, visible, watcher.framing)
+            frame = self._snapshot_frames.get(key)
+            if frame is None:
+                frame = self._snapshot_frames[key] = frames.encode(watcher.framing, event_id, "snapshot", text)
+            watcher.write(frame)
+        else:
+            watcher.offer((event_id, "snapshot", text))
 
     def _missed_since(self, last_event_id: str | None, view: str = RESULTS,
                       visible: Visible = None) -> list[Published] | None:
