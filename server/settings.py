@@ -89,6 +89,10 @@ class Settings:
     live_ring_size: int = 64
     # Most owners one proxy (书面委托 / guardian) may hold per meeting.
     proxy_cap: int = 5
+    # Group commit of electronic ballots (server/services/group_commit.py): the most ballots one statement
+    # stores, and how many such statements of one meeting may be in flight at once in a worker.
+    cast_group_max: int = 64
+    cast_group_lanes: int = 4
     # Reverse proxies on other machines whose X-Forwarded-For is believed (comma-separated addresses
     # and CIDR networks); a loopback peer is always taken to be a proxy (server.auth.client_address).
     trusted_proxies: str = ""
@@ -185,6 +189,8 @@ def load_settings(env: dict | None = None, **overrides: Any) -> Settings:
         values["public_url"] = f"http://{values['host']}:{values['port']}"
     if values["max_body_bytes"] <= 0 or values["db_pool_max"] < 1 or values["register_max_rows"] < 1:
         raise SettingsError("EVOTE_MAX_BODY_BYTES, EVOTE_DB_POOL_MAX and EVOTE_REGISTER_MAX_ROWS must be positive")
+    if values["cast_group_max"] < 1 or values["cast_group_lanes"] < 1:
+        raise SettingsError("EVOTE_CAST_GROUP_MAX and EVOTE_CAST_GROUP_LANES must be at least 1")
     try:
         parse_trusted_proxies(values["trusted_proxies"])
     except ValueError as exc:

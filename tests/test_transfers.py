@@ -265,13 +265,12 @@ async def test_the_transfer_waits_for_a_vote_in_flight_and_a_vote_during_it_is_r
     async with db_pool.acquire() as conn:
         voting = conn.transaction()
         await voting.start()
-        p = casting.prepare_ballot(m.community_id, m.meeting_id, "A+B", [casting.Vote("M1", (("", "no"),))])
-        row = await casting_repo.cast(conn, m.community_id, m.meeting_id, jti=jti, voter_id="A+B",
-                                      allow_revision=False, idempotency_key=None, matter_ids=p.matter_ids,
-                                      ballot_ids=p.ballot_ids, salts=p.salts, heads=p.heads, tails=p.tails,
-                                      choice_ballots=p.choice_ballots, choice_candidates=p.choice_candidates,
-                                      choice_values=p.choice_values, short_label=BALLOT_RECEIPT_LABEL,
-                                      short_alphabet=BALLOT_RECEIPT_ALPHABET, short_chars=BALLOT_RECEIPT_CHARS)
+        p = casting.prepare_ballot(m.community_id, m.meeting_id, "A+B", [casting.Vote("M1", (("", "no"),))],
+                                   jti=jti, idempotency_key=None)
+        row = await casting_repo.cast(conn, m.community_id, m.meeting_id, allow_revision=False, ballot=p,
+                                      short_label=BALLOT_RECEIPT_LABEL, short_alphabet=BALLOT_RECEIPT_ALPHABET,
+                                      short_chars=BALLOT_RECEIPT_CHARS)
+        assert row is not None
         assert row["session_live"] and len(row["stored"]) == 1 and row["short_code"]
         transfer = asyncio.create_task(record(client, m, transfer_body()))
         await asyncio.sleep(0.5)

@@ -1,19 +1,23 @@
 """Electronic vote casting and what an owner may read about their own ballot.
 
-The hot path (:func:`cast_votes`) is ONE statement, committed on its own (one round
-trip to the database, no BEGIN/COMMIT; repositories/casting.py): it locks the meeting
-row ``FOR SHARE`` (a close waits for votes in flight, and a vote after the close sees
-it), reads the server's receive time ``clock_timestamp()`` (the legal vote time, Civil
-Code art. 137), checks the token's session, finds earlier submissions of this voter
-for the matters (and for the idempotency key), and, only when all of that allows it,
-inserts every submission and choice, the receipts computed in the statement around
-its receive time.  The answer comes after the commit: durable before acknowledged.
-Refusals are decided here from the same row, with the same conditions.
+The hot path (:func:`cast_votes`) stores a ballot with ONE statement, committed on its
+own (one round trip to the database, no BEGIN/COMMIT; repositories/casting.py), shared
+with the other ballots of the meeting that arrive while earlier statements are being
+committed (group commit, server/services/group_commit.py: at most one ballot per voter
+in a statement, each ballot its own outcome, a statement that fails on one ballot's
+data run again ballot by ballot).  The statement locks the meeting row ``FOR SHARE`` (a
+close waits for votes in flight, and a vote after the close sees it), reads the
+server's receive time ``clock_timestamp()`` (the legal vote time, Civil Code art. 137),
+checks each token's session, finds earlier submissions of each voter for the matters
+(and for the idempotency key), and, only for the ballots all of that allows, inserts
+every submission and choice, the receipts computed in the statement around its
+receive time.  The answer comes after the commit: durable before acknowledged.
+Refusals are decided here from the ballot's row, with the same conditions.
 
 The database decides races: ``UNIQUE (community_id, meeting_id, voter_id,
 matter_id, channel, revision)`` with revision 0 refuses a second submission
 when revision is not allowed; with revision allowed, two concurrent revisions
-compute the same next number and the loser retries once.  Matter definitions are
+compute the same next number and the loser retries once (alone).  Matter definitions are
 immutable after the notice (enforced by the database), so they are cached in
 process memory per meeting, with the voters of each matter scoped to some
 buildings (the frozen electorate's subjects with a counted unit there, as the
@@ -56,12 +60,18 @@ from server.repositories import window as window_repo
 from server.services import counting, transfers
 from server.services import meetings as meetings_service
 from server.services.effects import IN_DOUBT, Effects
+from server.services.group_commit import GroupCommit
 from server.services.rule_statements import rule_statements
 
 CHANNEL = "electronic"
 # A lost database connection, after which a transaction may or may not have committed.
 CONNECTION_LOST = (ConnectionError, asyncpg.exceptions.PostgresConnectionError, asyncpg.InterfaceError,
-                   asyncpg.exceptions.InternalClientError)
+                   asyncpg.exceptions.InternalClientError, asyncpg.exceptions.AdminShutdownError,
+                   asyncpg.exceptions.CrashShutdownError)
+# What a shared statement fails with because of one ballot's data or a race with another process (a
+# unique, foreign or check key; a deadlock or serialization failure): each of its ballots runs again alone.
+FAILED_ON_DATA = (asyncpg.exceptions.IntegrityConstraintViolationError, asyncpg.exceptions.TransactionRollbackError,
+                  asyncpg.exceptions.DataError)
 MAX_IDEMPOTENCY_KEY = 128
 
 
@@ -348,21 +358,11 @@ def refuse_outside_window(row: asyncpg.Record) -> None:
                        fields={"closes_at": row["closes_at"].isoformat() if row["closes_at"] else None})
 
 
-@dataclass(frozen=True, slots=True)
-class PreparedBallot:
-    """What the one statement of an electronic ballot needs, made before it runs (no I/O)."""
-    matter_ids: list[str]
-    ballot_ids: list[uuid.UUID]
-    salts: list[bytes]
-    heads: list[bytes]
-    tails: list[bytes]
-    choice_ballots: list[uuid.UUID]
-    choice_candidates: list[str]
-    choice_values: list[str]
-
-
-def prepare_ballot(cid: str, mid: str, voter: str, votes: list[Vote]) -> PreparedBallot:
-    p = PreparedBallot([], [], [], [], [], [], [], [])
+def prepare_ballot(cid: str, mid: str, voter: str, votes: list[Vote], *, jti: str,
+                   idempotency_key: str | None) -> casting_repo.BallotRows:
+    """What the statement needs to store one electronic ballot, made before it runs (no I/O): new ballot
+    ids and salts on every attempt, the canonical forms around the time the statement will read."""
+    p = casting_repo.BallotRows(jti, voter, idempotency_key, [], [], [], [], [], [], [], [])
     for vote in votes:
         ballot_id = uuid.uuid4()
         head, tail = canonical_around_cast_at(community_id=cid, meeting_id=mid, ballot_id=str(ballot_id),
@@ -380,32 +380,52 @@ def prepare_ballot(cid: str, mid: str, voter: str, votes: list[Vote]) -> Prepare
     return p
 
 
-async def _attempt(conn: asyncpg.Connection, definition: MeetingDefinition, principal: BallotPrincipal,
-                   votes: list[Vote], idempotency_key: str | None) -> CastResult:
-    cid, mid, voter = principal.community_id, principal.meeting_id, principal.voter_id
-    p = prepare_ballot(cid, mid, voter, votes)
-    row = await casting_repo.cast(conn, cid, mid, jti=principal.jti, voter_id=voter,
-                                  allow_revision=definition.allow_revision, idempotency_key=idempotency_key,
-                                  matter_ids=p.matter_ids, ballot_ids=p.ballot_ids, salts=p.salts, heads=p.heads,
-                                  tails=p.tails, choice_ballots=p.choice_ballots,
-                                  choice_candidates=p.choice_candidates, choice_values=p.choice_values,
-                                  short_label=BALLOT_RECEIPT_LABEL, short_alphabet=BALLOT_RECEIPT_ALPHABET,
-                                  short_chars=BALLOT_RECEIPT_CHARS)
+@dataclass(frozen=True, slots=True)
+class CastJob:
+    """One request's electronic ballot, waiting for the statement that stores it (group commit)."""
+    pool: asyncpg.Pool
+    definition: MeetingDefinition
+    principal: BallotPrincipal
+    votes: list[Vote]
+    idempotency_key: str | None
+
+
+async def _store(conn: asyncpg.Connection, jobs: list[CastJob]) -> list[tuple[casting_repo.BallotRows,
+                                                                               asyncpg.Record | None]]:
+    """Run the statement for ballots of one meeting (at most one per voter); each with its row."""
+    first = jobs[0].principal
+    ballots = [prepare_ballot(first.community_id, first.meeting_id, job.principal.voter_id, job.votes,
+                              jti=job.principal.jti, idempotency_key=job.idempotency_key) for job in jobs]
+    rows = await casting_repo.cast_ballots(conn, first.community_id, first.meeting_id,
+                                           allow_revision=jobs[0].definition.allow_revision, ballots=ballots,
+                                           short_label=BALLOT_RECEIPT_LABEL, short_alphabet=BALLOT_RECEIPT_ALPHABET,
+                                           short_chars=BALLOT_RECEIPT_CHARS)
+    if not rows:
+        return [(ballot, None) for ballot in ballots]
+    return list(zip(ballots, rows, strict=True))
+
+
+async def _outcome(job: CastJob, ballot: casting_repo.BallotRows, row: asyncpg.Record | None) -> CastResult:
+    """What the statement's row says of one ballot: its receipts, a replay's earlier ones, or its refusal."""
+    definition, votes = job.definition, job.votes
+    cid, mid, voter = job.principal.community_id, job.principal.meeting_id, job.principal.voter_id
     if row is None:
         raise NotFound("找不到该会议", code="meeting_not_found")
     if not row["session_live"]:
         raise Unauthorized("该选票凭证已失效，请重新扫码登录", code="ballot_session_revoked")
     if row["previous"]:
         replay = _replay(row["previous"], votes)
-        codes = await ballot_receipts_repo.codes_of_ballots(
-            conn, cid, mid, [uuid.UUID(r["ballot_id"]) for r in replay.receipts])
+        async with job.pool.acquire() as conn:
+            codes = await ballot_receipts_repo.codes_of_ballots(
+                conn, cid, mid, [uuid.UUID(r["ballot_id"]) for r in replay.receipts])
         found = set(codes.values())
         return replace(replay, ballot_receipt=format_ballot_receipt(found.pop()) if len(found) == 1 else None)
     refuse_outside_window(row)
     if row["voted"] and not definition.allow_revision:
         voted = sorted(set(row["voted"]))
         # refusal path only: say so when a proxy (书面委托) voted
-        by_proxy = await casting_repo.matters_voted_by_proxy(conn, cid, mid, voter, voted)
+        async with job.pool.acquire() as conn:
+            by_proxy = await casting_repo.matters_voted_by_proxy(conn, cid, mid, voter, voted)
         if by_proxy:
             raise Conflict(f"您委托的代理人已代您对{definition.matter_names(by_proxy)}投票，委托已行使，不能再投",
                            code="voted_by_proxy", fields={"matters": list(by_proxy)})
@@ -419,11 +439,74 @@ async def _attempt(conn: asyncpg.Connection, definition: MeetingDefinition, prin
     received_at = format_cast_at(now)
     # The ballot's short receipt was written by the same statement (derived there from the receipts as
     # receipts.ballot_receipt_code derives it); a clash with another ballot's code (50 bits: rare) is a
-    # unique violation, and the retry in _cast makes new receipts and a new code.
+    # unique violation, and the ballot runs again alone with new receipts and a new code.
     return CastResult(True, now, [{"matter_id": matter_id, "ballot_id": str(ballot_id), "receipt": stored[matter_id],
                                    "received_at": received_at}
-                                  for matter_id, ballot_id in zip(p.matter_ids, p.ballot_ids)],
+                                  for matter_id, ballot_id in zip(ballot.matter_ids, ballot.ballot_ids)],
                       format_ballot_receipt(row["short_code"]))
+
+
+async def _cast_batch(key: Any, jobs: list[CastJob]) -> list[CastResult | BaseException]:
+    """Ballots of one meeting, one per voter, stored by one statement (one commit); each its own outcome."""
+    async with jobs[0].pool.acquire() as conn:
+        stored = await _store(conn, jobs)
+    outcomes: list[CastResult | BaseException] = []
+    for job, (ballot, row) in zip(jobs, stored, strict=True):
+        try:
+            outcomes.append(await _outcome(job, ballot, row))
+        except Exception as exc:     # this ballot's refusal (or fault): its answer only
+            outcomes.append(exc)
+    return outcomes
+
+
+async def _cast_alone(job: CastJob) -> CastResult:
+    """One ballot in a statement of its own, with the races of the unique key resolved by one retry."""
+    try:
+        try:
+            return await _attempt_alone(job)
+        except asyncpg.UniqueViolationError:
+            # A concurrent request of the same voter won the unique key.  Run again: the pre-check
+            # now sees it (already voted / the same idempotency key / the next revision number).
+            pass
+        try:
+            return await _attempt_alone(job)
+        except asyncpg.UniqueViolationError:
+            raise Conflict("您的另一次提交正在处理，请稍后刷新查看投票状态",
+                           code="concurrent_submission") from None
+    except asyncpg.ForeignKeyViolationError:
+        raise Unauthorized("您不在本次会议的表决名单中", code="not_in_electorate") from None
+    except asyncpg.CheckViolationError as exc:
+        # a vote that stands from before the subject changed hands (server/services/transfers.py)
+        if (refusal := transfers.vote_refusal(exc, job.definition.matter_name)) is None:
+            raise
+        raise refusal from None
+
+
+async def _attempt_alone(job: CastJob) -> CastResult:
+    async with job.pool.acquire() as conn:
+        [(ballot, row)] = await _store(conn, [job])
+    return await _outcome(job, ballot, row)
+
+
+def _statement_failed_on_data(exc: BaseException) -> bool:
+    """A batch's statement failed because of what one of its ballots met (a unique key, a foreign key, a
+    check, a deadlock with another process): run each ballot again alone.  Not a lost connection (the
+    statement may have committed)."""
+    return isinstance(exc, FAILED_ON_DATA) and not isinstance(exc, CONNECTION_LOST)
+
+
+_group_commits: dict[tuple[int, int], GroupCommit[CastJob, CastResult]] = {}
+
+
+def group_commit(max_batch: int, lanes: int) -> GroupCommit[CastJob, CastResult]:
+    """This process's group commit of electronic ballots (one per setting; one meeting per batch)."""
+    found = _group_commits.get((max_batch, lanes))
+    if found is None:
+        found = _group_commits[(max_batch, lanes)] = GroupCommit(
+            run_batch=_cast_batch, run_alone=_cast_alone, retry_alone=_statement_failed_on_data,
+            key_of=lambda job: (id(job.pool), job.principal.community_id, job.principal.meeting_id),
+            member_of=lambda job: job.principal.voter_id, max_batch=max_batch, lanes=lanes)
+    return found
 
 
 async def cast_votes(pool: asyncpg.Pool, effects: Effects, principal: BallotPrincipal, *, votes_raw: Any,
@@ -433,9 +516,10 @@ async def cast_votes(pool: asyncpg.Pool, effects: Effects, principal: BallotPrin
     votes = parse_votes(definition, votes_raw)
     refuse_out_of_scope(definition, principal.voter_id, [v.matter_id for v in votes])
     try:
-        result = await _cast(pool, definition, principal, votes, idempotency_key)
+        result = await _cast(pool, definition, principal, votes, idempotency_key,
+                             max_batch=effects.settings.cast_group_max, lanes=effects.settings.cast_group_lanes)
     except CONNECTION_LOST:
-        # The connection died, perhaps during the COMMIT: the votes may be stored though the owner is
+        # The connection died, perhaps during the commit: the votes may be stored though the owner is
         # told 503.  Live views are asked to look for rows they were not told of (an event naming no
         # ballots makes them scan, retried until the database answers), so such a vote reaches the
         # streams when the database is back, not at the next safety-net poll.
@@ -449,27 +533,10 @@ async def cast_votes(pool: asyncpg.Pool, effects: Effects, principal: BallotPrin
 
 
 async def _cast(pool: asyncpg.Pool, definition: MeetingDefinition, principal: BallotPrincipal, votes: list[Vote],
-                idempotency_key: str | None) -> CastResult:
-    async with pool.acquire() as conn:
-        try:
-            try:
-                return await _attempt(conn, definition, principal, votes, idempotency_key)
-            except asyncpg.UniqueViolationError:
-                # A concurrent request of the same voter won the unique key.  Run again: the pre-check
-                # now sees it (already voted / the same idempotency key / the next revision number).
-                pass
-            try:
-                return await _attempt(conn, definition, principal, votes, idempotency_key)
-            except asyncpg.UniqueViolationError:
-                raise Conflict("您的另一次提交正在处理，请稍后刷新查看投票状态",
-                               code="concurrent_submission") from None
-        except asyncpg.ForeignKeyViolationError:
-            raise Unauthorized("您不在本次会议的表决名单中", code="not_in_electorate") from None
-        except asyncpg.CheckViolationError as exc:
-            # a vote that stands from before the subject changed hands (server/services/transfers.py)
-            if (refusal := transfers.vote_refusal(exc, definition.matter_name)) is None:
-                raise
-            raise refusal from None
+                idempotency_key: str | None, *, max_batch: int = 64, lanes: int = 4) -> CastResult:
+    """The ballot through the group commit: stored with the others that arrive while earlier batches
+    commit (server/services/group_commit.py)."""
+    return await group_commit(max_batch, lanes).submit(CastJob(pool, definition, principal, votes, idempotency_key))
 
 
 # ---------------------------------------------------------------- owner reads
