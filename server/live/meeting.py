@@ -203,10 +203,15 @@ class FrameWatcher:
         if transport.is_closing():
             self.close()  # the client left
             return False
-        if transport.get_write_buffer_size() > self.max_frames * len(frame) + WRITE_SLACK:
-            self._drop()
+        try:
+            if transport.get_write_buffer_size() > self.max_frames * len(frame) + WRITE_SLACK:
+                self._drop()
+                return False
+            transport.write(frame)
+        except (OSError, RuntimeError):
+            # a connection that failed under us: this stream ends, the fan-out goes on to the others
+            self.close()
             return False
-        transport.write(frame)
         self.last_write = time.monotonic()
         return True
 
@@ -221,8 +226,12 @@ class FrameWatcher:
         if self.dropped or self.closed or transport.is_closing():
             self.close()
             return
-        if transport.get_write_buffer_size() == 0:
-            transport.write(frames.heartbeat(self.framing))
+        try:
+            if transport.get_write_buffer_size() == 0:
+                transport.write(frames.heartbeat(self.framing))
+        except (OSError, RuntimeError):
+            self.close()
+            return
         self.last_write = time.monotonic()
 
     def _drop(self) -> None:
