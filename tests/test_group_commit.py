@@ -72,8 +72,15 @@ class Recorder:
         return f"alone {name}"
 
     def group(self, **kw) -> GroupCommit:
+        self.announced: list[list[str]] = []
+
+        async def after(key, done):
+            assert key == "meeting"
+            self.announced.append([outcome for _, outcome in done])
+
         return GroupCommit(run_batch=self.run_batch, run_alone=self.run_alone, key_of=lambda job: "meeting",
-                           member_of=lambda job: job[0], retry_alone=lambda exc: isinstance(exc, ValueError), **kw)
+                           member_of=lambda job: job[0], retry_alone=lambda exc: isinstance(exc, ValueError),
+                           after=after, **kw)
 
 
 async def _settled(tasks):
@@ -126,6 +133,8 @@ async def test_a_refusal_in_a_batch_is_only_that_jobs_answer():
     assert results[0] == "stored z" and results[1] == "stored a" and results[3] == "stored c"
     assert isinstance(results[2], PermissionError)
     assert rec.batches == [["z"], ["a", "b", "c"]] and rec.alone == []
+    # one announcement per statement, of the jobs it stored
+    assert rec.announced == [["stored z"], ["stored a", "stored c"]]
 
 
 async def test_a_statement_failing_on_one_job_runs_each_again_alone():
@@ -141,6 +150,7 @@ async def test_a_statement_failing_on_one_job_runs_each_again_alone():
     assert results[1] == "alone a" and results[3] == "alone c" and results[4] == "alone d"
     assert isinstance(results[2], PermissionError)
     assert sorted(rec.alone) == ["a", "b", "c", "d"] and group.stats.alone_after_failure == 4
+    assert rec.announced == [["stored z"], ["alone a", "alone c", "alone d"]]
 
 
 async def test_a_lost_connection_is_every_jobs_answer_and_nothing_is_run_again():
@@ -151,7 +161,7 @@ async def test_a_lost_connection_is_every_jobs_answer_and_nothing_is_run_again()
     rec.hold.set()
     results = await _settled(tasks)
     assert all(isinstance(r, ConnectionResetError) for r in results)
-    assert rec.alone == []
+    assert rec.alone == [] and rec.announced == []
 
 
 async def test_a_cancelled_request_leaves_the_others_alone():

@@ -152,7 +152,7 @@ async def test_a_vote_whose_connection_was_lost_at_commit_reaches_the_stream(liv
     cid, mid = v.community_id, v.meeting_id
     token = await v.token(v.voters[0])
 
-    async def stored_then_lost(pool, definition, principal, votes, idempotency_key, **group):
+    async def stored_then_lost(pool, effects, definition, principal, votes, idempotency_key, **group):
         await insert_submission(db_pool, cid, mid, principal.voter_id, "M1", [("", "yes")])
         raise asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed in the middle of operation")
 

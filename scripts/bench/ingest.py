@@ -154,8 +154,11 @@ async def run_async_client(bench: Bench, first: int, last: int, duration: int) -
             "p50_ms": percentile(latencies, 50), "p99_ms": percentile(latencies, 99)}
 
 
-async def check_acknowledged(bench: Bench, acked: list[str]) -> tuple[int, int]:
-    """(acknowledged ballots found in the database, submissions in the database)."""
+async def check_acknowledged(bench: Bench, acked: list[str]) -> tuple[int, int, int]:
+    """(acknowledged ballots found in the database, submissions in the database, transactions that
+    stored the acknowledged ballots).  The last is counted from the rows' ``xmin`` (the id of the
+    transaction that wrote them): with group commit, ballots that arrive together share a statement
+    and its commit."""
     async with bench.pool.acquire() as conn:
         await conn.execute("ANALYZE submission, submission_choice")
         found = await conn.fetchval(
@@ -167,7 +170,11 @@ async def check_acknowledged(bench: Bench, acked: list[str]) -> tuple[int, int]:
             COMMUNITY, MEETING, acked)
         stored = await conn.fetchval("SELECT count(*) FROM submission WHERE community_id = $1 AND meeting_id = $2",
                                      COMMUNITY, MEETING)
-    return found, stored
+        commits = await conn.fetchval(
+            """SELECT count(DISTINCT s.xmin::text) FROM submission s
+                WHERE s.community_id = $1 AND s.meeting_id = $2 AND s.ballot_id = any($3::uuid[])""",
+            COMMUNITY, MEETING, acked)
+    return found, stored, commits
 
 
 async def timed_run(bench: Bench, first: int, last: int) -> dict:
@@ -190,16 +197,17 @@ async def timed_run(bench: Bench, first: int, last: int) -> dict:
         # PostgreSQL caches per connection) were made for an empty submission table, and pick an index
         # that scans every submission of the meeting.  Autovacuum analyzes within a minute of the first
         # votes (autovacuum_naptime); do it now, as it would have, so the run measures the steady state.
-        # --cold measures the first minute instead (docs/performance.md).
+        # --cold measures the first minute instead (docs/performance.md).  The ballots' short receipts
+        # too: the check of each receipt item's code against ballot_receipt was planned for an empty table.
         async with bench.pool.acquire() as conn:
-            await conn.execute("ANALYZE submission, submission_choice")
+            await conn.execute("ANALYZE submission, submission_choice, ballot_receipt, ballot_receipt_item")
     log(f"ingest: {last - first} voters, {a.connections} connections, {bench.workers} worker(s), up to "
         f"{a.duration} s ({'wrk' if use_wrk else 'aiohttp'})")
     cpu_before = cpu_seconds(bench.server_pid)
     r = (run_wrk(bench, first, last, a.duration) if use_wrk
          else await run_async_client(bench, first, last, a.duration))
     r["server_cpu"] = cpu_seconds(bench.server_pid) - cpu_before
-    found, r["stored"] = await check_acknowledged(bench, r["acked"])
+    found, r["stored"], r["commits"] = await check_acknowledged(bench, r["acked"])
     r["missing"] = len(r["acked"]) - found
     if r["errors"]:
         bench.failures.append(f"ingest errors ({bench.workers} worker(s)): {r['errors']} (e.g. {r['error_samples']})")
@@ -230,6 +238,7 @@ async def ingest_other_workers(bench: Bench) -> None:
         key: round(votes_per_s, 1), f"p99_ms_{bench.workers}w": rounded(r["p99_ms"]),
         f"errors_{bench.workers}w": r["errors"], f"lost_{bench.workers}w": r["missing"],
         f"server_cpu_ms_per_ballot_{bench.workers}w": round(r["server_cpu"] * 1000 / max(1, r["requests_ok"]), 3),
+        f"ballots_per_commit_{bench.workers}w": round(r["requests_ok"] / max(1, r["commits"]), 1),
     })
     bench.row("ingest", f"votes/s with {bench.workers} workers ({last - split} voters)", bench.results[key])
     bench.row("ingest", f"p99 ms with {bench.workers} workers", bench.results[f"p99_ms_{bench.workers}w"])
@@ -252,6 +261,8 @@ async def ingest(bench: Bench) -> None:
         "server_cpu_ms_per_ballot": round(server_cpu * 1000 / max(1, r["requests_ok"]), 3),
         "server_cpu_ms_per_request": round(server_cpu * 1000 / max(1, r["requests_ok"]), 2),
         "server_cpu_share": round(server_cpu / r["seconds"], 2),
+        # ballots stored per commit (group commit: ballots that arrive together share one statement)
+        "ballots_per_commit": round(r["requests_ok"] / max(1, r["commits"]), 1),
     })
     for what, key in [("load generator", "load_generator"), ("connections / workers", None),
                       ("requests (ballots of 3 matters)", "requests"), ("requests/s", "requests_per_s"),
@@ -259,7 +270,8 @@ async def ingest(bench: Bench) -> None:
                       ("errors", "errors"), ("acknowledged votes", "acknowledged_votes"),
                       ("acknowledged but missing", "acknowledged_missing"),
                       ("server CPU ms per ballot", "server_cpu_ms_per_ballot"),
-                      ("server CPU (cores busy)", "server_cpu_share")]:
+                      ("server CPU (cores busy)", "server_cpu_share"),
+                      ("ballots per commit (group commit)", "ballots_per_commit")]:
         value = f"{a.connections} / {a.workers}" if key is None else bench.results[key]
         bench.row("ingest", what, value)
     bench.row("ingest", "submissions stored (incl. warm-up)", r["stored"])

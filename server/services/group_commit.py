@@ -22,6 +22,8 @@ hands them to ``run_batch`` together, which stores them in one statement, one co
   owner sees 503 and retries with the same idempotency key, which answers the stored receipts).
 - **Durable before acknowledged.**  A job's future is resolved only after ``run_batch`` returned, i.e.
   after the database has committed the statement.
+- **One announcement per batch.**  ``after`` is given the jobs that succeeded, once their answers are
+  out (casting tells live views of every ballot of the statement in one event).
 
 The class knows nothing of ballots: server/services/casting.py supplies the functions.
 """
@@ -57,6 +59,7 @@ class GroupCommit(Generic[J, R]):
     def __init__(self, *, run_batch: Callable[[Hashable, list[J]], Awaitable[Sequence[R | BaseException]]],
                  run_alone: Callable[[J], Awaitable[R]], key_of: Callable[[J], Hashable],
                  member_of: Callable[[J], Hashable], retry_alone: Callable[[BaseException], bool],
+                 after: Callable[[Hashable, list[tuple[J, R]]], Awaitable[None]] | None = None,
                  max_batch: int = 64, lanes: int = 4) -> None:
         if max_batch < 1 or lanes < 1:
             raise ValueError("max_batch and lanes must be at least 1")
@@ -65,6 +68,7 @@ class GroupCommit(Generic[J, R]):
         self._key_of = key_of
         self._member_of = member_of
         self._retry_alone = retry_alone
+        self._after = after
         self.max_batch = max_batch
         self.lanes = lanes
         self.stats = GroupCommitStats()
@@ -142,25 +146,41 @@ class GroupCommit(Generic[J, R]):
         except Exception as exc:
             if self._retry_alone(exc):
                 self.stats.alone_after_failure += len(jobs)
-                await asyncio.gather(*(self._alone(job, future) for job, future in batch))
+                alone = await asyncio.gather(*(self._alone(job, future) for job, future in batch))
+                await self._announce(key, [(job, outcome) for (job, _), outcome in zip(batch, alone, strict=True)
+                                           if not isinstance(outcome, _Failed)])
             else:
                 for _, future in batch:
                     _settle_error(future, exc)
             return
-        for (_, future), outcome in zip(batch, outcomes, strict=True):
+        done: list[tuple[J, R]] = []
+        for (job, future), outcome in zip(batch, outcomes, strict=True):
             if isinstance(outcome, BaseException):
                 _settle_error(future, outcome)
-            elif not future.done():
-                future.set_result(outcome)
+            else:
+                done.append((job, outcome))
+                if not future.done():
+                    future.set_result(outcome)
+        await self._announce(key, done)
 
-    async def _alone(self, job: J, future: asyncio.Future[R]) -> None:
+    async def _alone(self, job: J, future: asyncio.Future[R]) -> R | _Failed:
         try:
             outcome = await self._run_alone(job)
         except Exception as exc:
             _settle_error(future, exc)
-        else:
-            if not future.done():
-                future.set_result(outcome)
+            return _Failed()
+        if not future.done():
+            future.set_result(outcome)
+        return outcome
+
+    async def _announce(self, key: Hashable, done: list[tuple[J, R]]) -> None:
+        """``after`` with the jobs that succeeded, once every answer is out (it must not raise)."""
+        if self._after is not None and done:
+            await self._after(key, done)
+
+
+class _Failed:
+    """A job run alone that ended in an exception (already its answer)."""
 
 
 def _settle_error(future: asyncio.Future, exc: BaseException) -> None:

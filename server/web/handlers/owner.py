@@ -4,23 +4,23 @@ from __future__ import annotations
 from aiohttp import web
 
 from server.auth.ballot import read_ballot_token, require_ballot
-from server.services import casting
+from server.services import casting, owner_ballot
 from server.web.handlers.common import effects, json_response, pool, read_json
 
 
 async def meeting(request: web.Request) -> web.Response:
     principal = await require_ballot(request)
-    return json_response(await casting.owner_meeting(pool(request), principal))
+    return json_response(await owner_ballot.owner_meeting(pool(request), principal))
 
 
 async def status(request: web.Request) -> web.Response:
     principal = await require_ballot(request)
-    return json_response(await casting.owner_status(pool(request), principal))
+    return json_response(await owner_ballot.owner_status(pool(request), principal))
 
 
 async def receipts(request: web.Request) -> web.Response:
     principal = await require_ballot(request)
-    return json_response(await casting.owner_receipts(pool(request), principal))
+    return json_response(await owner_ballot.owner_receipts(pool(request), principal))
 
 
 async def votes(request: web.Request) -> web.Response:
