@@ -20,7 +20,7 @@ from aiohttp import web
 from server import appkeys
 from server.errors import Conflict, NotFound
 from server.live.events import meeting_channel
-from server.live.meeting import LiveMeeting, Watcher
+from server.live.meeting import FrameWatcher, LiveMeeting, Watcher
 
 log = logging.getLogger("evote.live")
 
@@ -94,6 +94,13 @@ class LiveHub:
         """A stream's watcher; ``voter_id`` for an owner, who sees only the matters they may vote on."""
         return Watcher(organiser=organiser, queue=asyncio.Queue(maxsize=self.queue_size), on_drop=on_drop,
                        voter_id=voter_id)
+
+    def frame_watcher(self, *, organiser: bool, framing: str, transport: asyncio.WriteTransport,
+                      on_drop: Callable[[], None] | None = None, voter_id: str | None = None) -> FrameWatcher:
+        """A stream whose frames (server.live.frames ``framing``) the fan-out writes to ``transport``;
+        dropped once it holds ``live_queue_size`` frames unsent, as a queued watcher is when its queue fills."""
+        return FrameWatcher(organiser=organiser, framing=framing, transport=transport, max_frames=self.queue_size,
+                            on_drop=on_drop, voter_id=voter_id)
 
     def _schedule_evict(self, live: LiveMeeting) -> None:
         if live.watchers or self.closing:

@@ -15,11 +15,16 @@ How it works (docs/live.md has the user-facing story):
   more.  One refresh serves every watcher of the meeting.
 - After a refresh whose figures changed, the new document is serialised once
   per view (full results / turnout only, built by server.live.views), kept in a
-  small ring buffer for ``Last-Event-ID`` resume, and offered to every
-  watcher's bounded queue.  An owner's stream shows only the matters that owner
-  may vote on (a matter scoped to some buildings is left out for the others):
-  that variant is serialised once per set of matters, when a watcher needs it.  A watcher whose queue is full is dropped (its
-  connection closed); the others and the voting path are never slowed.
+  small ring buffer for ``Last-Event-ID`` resume, and sent to every watcher.
+  A stream's watcher (:class:`FrameWatcher`) gets the document framed once per
+  framing (SSE, chunked SSE, WebSocket; server.live.frames) and written by the
+  refresh straight to its connection; an in-process or compressed stream's
+  (:class:`Watcher`) is offered it on a bounded queue.  An owner's stream shows
+  only the matters that owner may vote on (a matter scoped to some buildings is
+  left out for the others): that variant is serialised once per set of matters,
+  when a watcher needs it.  A watcher that falls ``live_queue_size`` documents
+  behind (queue full, or that many frames unsent on its connection) is dropped
+  (its connection closed); the others and the voting path are never slowed.
 - When the broker reports that events may have been lost (Redis came back
   after an outage), and every ``live_poll_s`` as a safety net, the meeting
   refreshes anyway; a resync rebuilds the count from scratch and sends a fresh
@@ -37,6 +42,7 @@ import hashlib
 import json
 import logging
 import secrets
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Mapping
@@ -50,6 +56,7 @@ import orjson
 from server.ballot.tally import Matter
 from server.ballot.weights import Electorate
 from server.errors import Conflict, NotFound
+from server.live import frames
 from server.live.count import LiveCount
 from server.live.events import event_ballot_ids
 from server.live.views import RESULTS, TURNOUT, only_matters, voting_ended
@@ -145,6 +152,110 @@ class Watcher:
                 self.on_drop()
 
 
+# What a FrameWatcher's connection may hold unsent beyond its ``max_frames`` frames: the transport's
+# high-water mark, which a queued stream's handler also filled before it waited (drain).
+WRITE_SLACK = 64 * 1024
+
+
+class FrameWatcher:
+    """One open stream whose frames the fan-out writes straight to its connection's transport.
+
+    The refresh that publishes a document writes the shared, already-framed bytes
+    (server.live.frames) to every such watcher in one pass: no task wakes per watcher and update.
+    Back-pressure is the bounded queue's: a watcher whose connection still holds more than
+    ``max_frames`` frames (plus the transport's usual high-water mark) unsent is dropped (its
+    connection aborted); writes never wait, so a slow watcher never holds up the others, and
+    what it can hold is bounded.  The stream's handler only waits for :attr:`ended` (the
+    client left, the watcher was dropped or closed) and sends heartbeats while nothing is written.
+    """
+
+    __slots__ = (
+        "closed",
+        "dropped",
+        "ended",
+        "framing",
+        "last_write",
+        "max_frames",
+        "on_drop",
+        "organiser",
+        "transport",
+        "voter_id",
+    )
+
+    def __init__(self, *, organiser: bool, framing: str, transport: asyncio.WriteTransport,
+                 max_frames: int, on_drop: Callable[[], None] | None = None, voter_id: str | None = None) -> None:
+        self.organiser = organiser
+        self.voter_id = voter_id
+        self.framing = framing
+        self.transport = transport
+        self.max_frames = max_frames
+        self.on_drop = on_drop
+        self.dropped = False
+        self.closed = False
+        self.last_write = time.monotonic()
+        self.ended: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def write(self, frame: bytes) -> bool:
+        """Send ``frame`` (shared bytes) now; False when the stream is over or was dropped for being slow."""
+        if self.dropped or self.closed:
+            return False
+        transport = self.transport
+        if transport.is_closing():
+            self.close()  # the client left
+            return False
+        try:
+            if transport.get_write_buffer_size() > self.max_frames * len(frame) + WRITE_SLACK:
+                self._drop()
+                return False
+            transport.write(frame)
+        except (OSError, RuntimeError):
+            # a connection that failed under us: this stream ends, the fan-out goes on to the others
+            self.close()
+            return False
+        self.last_write = time.monotonic()
+        return True
+
+    def offer(self, item: QueueItem) -> bool:
+        """Send one event framed for this stream alone (a snapshot on connect, a replayed event)."""
+        event_id, kind, text = item
+        return self.write(frames.encode(self.framing, event_id, kind, text))
+
+    def heartbeat(self) -> None:
+        """Send a heartbeat, unless bytes are still waiting to go out (the connection is not idle)."""
+        transport = self.transport
+        if self.dropped or self.closed or transport.is_closing():
+            self.close()
+            return
+        try:
+            if transport.get_write_buffer_size() == 0:
+                transport.write(frames.heartbeat(self.framing))
+        except (OSError, RuntimeError):
+            self.close()
+            return
+        self.last_write = time.monotonic()
+
+    def _drop(self) -> None:
+        # A slow client: drop it rather than buffer without bound or slow the others.
+        self.dropped = True
+        self._end()
+        if self.on_drop is not None:
+            try:
+                self.on_drop()
+            except Exception:
+                log.debug("closing a dropped watcher failed", exc_info=True)
+
+    def _end(self) -> None:
+        if not self.ended.done():
+            self.ended.set_result(None)
+
+    def close(self) -> None:
+        self.closed = True
+        self._end()
+
+
+AnyWatcher = Watcher | FrameWatcher
+
+
 @dataclass
 class Published:
     seq: int
@@ -164,7 +275,12 @@ class LiveMeeting:
         self.epoch = secrets.token_hex(4)  # event ids of another worker or instance never match
         self.seq = 0
         self.ring: deque[Published] = deque(maxlen=hub.ring_size)
-        self.watchers: set[Watcher] = set()
+        self.watchers: set[AnyWatcher] = set()
+        # The current event's frames, (view, matters shown, framing) -> bytes, shared by its watchers;
+        # and its snapshot for a stream that connects, as text (view, matters shown) and framed.
+        self._frames: dict[tuple[str, Visible, str], bytes] = {}
+        self._snapshot_texts: dict[tuple[str, Visible], str] = {}
+        self._snapshot_frames: dict[tuple[str, Visible, str], bytes] = {}
         self._lock = asyncio.Lock()
         self._dirty = False
         self._need_full = True
@@ -293,6 +409,7 @@ class LiveMeeting:
             texts[(view, None)] = _dumps(full)
         published = Published(self.seq, kind, texts)
         self.ring.append(published)
+        self._frames, self._snapshot_texts, self._snapshot_frames = {}, {}, {}
         for watcher in list(self.watchers):
             self._offer(watcher, published)
         return True
@@ -302,9 +419,9 @@ class LiveMeeting:
     def event_id(self, seq: int) -> str:
         return f"{self.epoch}.{seq}"
 
-    def view_for(self, watcher_or_organiser: Watcher | bool) -> str:
-        organiser = watcher_or_organiser.organiser if isinstance(watcher_or_organiser, Watcher) else bool(
-            watcher_or_organiser)
+    def view_for(self, watcher_or_organiser: AnyWatcher | bool) -> str:
+        organiser = bool(watcher_or_organiser) if isinstance(watcher_or_organiser, bool) else (
+            watcher_or_organiser.organiser)
         return RESULTS if organiser or self.show_live_results else TURNOUT
 
     def visible_matters(self, voter_id: str | None) -> Visible:
@@ -326,31 +443,70 @@ class LiveMeeting:
             text = published.docs[key] = _dumps(only_matters(self._docs[view], visible))
         return text
 
-    def _offer(self, watcher: Watcher, published: Published) -> None:
-        text = self._text(published, self.view_for(watcher), self.visible_matters(watcher.voter_id))
-        if text is None:
-            return
-        if not watcher.offer((self.event_id(published.seq), published.kind, text)) and watcher.dropped:
+    def _frame(self, published: Published, view: str, visible: Visible, framing: str, text: str) -> bytes:
+        """``text`` framed for a stream: built once per variant and framing while it is the current event."""
+        if published.seq != self.seq:
+            return frames.encode(framing, self.event_id(published.seq), published.kind, text)
+        key = (view, visible, framing)
+        frame = self._frames.get(key)
+        if frame is None:
+            frame = self._frames[key] = frames.encode(framing, self.event_id(published.seq), published.kind, text)
+        return frame
+
+    def _offer(self, watcher: AnyWatcher, published: Published) -> None:
+        view = RESULTS if watcher.organiser or self.show_live_results else TURNOUT
+        visible = None if watcher.voter_id is None else self.count.visible_matters(watcher.voter_id)
+        if isinstance(watcher, FrameWatcher):
+            # the fan-out's path: the current event's frame, once the first watcher of its variant made it
+            frame = self._frames.get((view, visible, watcher.framing)) if published.seq == self.seq else None
+            if frame is None:
+                text = self._text(published, view, visible)
+                if text is None:
+                    return
+                frame = self._frame(published, view, visible, watcher.framing, text)
+            sent = watcher.write(frame)
+        else:
+            text = self._text(published, view, visible)
+            if text is None:
+                return
+            sent = watcher.offer((self.event_id(published.seq), published.kind, text))
+        if not sent and watcher.dropped:
             self.hub.dropped_watchers += 1
             self.detach(watcher)
 
     # -- watchers -------------------------------------------------------------
 
-    async def attach(self, watcher: Watcher, last_event_id: str | None) -> None:
+    async def attach(self, watcher: AnyWatcher, last_event_id: str | None) -> None:
         """Add a watcher and queue what it must see first: the missed events, or a fresh snapshot."""
         if self._evict_handle is not None:
             self._evict_handle.cancel()
             self._evict_handle = None
         self.watchers.add(watcher)
         self._ensure_poll()
-        missed = self._missed_since(last_event_id, self.view_for(watcher), self.visible_matters(watcher.voter_id))
+        view, visible = self.view_for(watcher), self.visible_matters(watcher.voter_id)
+        missed = self._missed_since(last_event_id, view, visible)
         if missed is None:
-            doc = self.document(watcher.organiser, watcher.voter_id)
-            snapshot = dict(doc, type="snapshot")
-            watcher.offer((doc["event_id"], "snapshot", _dumps(snapshot)))
+            self._send_snapshot(watcher, view, visible)
         else:
             for published in missed:
                 self._offer(watcher, published)
+
+    def _send_snapshot(self, watcher: AnyWatcher, view: str, visible: Visible) -> None:
+        """The current document as a snapshot: serialised (and framed) once per variant and event,
+        not once per connecting stream (2,000 owners connecting at once)."""
+        event_id = self._docs[view]["event_id"]
+        text = self._snapshot_texts.get((view, visible))
+        if text is None:
+            doc = self._docs[view] if visible is None else only_matters(self._docs[view], visible)
+            text = self._snapshot_texts[(view, visible)] = _dumps(dict(doc, type="snapshot"))
+        if isinstance(watcher, FrameWatcher):
+            key = (view, visible, watcher.framing)
+            frame = self._snapshot_frames.get(key)
+            if frame is None:
+                frame = self._snapshot_frames[key] = frames.encode(watcher.framing, event_id, "snapshot", text)
+            watcher.write(frame)
+        else:
+            watcher.offer((event_id, "snapshot", text))
 
     def _missed_since(self, last_event_id: str | None, view: str = RESULTS,
                       visible: Visible = None) -> list[Published] | None:
@@ -373,7 +529,7 @@ class LiveMeeting:
             return None  # an owner's variant of an older event was never made: a snapshot says it all
         return missed
 
-    def detach(self, watcher: Watcher) -> None:
+    def detach(self, watcher: AnyWatcher) -> None:
         self.watchers.discard(watcher)
         if not self.watchers:
             self.hub._schedule_evict(self)

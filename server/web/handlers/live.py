@@ -20,17 +20,19 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from pathlib import Path
 
-from aiohttp import WSMsgType, web
+from aiohttp import HttpVersion11, WSMsgType, web
 from multidict import CIMultiDict
 
 from server import appkeys
 from server.auth.ballot import require_ballot
 from server.auth.staff import require_staff
 from server.errors import ApiError, BadRequest, Unauthorized
+from server.live import frames
 from server.live.hub import LiveHub
-from server.live.meeting import LiveMeeting, Watcher
+from server.live.meeting import FrameWatcher, LiveMeeting, Watcher
 from server.web.handlers.common import json_response
 
 log = logging.getLogger("evote.handlers.live")
@@ -107,6 +109,17 @@ async def _next_item(queue: asyncio.Queue, timeout: float):
         return await queue.get()
 
 
+async def _until_ended(watcher: FrameWatcher, heartbeat_s: float) -> None:
+    """Wait while the fan-out writes to ``watcher``'s connection; a heartbeat after ``heartbeat_s``
+    with nothing written.  One timer per heartbeat period, nothing per update."""
+    while not watcher.ended.done():
+        wait = watcher.last_write + heartbeat_s - time.monotonic()
+        if wait <= 0:
+            watcher.heartbeat()
+        else:
+            await asyncio.wait((watcher.ended,), timeout=wait)
+
+
 def _abort_transport(request: web.Request):
     def abort() -> None:
         transport = request.transport
@@ -145,6 +158,17 @@ async def admin_stream(request: web.Request) -> web.StreamResponse:
     return await _sse(request, live, organiser=organiser)
 
 
+def _sse_framing(request: web.Request, resp: web.StreamResponse) -> str | None:
+    """How the fan-out writes this prepared SSE response's events itself (None: the handler writes them)."""
+    if request.method != "GET" or resp.compression or request.transport is None:
+        return None
+    if resp.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        return frames.SSE_CHUNKED
+    if request.version < HttpVersion11:
+        return frames.SSE  # not chunked: the body ends with the connection
+    return None
+
+
 async def _sse(request: web.Request, live: LiveMeeting, *, organiser: bool) -> web.StreamResponse:
     hub = _hub(request)
     resp = web.StreamResponse(headers={
@@ -153,6 +177,30 @@ async def _sse(request: web.Request, live: LiveMeeting, *, organiser: bool) -> w
         "X-Accel-Buffering": "no",  # no proxy buffering
     })
     await resp.prepare(request)
+    framing = _sse_framing(request, resp)
+    transport = request.transport
+    if framing is None or transport is None:
+        return await _sse_queued(request, resp, live, organiser=organiser)
+    try:
+        await resp.write(b"retry: 2000\n\n")  # with the headers, before the fan-out writes frames after them
+    except (ConnectionError, RuntimeError):
+        return resp
+    watcher = hub.frame_watcher(organiser=organiser, framing=framing, transport=transport,
+                                on_drop=_abort_transport(request))
+    await live.attach(watcher, _last_event_id(request))
+    try:
+        await _until_ended(watcher, hub.heartbeat_s)
+    except asyncio.CancelledError:
+        pass
+    finally:
+        live.detach(watcher)
+    return resp
+
+
+async def _sse_queued(request: web.Request, resp: web.StreamResponse, live: LiveMeeting, *,
+                      organiser: bool) -> web.StreamResponse:
+    """The SSE stream of a response the fan-out cannot write to itself (compressed, HEAD): a queue."""
+    hub = _hub(request)
     watcher = hub.new_watcher(organiser=organiser, on_drop=_abort_transport(request))
     await live.attach(watcher, _last_event_id(request))
     try:
@@ -225,7 +273,41 @@ async def ballot_ws(request: web.Request) -> web.StreamResponse:
 
 async def _ws_stream(request: web.Request, ws: web.WebSocketResponse, live: LiveMeeting, *,
                      organiser: bool, last_event_id: str | None, voter_id: str | None = None) -> web.WebSocketResponse:
-    """Stream ``live`` over ``ws``; an owner's (``voter_id``) shows only the matters they may vote on."""
+    """Stream ``live`` over ``ws``; an owner's (``voter_id``) shows only the matters they may vote on.
+
+    Without permessage-deflate the fan-out writes the shared frames to the connection itself; a
+    compressed connection compresses each message with its own context, so its handler sends them.
+    """
+    hub = _hub(request)
+    transport = request.transport
+    if ws.compress or transport is None:
+        return await _ws_queued(request, ws, live, organiser=organiser, last_event_id=last_event_id,
+                                voter_id=voter_id)
+    watcher = hub.frame_watcher(organiser=organiser, framing=frames.WS, transport=transport,
+                                on_drop=_abort_transport(request), voter_id=voter_id)
+    await live.attach(watcher, last_event_id)
+
+    async def read_until_closed() -> None:
+        async for msg in ws:
+            if msg.type == WSMsgType.TEXT and msg.data == "ping":
+                await ws.send_str('{"type":"pong"}')
+        watcher.close()
+
+    reader = asyncio.get_running_loop().create_task(read_until_closed())
+    try:
+        await _until_ended(watcher, hub.heartbeat_s)
+    except asyncio.CancelledError:
+        pass
+    finally:
+        live.detach(watcher)
+        reader.cancel()
+        if not ws.closed:
+            await ws.close()
+    return ws
+
+
+async def _ws_queued(request: web.Request, ws: web.WebSocketResponse, live: LiveMeeting, *,
+                     organiser: bool, last_event_id: str | None, voter_id: str | None = None) -> web.WebSocketResponse:
     hub = _hub(request)
     watcher: Watcher = hub.new_watcher(organiser=organiser, on_drop=_abort_transport(request), voter_id=voter_id)
     await live.attach(watcher, last_event_id)
