@@ -210,3 +210,19 @@ def test_the_plain_token_check_accepts_only_what_pyjwt_accepts():
             assert exc.code == code
         else:
             raise AssertionError(f"{code} accepted")
+
+
+def test_a_prepared_ballot_has_version_4_ids_and_its_own_salts():
+    """One read of the random source per ballot gives each matter what uuid4() and new_salt() give."""
+    from server.ballot.receipts import SALT_BYTES
+    from server.services.casting import Vote, prepare_ballot
+
+    votes = [Vote(f"M{i}", (("", "yes"),)) for i in range(5)]
+    ballots = [prepare_ballot("c", "m", "v", votes, jti="j", idempotency_key=None) for _ in range(50)]
+    ids = [b for p in ballots for b in p.ballot_ids]
+    salts = [s for p in ballots for s in p.salts]
+    assert all(i.version == 4 and i.variant == uuid.RFC_4122 for i in ids)
+    assert len(set(ids)) == len(ids) == 250
+    assert all(len(s) == SALT_BYTES for s in salts) and len(set(salts)) == len(salts)
+    # ids and salts come from different bytes (the first 6 bytes of an id are untouched by its version)
+    assert not {i.bytes[:6] for i in ids} & {s[:6] for s in salts}
