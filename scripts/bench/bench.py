@@ -77,7 +77,8 @@ def machine_note() -> dict:
 
 
 HEADLINE_KEYS = ["votes_per_s", "requests_per_s", "server_cpu_ms_per_ballot", "p50_ms", "p99_ms", "errors", "lost",
-                 "pgbench_tps", "pgbench_3row_tps", "ratio_vs_pgbench", "ratio_fair", "votes_per_s_2w",
+                 "pgbench_tps", "pgbench_3row_tps", "ratio_vs_pgbench", "ratio_fair", "ceiling_ratio_vs_pgbench",
+                 "db_cpu_ms_per_ballot", "cpu_ms_per_ballot_all", "ballots_per_commit", "votes_per_s_2w",
                  "acknowledged_votes", "acknowledged_missing", "fanout_p50_ms", "fanout_p99_ms", "watchers", "rss_mb",
                  "import_50k_s", "tally_50k_s", "verify_50k_s"]
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import random
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -204,9 +206,17 @@ async def timed_run(bench: Bench, first: int, last: int) -> dict:
     log(f"ingest: {last - first} voters, {a.connections} connections, {bench.workers} worker(s), up to "
         f"{a.duration} s ({'wrk' if use_wrk else 'aiohttp'})")
     cpu_before = cpu_seconds(bench.server_pid)
+    db_before = await backend_cpu(bench)
+    children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     r = (run_wrk(bench, first, last, a.duration) if use_wrk
          else await run_async_client(bench, first, last, a.duration))
     r["server_cpu"] = cpu_seconds(bench.server_pid) - cpu_before
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    r["loadgen_cpu"] = ((children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime)
+                        if use_wrk else None)
+    db_after = await backend_cpu(bench)
+    r["db_cpu"] = (None if db_before is None or db_after is None
+                   else sum(seconds - db_before.get(pid, 0.0) for pid, seconds in db_after.items()))
     found, r["stored"], r["commits"] = await check_acknowledged(bench, r["acked"])
     r["missing"] = len(r["acked"]) - found
     if r["errors"]:
@@ -214,6 +224,22 @@ async def timed_run(bench: Bench, first: int, last: int) -> dict:
     if r["missing"]:
         bench.failures.append(f"{r['missing']} acknowledged votes are not in the database")
     return r
+
+
+async def backend_cpu(bench: Bench) -> dict[int, float] | None:
+    """CPU seconds so far of each PostgreSQL backend connected to the bench database (the server's
+    pool), read from /proc; None when the database runs elsewhere.  A backend that connects during the
+    run counts whole; one that exits during it is lost (the pool keeps its connections)."""
+    async with bench.pool.acquire() as conn:
+        pids = [r["pid"] for r in await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")]
+    return _local_cpu(pids)
+
+
+def _local_cpu(pids: list[int]) -> dict[int, float] | None:
+    if not pids or not all(Path(f"/proc/{pid}/stat").exists() for pid in pids):
+        return None
+    return {pid: cpu_seconds(pid) for pid in pids}
 
 
 def ingest_split(bench: Bench) -> tuple[int, int, int]:
@@ -264,6 +290,18 @@ async def ingest(bench: Bench) -> None:
         # ballots stored per commit (group commit: ballots that arrive together share one statement)
         "ballots_per_commit": round(r["requests_ok"] / max(1, r["commits"]), 1),
     })
+    # Where the machine's CPU goes per ballot (the server, PostgreSQL's backends for it, the load
+    # generator), and the rate those costs allow when the machine's cores do nothing else: the
+    # ceiling of this machine for this path, whatever the scheduling.
+    parts = {"server": server_cpu, "db": r["db_cpu"], "loadgen": r["loadgen_cpu"]}
+    for name, seconds in parts.items():
+        bench.results[f"{name}_cpu_ms_per_ballot"] = (None if seconds is None
+                                                      else round(seconds * 1000 / max(1, r["requests_ok"]), 3))
+    if None not in parts.values():
+        total_ms = sum(parts.values()) * 1000 / max(1, r["requests_ok"])
+        bench.results["cpu_ms_per_ballot_all"] = round(total_ms, 3)
+        bench.results["ceiling_ballots_per_s"] = round((os.cpu_count() or 1) * 1000 / total_ms)
+        bench.results["votes_per_ballot"] = round(len(r["acked"]) / max(1, r["requests_ok"]), 3)
     for what, key in [("load generator", "load_generator"), ("connections / workers", None),
                       ("requests (ballots of 3 matters)", "requests"), ("requests/s", "requests_per_s"),
                       ("votes/s (submissions)", "votes_per_s"), ("p50 ms", "p50_ms"), ("p99 ms", "p99_ms"),
@@ -271,8 +309,12 @@ async def ingest(bench: Bench) -> None:
                       ("acknowledged but missing", "acknowledged_missing"),
                       ("server CPU ms per ballot", "server_cpu_ms_per_ballot"),
                       ("server CPU (cores busy)", "server_cpu_share"),
-                      ("ballots per commit (group commit)", "ballots_per_commit")]:
-        value = f"{a.connections} / {a.workers}" if key is None else bench.results[key]
+                      ("ballots per commit (group commit)", "ballots_per_commit"),
+                      ("PostgreSQL CPU ms per ballot", "db_cpu_ms_per_ballot"),
+                      ("load generator CPU ms per ballot", "loadgen_cpu_ms_per_ballot"),
+                      ("all CPU ms per ballot", "cpu_ms_per_ballot_all"),
+                      ("ceiling ballots/s (all cores, these costs)", "ceiling_ballots_per_s")]:
+        value = f"{a.connections} / {a.workers}" if key is None else bench.results.get(key)
         bench.row("ingest", what, value)
     bench.row("ingest", "submissions stored (incl. warm-up)", r["stored"])
 
@@ -336,9 +378,13 @@ async def pgbench(bench: Bench) -> None:
     r["pgbench_tps"] = round(figures["one"], 1)
     r["pgbench_3row_tps"] = round(figures["three"], 1)
     r["ratio_vs_pgbench"] = round(r["votes_per_s"] / figures["one"], 3)
+    if r.get("ceiling_ballots_per_s"):
+        # the ratio this machine's cores would allow at the measured CPU per ballot
+        r["ceiling_ratio_vs_pgbench"] = round(r["ceiling_ballots_per_s"] * r["votes_per_ballot"] / figures["one"], 3)
     r["ratio_fair"] = round(r["requests_per_s"] / figures["three"], 3)
     bench.row("pgbench", "synchronous_commit / fsync", f"{sync} / {fsync}")
     bench.row("pgbench", f"1-row INSERT tps ({a.connections} clients)", r["pgbench_tps"])
     bench.row("pgbench", f"3-row INSERT tps ({a.connections} clients)", r["pgbench_3row_tps"])
     bench.row("pgbench", "ratio votes/s : 1-row tps (target)", r["ratio_vs_pgbench"])
     bench.row("pgbench", "ratio requests/s : 3-row tps (fair)", r["ratio_fair"])
+    bench.row("pgbench", "ratio the cores allow at this CPU per ballot", r.get("ceiling_ratio_vs_pgbench"))
