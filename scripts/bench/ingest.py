@@ -16,11 +16,13 @@ import resource
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
+import asyncpg
 from common import (
     COMMUNITY,
     MEETING,
@@ -202,14 +204,15 @@ async def timed_run(bench: Bench, first: int, last: int) -> dict:
         # --cold measures the first minute instead (docs/performance.md).  The ballots' short receipts
         # too: the check of each receipt item's code against ballot_receipt was planned for an empty table.
         async with bench.pool.acquire() as conn:
-            await conn.execute("ANALYZE submission, submission_choice, ballot_receipt, ballot_receipt_item")
+            await conn.execute(f"ANALYZE {VOTE_TABLES}")
     log(f"ingest: {last - first} voters, {a.connections} connections, {bench.workers} worker(s), up to "
         f"{a.duration} s ({'wrk' if use_wrk else 'aiohttp'})")
     cpu_before = cpu_seconds(bench.server_pid)
     db_before = await backend_cpu(bench)
     children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    r = (run_wrk(bench, first, last, a.duration) if use_wrk
-         else await run_async_client(bench, first, last, a.duration))
+    with AutoAnalyze(bench.db_url, None if a.cold else AUTOANALYZE_S):
+        r = (run_wrk(bench, first, last, a.duration) if use_wrk
+             else await run_async_client(bench, first, last, a.duration))
     r["server_cpu"] = cpu_seconds(bench.server_pid) - cpu_before
     children = resource.getrusage(resource.RUSAGE_CHILDREN)
     r["loadgen_cpu"] = ((children.ru_utime + children.ru_stime - children_before.ru_utime - children_before.ru_stime)
@@ -224,6 +227,48 @@ async def timed_run(bench: Bench, first: int, last: int) -> dict:
     if r["missing"]:
         bench.failures.append(f"{r['missing']} acknowledged votes are not in the database")
     return r
+
+
+VOTE_TABLES = "submission, submission_choice, ballot_receipt, ballot_receipt_item"
+# How often the vote tables are analyzed during a timed run (see AutoAnalyze).
+AUTOANALYZE_S = 15.0
+
+
+class AutoAnalyze:
+    """ANALYZE the vote tables every ``interval`` seconds while a run goes, in a thread of its own (wrk
+    blocks this one), as autovacuum does on a database that keeps it on: during a rush every table
+    passes autovacuum's threshold (50 rows + 10 % changed) between two of its visits.  This machine's
+    PostgreSQL runs with autovacuum off; without it, the plans of the checks PostgreSQL caches per
+    connection stay those made for the small tables of the first minute (a sequential scan of a
+    two-page table is cheaper than its index) and read the whole table for every ballot as it grows.
+    ``interval`` None: nothing (--cold)."""
+
+    def __init__(self, dsn: str, interval: float | None) -> None:
+        self.dsn, self.interval = dsn, interval
+        self.stop = threading.Event()
+        self.thread: threading.Thread | None = None
+        self.runs = 0
+
+    def __enter__(self) -> AutoAnalyze:
+        if self.interval:
+            self.thread = threading.Thread(target=lambda: asyncio.run(self._loop()), daemon=True)
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join(timeout=60)
+
+    async def _loop(self) -> None:
+        assert self.interval is not None
+        conn = await asyncpg.connect(self.dsn)
+        try:
+            while not await asyncio.to_thread(self.stop.wait, self.interval):
+                await conn.execute(f"ANALYZE {VOTE_TABLES}")
+                self.runs += 1
+        finally:
+            await conn.close()
 
 
 async def backend_cpu(bench: Bench) -> dict[int, float] | None:
