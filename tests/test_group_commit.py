@@ -87,6 +87,18 @@ async def _settled(tasks):
     return await asyncio.gather(*tasks, return_exceptions=True)
 
 
+async def _one_then_together(rec: Recorder, group: GroupCommit, members: str) -> list:
+    """Job "z" alone in the one lane (held), then one job per member queued together; the outcomes of
+    all, "z" first, once the hold is released."""
+    blocker = asyncio.create_task(group.submit(("z", "z")))
+    await asyncio.sleep(0.01)
+    tasks = [asyncio.create_task(group.submit((m, m))) for m in members]
+    await asyncio.sleep(0.01)
+    assert rec.hold is not None
+    rec.hold.set()
+    return await _settled([blocker, *tasks])
+
+
 async def test_jobs_arriving_while_a_batch_commits_share_the_next_statement():
     hold = asyncio.Event()
     rec = Recorder(hold=hold)
@@ -124,12 +136,7 @@ async def test_a_batch_never_holds_a_member_twice_nor_one_that_is_in_flight():
 async def test_a_refusal_in_a_batch_is_only_that_jobs_answer():
     rec = Recorder(hold=asyncio.Event(), refuse={"b"})
     group = rec.group(lanes=1)
-    blocker = asyncio.create_task(group.submit(("z", "z")))
-    await asyncio.sleep(0.01)
-    tasks = [asyncio.create_task(group.submit((m, m))) for m in "abc"]
-    await asyncio.sleep(0.01)
-    rec.hold.set()
-    results = await _settled([blocker, *tasks])
+    results = await _one_then_together(rec, group, "abc")
     assert results[0] == "stored z" and results[1] == "stored a" and results[3] == "stored c"
     assert isinstance(results[2], PermissionError)
     assert rec.batches == [["z"], ["a", "b", "c"]] and rec.alone == []
@@ -140,12 +147,7 @@ async def test_a_refusal_in_a_batch_is_only_that_jobs_answer():
 async def test_a_statement_failing_on_one_job_runs_each_again_alone():
     rec = Recorder(hold=asyncio.Event(), statement_fails_on={"b"})
     group = rec.group(lanes=1)
-    blocker = asyncio.create_task(group.submit(("z", "z")))
-    await asyncio.sleep(0.01)
-    tasks = [asyncio.create_task(group.submit((m, m))) for m in "abcd"]
-    await asyncio.sleep(0.01)
-    rec.hold.set()
-    results = await _settled([blocker, *tasks])
+    results = await _one_then_together(rec, group, "abcd")
     assert results[0] == "stored z"
     assert results[1] == "alone a" and results[3] == "alone c" and results[4] == "alone d"
     assert isinstance(results[2], PermissionError)

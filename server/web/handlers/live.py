@@ -287,13 +287,7 @@ async def _ws_stream(request: web.Request, ws: web.WebSocketResponse, live: Live
                                 on_drop=_abort_transport(request), voter_id=voter_id)
     await live.attach(watcher, last_event_id)
 
-    async def read_until_closed() -> None:
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT and msg.data == "ping":
-                await ws.send_str('{"type":"pong"}')
-        watcher.close()
-
-    reader = asyncio.get_running_loop().create_task(read_until_closed())
+    reader = asyncio.get_running_loop().create_task(_answer_pings(ws, watcher))
     try:
         await _until_ended(watcher, hub.heartbeat_s)
     except asyncio.CancelledError:
@@ -306,19 +300,21 @@ async def _ws_stream(request: web.Request, ws: web.WebSocketResponse, live: Live
     return ws
 
 
+async def _answer_pings(ws: web.WebSocketResponse, watcher: Watcher | FrameWatcher) -> None:
+    """Read the owner's socket until it closes, answering "ping"; then the stream ends."""
+    async for msg in ws:
+        if msg.type == WSMsgType.TEXT and msg.data == "ping":
+            await ws.send_str('{"type":"pong"}')
+    watcher.close()
+
+
 async def _ws_queued(request: web.Request, ws: web.WebSocketResponse, live: LiveMeeting, *,
                      organiser: bool, last_event_id: str | None, voter_id: str | None = None) -> web.WebSocketResponse:
     hub = _hub(request)
     watcher: Watcher = hub.new_watcher(organiser=organiser, on_drop=_abort_transport(request), voter_id=voter_id)
     await live.attach(watcher, last_event_id)
 
-    async def read_until_closed() -> None:
-        async for msg in ws:
-            if msg.type == WSMsgType.TEXT and msg.data == "ping":
-                await ws.send_str('{"type":"pong"}')
-        watcher.close()
-
-    reader = asyncio.get_running_loop().create_task(read_until_closed())
+    reader = asyncio.get_running_loop().create_task(_answer_pings(ws, watcher))
     try:
         while not ws.closed:
             try:
