@@ -11,7 +11,7 @@ import pytest
 
 from server import appkeys
 from server.live import frames
-from server.live.meeting import FrameWatcher, Watcher
+from server.live.watchers import FrameWatcher, Watcher
 from tests import helpers_meetings
 from tests.helpers_live import Voting, wait_for
 from tests.test_live import SSE, live_url, yes

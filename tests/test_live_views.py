@@ -372,7 +372,8 @@ def queued(watcher) -> list[dict]:
 async def test_an_owner_s_stream_shows_only_the_matters_they_may_vote_on():
     import asyncio
 
-    from server.live.meeting import LiveMeeting, Watcher
+    from server.live.meeting import LiveMeeting
+    from server.live.watchers import Watcher
 
     live = LiveMeeting(FakeHub(), "c1", "m1")
     live._reset({"rules": {}, "register_version": 1}, list(MATTERS), ELECTORATE)

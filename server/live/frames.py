@@ -1,7 +1,7 @@
 """A published document as the bytes a stream's connection carries, built once and shared.
 
 A fan-out writes these bytes straight to every watcher's transport (server.live.meeting,
-:class:`~server.live.meeting.FrameWatcher`): no task wakes per watcher and update, nothing is
+:class:`~server.live.watchers.FrameWatcher`): no task wakes per watcher and update, nothing is
 encoded per watcher.  Three framings:
 
 - ``SSE``: an event (``id``/``event``/``data`` lines) as the body bytes of a response that is not

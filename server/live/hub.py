@@ -20,7 +20,8 @@ from aiohttp import web
 from server import appkeys
 from server.errors import Conflict, NotFound
 from server.live.events import meeting_channel
-from server.live.meeting import FrameWatcher, LiveMeeting, Watcher
+from server.live.meeting import LiveMeeting
+from server.live.watchers import FrameWatcher, Watcher
 
 log = logging.getLogger("evote.live")
 

@@ -32,7 +32,8 @@ from server.auth.staff import require_staff
 from server.errors import ApiError, BadRequest, Unauthorized
 from server.live import frames
 from server.live.hub import LiveHub
-from server.live.meeting import FrameWatcher, LiveMeeting, Watcher
+from server.live.meeting import LiveMeeting
+from server.live.watchers import FrameWatcher, Watcher
 from server.web.handlers.common import json_response
 
 log = logging.getLogger("evote.handlers.live")
