@@ -1,24 +1,8 @@
-"""SQL of the short receipts (回执码) of electronic ballots (migration 0120)."""
+"""SQL reading the short receipts (回执码) of electronic ballots (migration 0120); they are written by the
+vote path's statement (repositories/casting.py)."""
 from __future__ import annotations
 
-from datetime import datetime
-
 import asyncpg
-
-# One statement: the ballot's code and the submissions it covers (their FKs are checked at its end).
-_INSERT = """
-WITH r AS (
-    INSERT INTO ballot_receipt (community_id, meeting_id, short_code, voter_id, received_at)
-    VALUES ($1, $2, $3, $4, $5)
-)
-INSERT INTO ballot_receipt_item (community_id, meeting_id, ballot_id, short_code)
-SELECT $1, $2, b, $3 FROM unnest($6::uuid[]) AS b
-"""
-
-
-async def insert(conn: asyncpg.Connection, community_id: str, meeting_id: str, short_code: str, voter_id: str,
-                 received_at: datetime, ballot_ids: list) -> None:
-    await conn.execute(_INSERT, community_id, meeting_id, short_code, voter_id, received_at, ballot_ids)
 
 
 async def codes_of_ballots(conn: asyncpg.Connection, community_id: str, meeting_id: str,
