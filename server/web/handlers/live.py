@@ -294,11 +294,17 @@ async def _ws_stream(request: web.Request, ws: web.WebSocketResponse, live: Live
     except asyncio.CancelledError:
         pass
     finally:
-        live.detach(watcher)
-        reader.cancel()
-        if not ws.closed:
-            await ws.close()
+        await _end_ws(ws, live, watcher, reader)
     return ws
+
+
+async def _end_ws(ws: web.WebSocketResponse, live: LiveMeeting, watcher: Watcher | FrameWatcher,
+                  reader: asyncio.Task[None]) -> None:
+    """An owner's socket is over: no more updates, no more reading, the socket closed."""
+    live.detach(watcher)
+    reader.cancel()
+    if not ws.closed:
+        await ws.close()
 
 
 async def _answer_pings(ws: web.WebSocketResponse, watcher: Watcher | FrameWatcher) -> None:
@@ -331,10 +337,7 @@ async def _ws_queued(request: web.Request, ws: web.WebSocketResponse, live: Live
     except (ConnectionError, RuntimeError, asyncio.CancelledError):
         pass
     finally:
-        live.detach(watcher)
-        reader.cancel()
-        if not ws.closed:
-            await ws.close()
+        await _end_ws(ws, live, watcher, reader)
     return ws
 
 
