@@ -18,7 +18,6 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from aiohttp import web
 
 from server.ballot.tally import Rules, Submission
@@ -26,26 +25,13 @@ from server.live.count import LiveCount
 from server.live.views import NO_QUORUM_ENDED, NOBODY_ENDED, NOBODY_YET, RESULTS, YES_MET
 from server.web.handlers.live import DASHBOARD_STATIC
 from tests import helpers_meetings
-from tests.helpers_live import Voting, chromium_path, wait_for_js
+from tests.helpers_console import browser, needs_chromium
+from tests.helpers_live import Voting, wait_for_js
 from tests.test_live_views import ELECTORATE, MATTERS
 
 ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = chromium_path()
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="/usr/bin/chromium is missing "
-                                "(apt-get update && apt-get install -y chromium)")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture
-async def browser():
-    playwright_api = pytest.importorskip("playwright.async_api")
-    async with playwright_api.async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            yield browser
-        finally:
-            await browser.close()
+pytestmark = needs_chromium
+__all__ = ["browser"]
 
 
 async def test_the_dashboard_follows_votes_live(browser, client, db_pool, staff_headers, imported_community):
