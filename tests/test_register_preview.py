@@ -3,12 +3,10 @@ column, warnings for risky rows, totals, nothing written; a real import returns 
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 
-import pytest
+from tests.test_register_import import cli_env, count_rows, run_cli
 
-from tests.test_register_import import count_rows
+__all__ = ["cli_env"]   # the fixture, shared with the import tests
 
 HEADER = "单元号,楼栋,类型,专有面积,面积来源,持有人,业主编号,代表投票人,业主姓名,手机号,证件号码\n"
 
@@ -114,20 +112,6 @@ async def test_a_parking_owner_counts_where_parking_counts(client, staff_headers
     status, body = await post(client, headers, community_id, register(RISKY), "?preview=1")
     assert status == 200
     assert "not_counted" not in {w["code"] for w in body["warnings"]}
-
-
-def run_cli(*args: str, env: dict) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "server.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=120)
-
-
-@pytest.fixture
-def cli_env(database_url, tmp_path):
-    import os
-
-    env = dict(os.environ)
-    env.update(EVOTE_DATABASE_URL=database_url, EVOTE_DATA_DIR=str(tmp_path))
-    return env
 
 
 async def test_cli_preview_and_import_print_the_warnings(cli_env, db_pool, make_community, tmp_path):
