@@ -14,7 +14,6 @@ import os
 import secrets
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
@@ -22,6 +21,7 @@ import pytest_asyncio
 
 from server.app import create_app
 from server.db.pool import create_pool, migrate
+from server.devtools.bench_database import with_database
 from server.settings import load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,11 +35,6 @@ def _server_url() -> tuple[str, object | None]:
 
     server = embedded_server((ROOT / ".evote-test" / "pg").resolve())
     return server.get_uri(), server
-
-
-def _with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path="/" + name))
 
 
 @pytest.fixture(scope="session")
@@ -57,7 +52,7 @@ async def database_url():
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    url = _with_database(server_url, name)
+    url = with_database(server_url, name)
     conn = await asyncpg.connect(url)
     try:
         await migrate(conn)

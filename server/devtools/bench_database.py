@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -23,9 +24,12 @@ async def create_bench_database(settings: Settings) -> tuple[str, str]:
         await admin.execute(f'CREATE DATABASE "{name}"')
     finally:
         await admin.close()
-    if "/postgres?" in server_url:
-        return server_url, server_url.replace("/postgres?", f"/{name}?")
-    return server_url, server_url.rsplit("/", 1)[0] + "/" + name
+    return server_url, with_database(server_url, name)
+
+
+def with_database(url: str, name: str) -> str:
+    """``url`` with its database replaced by ``name`` (the query string, e.g. a socket's host, kept)."""
+    return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
 
 async def drop_bench_database(server_url: str, url: str) -> None:
